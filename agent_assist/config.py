@@ -1,0 +1,192 @@
+"""Configuration: ``config.toml`` read with tomllib into frozen dataclasses.
+
+Every key has an embedded default, so a missing file means "defaults". A bad file is
+refused with one ``ConfigError`` listing every problem by key path. No globals: the
+loaded ``Config`` is passed to whoever needs it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from agent_assist.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_frame_bytes: int = 65536
+    queue_size: int = 1000
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "var/agent-assist.sqlite3"
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    dir: str = "models"
+
+
+@dataclass(frozen=True)
+class LanguageAsrConfig:
+    model: str = "base"
+    beam_size: int = 5
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    device: str = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    default_language: str = "auto"
+    languages: dict[str, LanguageAsrConfig] = field(
+        default_factory=lambda: {
+            "en": LanguageAsrConfig(model="tiny.en"),
+            "ja": LanguageAsrConfig(model="base"),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    threshold: float = 0.5
+    min_silence_ms: int = 500
+    speech_pad_ms: int = 200
+    min_speech_ms: int = 250
+    max_utterance_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    calls: tuple[str, ...] = ("en", "ja")
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path = Path(".")
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    models: ModelsConfig = ModelsConfig()
+    asr: AsrConfig = AsrConfig()
+    vad: VadConfig = VadConfig()
+    policy: PolicyConfig = PolicyConfig()
+    demo: DemoConfig = DemoConfig()
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else self.root / p
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "store": StoreConfig,
+    "models": ModelsConfig,
+    "vad": VadConfig,
+    "policy": PolicyConfig,
+    "demo": DemoConfig,
+}
+
+
+def load_config(path: Path | None) -> Config:
+    """Load ``path`` (or defaults when None / missing); raise ConfigError on problems."""
+    if path is None or not path.exists():
+        root = path.parent if path is not None else Path(".")
+        return Config(root=root.resolve())
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    return parse_config(doc, str(path), path.parent.resolve())
+
+
+def parse_config(doc: dict[str, Any], source: str, root: Path) -> Config:
+    problems: list[str] = []
+    cfg = Config(root=root)
+    known = {*_SECTIONS, "asr"}
+    problems += [f"{k}: unknown section" for k in doc if k not in known]
+    for name, cls in _SECTIONS.items():
+        raw = doc.get(name, {})
+        cfg = replace(cfg, **{name: _section(cls, raw, name, problems)})
+    asr_raw = dict(doc.get("asr", {}))
+    langs_raw = asr_raw.pop("languages", None)
+    asr = _section(AsrConfig, asr_raw, "asr", problems)
+    if langs_raw is not None:
+        if not isinstance(langs_raw, dict):
+            problems.append("asr.languages: must be a table of languages")
+        else:
+            langs = {
+                lang: _section(LanguageAsrConfig, raw, f"asr.languages.{lang}", problems)
+                for lang, raw in langs_raw.items()
+            }
+            asr = replace(asr, languages={**asr.languages, **langs})
+    cfg = replace(cfg, asr=asr)
+    _check_values(cfg, problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def _section(cls: type[Any], raw: object, where: str, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a table")
+        return cls()
+    defaults = cls()
+    values: dict[str, Any] = {}
+    names = {f.name for f in fields(cls)}
+    for key, value in raw.items():
+        if key not in names:
+            problems.append(f"{where}.{key}: unknown key")
+            continue
+        expected = getattr(defaults, key)
+        if isinstance(expected, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(expected):
+            problems.append(f"{where}.{key}: expected {type(expected).__name__}, "
+                            f"got {type(value).__name__}")
+            continue
+        values[key] = value
+    return cls(**values)
+
+
+def _check_values(cfg: Config, problems: list[str]) -> None:
+    if not 0 <= cfg.server.port <= 65535:
+        problems.append("server.port: must be 0..65535 (0 picks a free port)")
+    if cfg.server.max_frame_bytes < 1024:
+        problems.append("server.max_frame_bytes: must be at least 1024")
+    if cfg.server.queue_size < 10:
+        problems.append("server.queue_size: must be at least 10")
+    if cfg.asr.default_language not in ("ja", "en", "auto"):
+        problems.append("asr.default_language: must be 'ja', 'en' or 'auto'")
+    if cfg.asr.compute_type not in ("int8", "int8_float32", "float32", "float16", "int8_float16"):
+        problems.append("asr.compute_type: must be a ctranslate2 compute type such as 'int8'")
+    if cfg.asr.cpu_threads < 1:
+        problems.append("asr.cpu_threads: must be at least 1")
+    for lang, lc in cfg.asr.languages.items():
+        if lang not in ("ja", "en"):
+            problems.append(f"asr.languages.{lang}: only 'ja' and 'en' are supported")
+        if not 1 <= lc.beam_size <= 10:
+            problems.append(f"asr.languages.{lang}.beam_size: must be 1..10")
+    if not 0.05 <= cfg.vad.threshold <= 0.95:
+        problems.append("vad.threshold: must be between 0.05 and 0.95")
+    if cfg.vad.min_silence_ms < 100:
+        problems.append("vad.min_silence_ms: must be at least 100")
+    if not 2 <= cfg.vad.max_utterance_s <= 30:
+        problems.append("vad.max_utterance_s: must be 2..30 (Whisper windows are 30 s)")
+    problems.extend(
+        f"demo.calls: unknown sample call {c!r} (have 'en', 'ja')"
+        for c in cfg.demo.calls if c not in ("en", "ja")
+    )

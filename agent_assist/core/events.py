@@ -1,0 +1,153 @@
+"""The one event vocabulary every stage speaks.
+
+Events are frozen, slotted dataclasses. Each carries the call id and ``t_ms``, a time
+offset into the call's audio (never wall-clock time), so that replaying a recorded call
+gives the same events as serving it live. ``TYPE`` is the dotted wire type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+Speaker = Literal["agent", "customer"]
+SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
+OfferKind = Literal["upsell", "cross_sell", "downsell", "retention"]
+Severity = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word with its audio time span and probability."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+    p: float
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The words behind a signal, suggestion or warning: utterance and character span."""
+
+    utterance_id: str
+    speaker: Speaker
+    text: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events: which call, and where in its audio."""
+
+    TYPE: ClassVar[str] = "event"
+    call_id: str
+    t_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted(Event):
+    TYPE: ClassVar[str] = "call.started"
+    language: str
+    channels: tuple[Speaker, ...]
+    title: str
+    customer_id: str | None
+    mode: Literal["audio", "text"]
+    started_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk(Event):
+    """Raw PCM16 mono audio of one speaker; stays inside the server."""
+
+    TYPE: ClassVar[str] = "audio.chunk"
+    speaker: Speaker
+    sample_rate: int
+    pcm16: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptPartial(Event):
+    TYPE: ClassVar[str] = "transcript.partial"
+    utterance_id: str
+    speaker: Speaker
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptFinal(Event):
+    """One finished utterance; ``t_ms`` is its start."""
+
+    TYPE: ClassVar[str] = "transcript.final"
+    utterance_id: str
+    speaker: Speaker
+    end_ms: int
+    language: str
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignalDetected(Event):
+    TYPE: ClassVar[str] = "signal"
+    signal: str
+    speaker: Speaker
+    rule_id: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged(Event):
+    TYPE: ClassVar[str] = "phase"
+    from_phase: str
+    to_phase: str
+    rule_id: str
+    evidence: Evidence | None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion(Event):
+    TYPE: ClassVar[str] = "suggestion"
+    suggestion_id: str
+    kind: OfferKind
+    offer_id: str
+    offer: str
+    line: str
+    reason: str
+    rule_id: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceWarning(Event):
+    TYPE: ClassVar[str] = "warning"
+    warning_id: str
+    rule_id: str
+    severity: Severity
+    title: str
+    message: str
+    instead: str
+    reference: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded(Event):
+    TYPE: ClassVar[str] = "call.ended"
+    reason: str
+    duration_ms: int
+
+
+WIRE_EVENTS: tuple[type[Event], ...] = (
+    CallStarted,
+    TranscriptPartial,
+    TranscriptFinal,
+    SignalDetected,
+    PhaseChanged,
+    Suggestion,
+    ComplianceWarning,
+    CallEnded,
+)
+"""Events sent to clients and stored; ``AudioChunk`` never leaves the server."""

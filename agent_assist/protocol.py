@@ -1,0 +1,208 @@
+"""The wire protocol, sans I/O: envelopes and audio frames in, typed messages out.
+
+See ``docs/protocol.md`` for the contract. Nothing here touches a socket, so every
+rule of the protocol is tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from agent_assist.core.events import SPEAKERS, Event, PhaseChanged, Speaker
+from agent_assist.errors import AgentAssistError, AudioFrameError, ProtocolError
+
+VERSION = 1
+MIN_RATE, MAX_RATE = 8000, 48000
+_RENAMES = {"from_phase": "from", "to_phase": "to"}
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    seq: int
+    role: Literal["console", "source"]
+    subscribe: str | None
+    resume_call_id: str | None
+    resume_after_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    seq: int
+    language: str
+    sample_rate: int
+    channels: tuple[Speaker, ...]
+    title: str
+    customer_id: str | None
+    mode: Literal["audio", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnIn:
+    seq: int
+    speaker: Speaker
+    t_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    seq: int
+    t_ms: int
+    reason: str
+
+
+ClientMessage = Hello | CallStart | TurnIn | CallEnd
+
+
+def envelope(
+    type_: str, call_id: str | None, seq: int, t_ms: int, emitted_ms: int, data: dict[str, Any]
+) -> str:
+    """Serialise one server → client message."""
+    return json.dumps(
+        {"v": VERSION, "type": type_, "call_id": call_id, "seq": seq, "t_ms": t_ms,
+         "emitted_ms": emitted_ms, "data": data},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The ``data`` payload of an event: its fields minus the envelope's."""
+    raw = asdict(event)
+    raw.pop("call_id")
+    raw.pop("t_ms")
+    if isinstance(event, PhaseChanged):
+        raw = {_RENAMES.get(k, k): v for k, v in raw.items()}
+    return raw
+
+
+def encode_event(event: Event, seq: int, emitted_ms: int) -> str:
+    return envelope(event.TYPE, event.call_id, seq, event.t_ms, emitted_ms, event_data(event))
+
+
+def encode_error(err: AgentAssistError, ref_seq: int | None, fatal: bool = False,
+                 call_id: str | None = None) -> str:
+    return envelope("error", call_id, 0, 0, 0, {
+        "code": err.code, "message": err.message, "fault": err.fault, "fatal": fatal,
+        "ref_seq": ref_seq,
+    })
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """Validate one client text message; raise ``ProtocolError`` with a stable code."""
+    try:
+        msg = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"message is not JSON: {exc.msg}", code="protocol.bad_json") from exc
+    if not isinstance(msg, dict):
+        raise ProtocolError("message must be a JSON object", code="protocol.bad_json")
+    version = msg.get("v")
+    if version != VERSION:
+        if isinstance(version, int):
+            raise ProtocolError(f"protocol version {version} is not supported (this server: "
+                                f"{VERSION})", code="protocol.unsupported_version")
+        raise ProtocolError("envelope field 'v' must be the integer 1")
+    type_, data, seq = msg.get("type"), msg.get("data"), msg.get("seq", 0)
+    if not isinstance(type_, str):
+        raise ProtocolError("envelope field 'type' must be a string")
+    if not isinstance(data, dict):
+        raise ProtocolError("envelope field 'data' must be an object")
+    if not isinstance(seq, int):
+        raise ProtocolError("envelope field 'seq' must be an integer")
+    parse = _PARSERS.get(type_)
+    if parse is None:
+        raise ProtocolError(f"unknown message type {type_!r}", code="protocol.unknown_type")
+    t_ms = msg.get("t_ms", 0)
+    if not isinstance(t_ms, int) or t_ms < 0:
+        raise ProtocolError("envelope field 't_ms' must be an integer >= 0")
+    return parse(seq, t_ms, data)
+
+
+def parse_audio_frame(frame: bytes, n_channels: int, max_bytes: int) -> tuple[int, bytes]:
+    """Split a binary frame into (channel index, PCM16 bytes); raise ``AudioFrameError``."""
+    if len(frame) > max_bytes:
+        raise AudioFrameError(f"audio frame of {len(frame)} bytes exceeds server.max_frame_bytes "
+                              f"({max_bytes})", code="audio.frame_too_large")
+    if len(frame) < 4:
+        raise AudioFrameError("audio frame shorter than its 2-byte header plus one sample")
+    if frame[0] != VERSION:
+        raise AudioFrameError(f"audio frame version {frame[0]} is not supported")
+    if frame[1] >= n_channels:
+        raise AudioFrameError(f"audio frame for channel {frame[1]}, but the call has "
+                              f"{n_channels} channel(s)")
+    if len(frame) % 2:
+        raise AudioFrameError("audio frame payload must be whole 16-bit samples (even length)")
+    return frame[1], frame[2:]
+
+
+def audio_frame(channel: int, pcm16: bytes) -> bytes:
+    """Build a binary audio frame (used by the replay client and tests)."""
+    return bytes((VERSION, channel)) + pcm16
+
+
+def _bad(field: str, why: str) -> ProtocolError:
+    return ProtocolError(f"data.{field}: {why}", code="protocol.bad_payload")
+
+
+def _hello(seq: int, t_ms: int, d: dict[str, Any]) -> Hello:
+    role = d.get("role")
+    if role not in ("console", "source"):
+        raise _bad("role", "must be 'console' or 'source'")
+    subscribe = d.get("subscribe")
+    if subscribe is not None and not isinstance(subscribe, str):
+        raise _bad("subscribe", "must be '*', a call id, or null")
+    resume = d.get("resume") or {}
+    if not isinstance(resume, dict):
+        raise _bad("resume", "must be an object {call_id, after_seq}")
+    call_id, after = resume.get("call_id"), resume.get("after_seq", 0)
+    if call_id is not None and not isinstance(call_id, str):
+        raise _bad("resume.call_id", "must be a string")
+    if not isinstance(after, int) or after < 0:
+        raise _bad("resume.after_seq", "must be an integer >= 0")
+    return Hello(seq, role, subscribe, call_id, after)
+
+
+def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
+    language = d.get("language", "auto")
+    if language not in ("ja", "en", "auto"):
+        raise _bad("language", "must be 'ja', 'en' or 'auto'")
+    rate = d.get("sample_rate", 16000)
+    if not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:
+        raise _bad("sample_rate", f"must be an integer from {MIN_RATE} to {MAX_RATE}")
+    channels = d.get("channels", ["agent", "customer"])
+    if (not isinstance(channels, list) or not 1 <= len(channels) <= 2
+            or any(c not in SPEAKERS for c in channels) or len(set(channels)) != len(channels)):
+        raise _bad("channels", "must list 1 or 2 distinct speakers of 'agent', 'customer'")
+    mode = d.get("mode", "audio")
+    if mode not in ("audio", "text"):
+        raise _bad("mode", "must be 'audio' or 'text'")
+    title, customer = d.get("title", ""), d.get("customer_id")
+    if not isinstance(title, str):
+        raise _bad("title", "must be a string")
+    if customer is not None and not isinstance(customer, str):
+        raise _bad("customer_id", "must be a string or null")
+    return CallStart(seq, language, rate, tuple(channels), title[:200], customer, mode)
+
+
+def _turn(seq: int, t_ms: int, d: dict[str, Any]) -> TurnIn:
+    speaker, text, end_ms = d.get("speaker"), d.get("text"), d.get("end_ms", t_ms)
+    if speaker not in SPEAKERS:
+        raise _bad("speaker", "must be 'agent' or 'customer'")
+    if not isinstance(text, str):
+        raise _bad("text", "must be a string")
+    if not isinstance(end_ms, int) or end_ms < t_ms:
+        raise _bad("end_ms", "must be an integer >= t_ms")
+    return TurnIn(seq, speaker, t_ms, end_ms, text)
+
+
+def _call_end(seq: int, t_ms: int, d: dict[str, Any]) -> CallEnd:
+    reason = d.get("reason", "hangup")
+    if not isinstance(reason, str):
+        raise _bad("reason", "must be a string")
+    return CallEnd(seq, t_ms, reason[:100])
+
+
+_PARSERS = {"hello": _hello, "call.start": _call_start, "turn": _turn, "call.end": _call_end}
