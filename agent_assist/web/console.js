@@ -519,6 +519,7 @@ const dom = {
   callId: $("[data-testid=call-id]"),
   callLang: $("[data-testid=call-language]"),
   callTitle: $("[data-testid=call-title]"),
+  callEnded: $(".callmeta__ended"),
   elapsed: $("[data-testid=elapsed]"),
   phase: $("[data-testid=phase]"),
   phaseBox: $(".phase"),
@@ -611,6 +612,8 @@ function renderHeader() {
   }
   dom.callTitle.textContent = call ? call.title : "";
   dom.callTitle.title = call ? call.title : "";
+  dom.callEnded.hidden = !(call && call.ended);
+  dom.callEnded.textContent = L.ended;
   dom.elapsed.textContent = fmtMs(call ? call.audioMs : 0);
   const phase = call && call.phase ? call.phase.name : "";
   dom.phase.textContent = phase;
@@ -630,6 +633,7 @@ function renderEnded(call) {
   const L = t(uiLang(call));
   const reason = call.ended.reason ? pick(L.reason, call.ended.reason) || call.ended.reason : "";
   const dur = call.ended.duration_ms !== null ? fmtMs(call.ended.duration_ms) : "";
+  const atBottom = isAtBottom();
   dom.ended.hidden = false;
   dom.ended.replaceChildren(
     el("div", { class: "ended", "data-testid": "call-ended", "data-reason": call.ended.reason },
@@ -638,6 +642,7 @@ function renderEnded(call) {
       reason ? el("span", null, reason) : null,
       dur ? el("span", { class: "ended__dur" }, dur) : null),
   );
+  afterContentChange(atBottom);
 }
 
 // transcript -------------------------------------------------------------------
@@ -830,6 +835,7 @@ function quoteBlock(L, label, quote, testid, uid) {
 }
 
 let renderedSuggestionKey = null;
+let renderedSuggestionSeq = null;
 
 function renderSuggestions(call) {
   const L = t(uiLang(call));
@@ -864,7 +870,8 @@ function renderSuggestions(call) {
       );
       if (current.rule_id) card.title = str(current.rule_id);
       dom.suggestBody.replaceChildren(card);
-      card.classList.add("card--enter");
+      if (current.__seq !== renderedSuggestionSeq) card.classList.add("card--enter");
+      renderedSuggestionSeq = current.__seq;
     }
   }
   const older = list.slice(0, -1).reverse();

@@ -1,0 +1,3 @@
+from agent_assist.cli import main
+
+raise SystemExit(main())

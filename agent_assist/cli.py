@@ -1,0 +1,209 @@
+"""Command line: ``agent-assist serve | replay | demo | models``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import TextIO
+
+from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.config import Config, load_config
+from agent_assist.core.script import ScriptedCall
+from agent_assist.errors import AgentAssistError
+from agent_assist.model_files import install_model, read_manifest, verify_model
+from agent_assist.replay import load_script, replay
+from agent_assist.server.app import AgentAssistServer
+from agent_assist.server.services import build_services
+
+log = logging.getLogger("agent_assist")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("faster_whisper", "websockets", "spacy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = load_config(Path(args.config))
+        if args.command == "models":
+            return _models(config, args.action)
+        if args.command == "serve":
+            return asyncio.run(_serve(config, args.host, args.port))
+        if args.command == "replay":
+            return asyncio.run(_replay(config, args))
+        if args.command == "demo":
+            return asyncio.run(_demo(config, args))
+    except AgentAssistError as err:
+        print(f"agent-assist: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="agent-assist", description=__doc__)
+    p.add_argument("--config", default="config.toml", help="config file (default: ./config.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the console and the protocol until interrupted")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    r = sub.add_parser("replay", help="stream a recorded (audio) or scripted (.toml) call")
+    r.add_argument("file", type=Path)
+    r.add_argument("--server", help="ws:// URL (default: from config; an embedded server "
+                                    "is started when none answers)")
+    r.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
+    r.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    r.add_argument("--events", type=Path, help="write every event, one JSON message per line")
+    r.add_argument("--mono", choices=["agent", "customer"], help="a mono file is this speaker")
+    r.add_argument("--swap", action="store_true", help="stereo file is customer left, agent right")
+    d = sub.add_parser("demo", help="serve the console and replay the bundled sample calls")
+    d.add_argument("--port", type=int)
+    d.add_argument("--fast", action="store_true")
+    d.add_argument("--exit", action="store_true", help="exit after the sample calls")
+    d.add_argument("--wait", type=float, default=10.0,
+                   help="seconds to wait for a console to connect before replaying")
+    m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
+    m.add_argument("action", choices=["install", "verify"])
+    return p
+
+
+def _models(config: Config, action: str) -> int:
+    models_dir = config.resolve(config.models.dir)
+    manifest = read_manifest(models_dir / "manifest.toml")
+    wanted = {lc.model for lc in config.asr.languages.values()}
+    for name in sorted(wanted):
+        spec = manifest.get(name)
+        if spec is None:
+            raise AgentAssistError(f"model {name!r} from config.toml is not in the manifest")
+        folder = install_model(models_dir, spec) if action == "install" else verify_model(
+            models_dir, spec)
+        print(f"{name}: ok ({folder})")
+    return 0
+
+
+async def _serve(config: Config, host: str | None, port: int | None) -> int:
+    services = build_services(config)
+    server = AgentAssistServer(services)
+    bound = await server.start(host, port)
+    print(f"agent-assist serving on http://{bound[0]}:{bound[1]}/ (Ctrl-C to stop)", flush=True)
+    try:
+        await _until_interrupted()
+    finally:
+        await server.close()
+        services.close()
+    return 0
+
+
+async def _replay(config: Config, args: argparse.Namespace) -> int:
+    call = _load_call(args.file, args.mono, args.swap)
+    url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
+    language = args.language or config.asr.default_language
+    sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
+    embedded: AgentAssistServer | None = None
+    try:
+        if args.server is None and not await _answers(config.server.host, config.server.port):
+            log.info("no server on %s; replaying through an embedded one", url)
+            services = build_services(config, with_asr=isinstance(call, CallAudio))
+            embedded = AgentAssistServer(services)
+            host, port = await embedded.start(port=0)
+            url = f"ws://{host}:{port}/ws"
+        result = await replay(url, call, language=language, fast=args.fast, events_out=sink,
+                              on_event=_print_event)
+        print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
+    finally:
+        if sink is not None:
+            sink.close()
+        if embedded is not None:
+            await embedded.close()
+            embedded.services.close()
+    return 0
+
+
+def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | ScriptedCall:
+    if path.suffix.lower() == ".toml":
+        return load_script(path)
+    speakers = ("customer", "agent") if swap else ("agent", "customer")
+    return read_call_audio(path, speakers, mono)  # type: ignore[arg-type]
+
+
+async def _demo(config: Config, args: argparse.Namespace) -> int:
+    services = build_services(config)
+    server = AgentAssistServer(services)
+    try:
+        host, port = await server.start(port=args.port)
+    except OSError:
+        log.warning("port %s is busy; using a free one", args.port or config.server.port)
+        host, port = await server.start(port=0)
+    print(f"\n  agent-assist console: http://{host}:{port}/\n", flush=True)
+    try:
+        await _wait_for_console(server, args.wait)
+        samples = resources.files("agent_assist") / "data" / "samples"
+        for name in config.demo.calls:
+            with resources.as_file(samples / f"{name}_call.flac") as path:
+                audio = read_call_audio(path)
+            print(f"  replaying the {name} sample call ({audio.duration_s:.0f} s) …", flush=True)
+            await replay(f"ws://{host}:{port}/ws", audio, language=name,
+                         title=f"demo ({name})", fast=args.fast, on_event=_print_event)
+            if not args.fast:
+                await asyncio.sleep(3)
+        if not args.exit:
+            print("  sample calls done; still serving (Ctrl-C to stop)", flush=True)
+            await _until_interrupted()
+    finally:
+        await server.close()
+        services.close()
+    return 0
+
+
+async def _wait_for_console(server: AgentAssistServer, seconds: float) -> None:
+    hub = server.services.hub
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline and not hub.has_subscribers():
+        await asyncio.sleep(0.2)
+
+
+def _print_event(msg: dict[str, object]) -> None:
+    data = msg.get("data")
+    if not isinstance(data, dict):
+        return
+    kind = msg.get("type")
+    t = f"{int(msg.get('t_ms', 0)) / 1000:6.1f}s"  # type: ignore[call-overload]
+    if kind == "transcript.final":
+        print(f"  {t} {data['speaker']:>8}: {data['text']}", flush=True)
+    elif kind == "suggestion":
+        print(f"  {t} {'SUGGEST':>8}: [{data['kind']}] {data['offer']}: {data['line']}", flush=True)
+    elif kind == "warning":
+        print(f"  {t} {'WARNING':>8}: {data['title']} «{data['evidence']['quote']}»", flush=True)
+
+
+async def _answers(host: str, port: int) -> bool:
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Replay a recorded or scripted call into a running server, as a telephony source would.
+
+Audio goes out in 100 ms frames per channel, interleaved in time order, at real-time
+pace (or as fast as possible with ``fast``). A scripted call (TOML turns) goes out as
+``turn`` messages in text mode. Every event the server sends back for the call can be
+written to a JSONL file, one protocol message per line, exactly as the console gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from agent_assist.audio.files import CallAudio
+from agent_assist.core.script import ScriptedCall, parse_script
+from agent_assist.errors import AgentAssistError, ConfigError, ProtocolError
+from agent_assist.protocol import audio_frame
+
+FRAME_MS = 100
+
+
+@dataclass
+class ReplayResult:
+    call_id: str
+    events: list[dict[str, Any]]
+
+
+def load_script(path: Path) -> ScriptedCall:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"not a valid scripted call (TOML): {exc}"]) from exc
+    return parse_script(doc, str(path))
+
+
+class _Client:
+    """A source connection: hello, call.start, then frames or turns, then call.end."""
+
+    def __init__(self, ws: ClientConnection, sink: TextIO | None,
+                 on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        self.ws = ws
+        self.sink = sink
+        self.on_event = on_event
+        self.events: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.seq = 0
+        self.started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def send(self, type_: str, data: dict[str, Any], call_id: str | None = None,
+                   t_ms: int = 0) -> None:
+        self.seq += 1
+        await self.ws.send(json.dumps({"v": 1, "type": type_, "call_id": call_id, "seq": self.seq,
+                                       "t_ms": t_ms, "data": data}, ensure_ascii=False))
+
+    async def read(self) -> None:
+        async for message in self.ws:
+            msg = json.loads(message)
+            if msg["type"] == "error":
+                self.errors.append(msg)
+                if not self.started.done():
+                    self.started.set_exception(ProtocolError(msg["data"]["message"],
+                                                             code=msg["data"]["code"]))
+                continue
+            if msg["type"] == "ready":
+                continue
+            self.events.append(msg)
+            if self.sink is not None:
+                self.sink.write(json.dumps(msg, ensure_ascii=False) + "\n")
+                self.sink.flush()
+            if self.on_event is not None:
+                self.on_event(msg)
+            if msg["type"] == "call.started" and not self.started.done():
+                self.started.set_result(msg["call_id"])
+            if msg["type"] == "call.ended" and not self.ended.done():
+                self.ended.set_result(None)
+                return
+
+
+async def replay(
+    url: str,
+    call: CallAudio | ScriptedCall,
+    *,
+    language: str = "auto",
+    title: str = "",
+    fast: bool = False,
+    events_out: TextIO | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> ReplayResult:
+    """Stream ``call`` to the server at ``url`` and return the events it sent back."""
+    async with connect(url, max_size=None) as ws:
+        client = _Client(ws, events_out, on_event)
+        await client.send("hello", {"role": "source", "subscribe": None})
+        reader = asyncio.create_task(client.read())
+        if isinstance(call, ScriptedCall):
+            start = {"language": call.language, "mode": "text", "title": title or call.title,
+                     "sample_rate": 16000, "channels": ["agent", "customer"]}
+        else:
+            start = {"language": language, "mode": "audio", "title": title,
+                     "sample_rate": call.sample_rate, "channels": list(call.speakers)}
+        await client.send("call.start", start)
+        call_id = await asyncio.wait_for(client.started, timeout=30)
+        t0 = time.monotonic()
+        if isinstance(call, ScriptedCall):
+            end_ms = await _send_turns(client, call, call_id, t0, fast)
+        else:
+            end_ms = await _send_audio(client, call, t0, fast)
+        await client.send("call.end", {"reason": "hangup"}, call_id, end_ms)
+        await client.ended
+        await reader
+        if client.errors:
+            first = client.errors[0]["data"]
+            raise AgentAssistError(f"server refused part of the replay: {first['message']}",
+                                   code=first["code"])
+        return ReplayResult(call_id=call_id, events=client.events)
+
+
+async def _pace(t0: float, at_ms: int, fast: bool) -> None:
+    if fast:
+        await asyncio.sleep(0)  # let the reader run
+        return
+    delay = t0 + at_ms / 1000 - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _send_audio(client: _Client, audio: CallAudio, t0: float, fast: bool) -> int:
+    step = audio.sample_rate * FRAME_MS // 1000
+    total = audio.pcm16.shape[0]
+    for i, start in enumerate(range(0, total, step)):
+        await _pace(t0, i * FRAME_MS, fast)
+        block = audio.pcm16[start:start + step]
+        for channel in range(block.shape[1]):
+            await client.ws.send(audio_frame(channel, block[:, channel].astype("<i2").tobytes()))
+    return round(total * 1000 / audio.sample_rate)
+
+
+async def _send_turns(client: _Client, call: ScriptedCall, call_id: str, t0: float,
+                      fast: bool) -> int:
+    for turn in call.turns:
+        await _pace(t0, turn.end_ms, fast)
+        await client.send("turn", {"speaker": turn.speaker, "end_ms": turn.end_ms,
+                                   "text": turn.text}, call_id, turn.start_ms)
+    return max(t.end_ms for t in call.turns)

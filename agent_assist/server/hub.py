@@ -1,0 +1,72 @@
+"""Event routing: number, store, then fan out to subscribers through bounded queues.
+
+Each client has its own queue, so one slow browser never holds back the others or the
+call; a client whose queue overflows is disconnected (it can reconnect and resume from
+its last sequence number, losing nothing, because every event is stored first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+
+from agent_assist.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connected reader: which calls it wants and its outgoing queue."""
+
+    subscribe: str | None  # "*", a call id, or None
+    queue: asyncio.Queue[tuple[str, int, str]]
+    own_call: str | None = None
+    sent: dict[str, int] = field(default_factory=dict)  # call_id -> last seq queued
+    overflowed: bool = False
+
+    def wants(self, call_id: str) -> bool:
+        return self.subscribe == "*" or self.subscribe == call_id or self.own_call == call_id
+
+    def offer(self, call_id: str, seq: int, body: str) -> None:
+        """Queue an event unless already queued; mark overflow instead of blocking."""
+        if seq <= self.sent.get(call_id, 0) or self.overflowed:
+            return
+        try:
+            self.queue.put_nowait((call_id, seq, body))
+            self.sent[call_id] = seq
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class Hub:
+    def __init__(self, store: Store, queue_size: int) -> None:
+        self.store = store
+        self.queue_size = queue_size
+        self._subscribers: set[Subscriber] = set()
+
+    def add(self, subscribe: str | None) -> Subscriber:
+        sub = Subscriber(subscribe=subscribe, queue=asyncio.Queue(maxsize=self.queue_size))
+        self._subscribers.add(sub)
+        return sub
+
+    def remove(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def has_subscribers(self) -> bool:
+        return any(sub.subscribe == "*" for sub in self._subscribers)
+
+    def publish(self, call_id: str, seq: int, body: str) -> None:
+        for sub in list(self._subscribers):
+            if sub.wants(call_id):
+                sub.offer(call_id, seq, body)
+                if sub.overflowed:
+                    log.warning("subscriber too slow; disconnecting it (it may resume)")
+
+    def backlog(self, sub: Subscriber, call_id: str, after_seq: int) -> None:
+        """Queue stored events of a call after ``after_seq`` (resume, late join)."""
+        sub.sent[call_id] = max(sub.sent.get(call_id, 0), after_seq)
+        for body in self.store.events_after(call_id, after_seq):
+            sub.offer(call_id, int(json.loads(body)["seq"]), body)
