@@ -81,7 +81,7 @@ class WhisperRecognizer:
         texts: list[str] = []
         words: list[Word] = []
         for seg in segments:
-            if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
+            if _phantom(seg.no_speech_prob, seg.avg_logprob, [w.probability for w in seg.words or ()]):
                 continue
             text = seg.text.strip()
             if _normalise(text) in PHANTOM_PHRASES and seg.avg_logprob < -0.4:
@@ -103,6 +103,14 @@ class WhisperRecognizer:
         _lang, _p, probs = self._multilingual.detect_language(padded)
         scores = dict(probs)
         return max(candidates, key=lambda c: scores.get(c, 0.0))
+
+
+def _phantom(no_speech_prob: float, avg_logprob: float, word_probs: list[float]) -> bool:
+    """Whisper's text from silence: the model itself says "no speech" and is unsure."""
+    if no_speech_prob <= 0.6:
+        return False
+    mean_word_p = sum(word_probs) / len(word_probs) if word_probs else 0.0
+    return avg_logprob < -0.5 or mean_word_p < 0.4
 
 
 def _normalise(text: str) -> str:

@@ -8,6 +8,7 @@ from spacy-lookups-data. Both load in well under a second and need no model down
 from __future__ import annotations
 
 import tomllib
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -41,7 +42,10 @@ class SpacyAnalyzer:
 
     def __init__(self, rule_set: SignalRuleSet) -> None:
         self.language = rule_set.language
-        self._nlp = spacy.blank(rule_set.language)
+        with warnings.catch_warnings():
+            # spaCy 3.8 still calls SudachiPy's deprecated Dictionary.create()
+            warnings.filterwarnings("ignore", "Dictionary.create", DeprecationWarning)
+            self._nlp = spacy.blank(rule_set.language)
         if rule_set.language == "en":
             self._nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
             self._nlp.initialize()

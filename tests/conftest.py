@@ -1,0 +1,93 @@
+"""Shared fixtures: real rules, real models, real servers on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent_assist.asr.vad import SileroVad
+from agent_assist.asr.whisper import WhisperRecognizer
+from agent_assist.config import Config, load_config
+from agent_assist.core.policy import PolicyBook
+from agent_assist.core.signals import SignalDetector
+from agent_assist.server.app import AgentAssistServer
+from agent_assist.server.services import build_detector, build_services, load_policy
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_AUDIO = REPO.parent / "shared" / "audio"
+SAMPLES = REPO / "agent_assist" / "data" / "samples"
+CALLS = Path(__file__).resolve().parent / "calls"
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(REPO / "config.toml")
+
+
+@pytest.fixture(scope="session")
+def detector() -> SignalDetector:
+    return build_detector()
+
+
+@pytest.fixture(scope="session")
+def policy_book(config: Config) -> PolicyBook:
+    return load_policy(config)
+
+
+@pytest.fixture(scope="session")
+def recognizer(config: Config) -> WhisperRecognizer:
+    return WhisperRecognizer(config.asr, config.resolve(config.models.dir))
+
+
+@pytest.fixture(scope="session")
+def vad() -> SileroVad:
+    return SileroVad()
+
+
+def shared_audio(relative: str) -> Path:
+    path = SHARED_AUDIO / relative
+    if not path.exists():
+        pytest.skip(f"shared test audio {relative} is not beside the checkout")
+    return path
+
+
+class RunningServer:
+    """A real server on 127.0.0.1:0 with its own SQLite file."""
+
+    def __init__(self, server: AgentAssistServer, host: str, port: int, db: Path) -> None:
+        self.server = server
+        self.url = f"ws://{host}:{port}/ws"
+        self.http = f"http://{host}:{port}"
+        self.db = db
+
+
+@pytest.fixture
+async def text_server(config: Config, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A server without speech recognition: text-mode calls only (fast)."""
+    async with _serve(config, tmp_path / "calls.sqlite3", with_asr=False) as running:
+        yield running
+
+
+@pytest.fixture
+async def asr_server(config: Config, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with _serve(config, tmp_path / "calls.sqlite3", with_asr=True) as running:
+        yield running
+
+
+class _serve:
+    def __init__(self, config: Config, db: Path, with_asr: bool) -> None:
+        self.config, self.db, self.with_asr = config, db, with_asr
+
+    async def __aenter__(self) -> RunningServer:
+        services = await asyncio.to_thread(build_services, self.config, with_asr=self.with_asr,
+                                           store_path=self.db)
+        self.server = AgentAssistServer(services)
+        host, port = await self.server.start("127.0.0.1", 0)
+        return RunningServer(self.server, host, port, self.db)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.server.close()
+        self.server.services.close()

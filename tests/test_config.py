@@ -1,0 +1,48 @@
+"""Configuration: defaults when absent, every problem listed with its key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent_assist.config import load_config
+from agent_assist.errors import ConfigError
+from tests.conftest import REPO
+
+
+def test_repo_config_loads_and_matches_defaults() -> None:
+    cfg = load_config(REPO / "config.toml")
+    assert cfg.server.host == "127.0.0.1"
+    assert cfg.asr.languages["en"].model == "tiny.en"
+    assert cfg.asr.languages["ja"].model == "base"
+    assert cfg.resolve("models") == REPO / "models"
+
+
+def test_missing_file_means_defaults(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path / "absent.toml")
+    assert cfg.server.port == 8765 and cfg.root == tmp_path.resolve()
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[server]\nport = "eighty"\ncolour = "blue"\n'
+        '[vad]\nthreshold = 2.0\n'
+        '[asr]\ndefault_language = "fr"\n[asr.languages.de]\nmodel = "base"\n'
+        '[demo]\ncalls = ["xx"]\n[bogus]\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    for expected in ["server.port: expected int, got str", "server.colour: unknown key",
+                     "vad.threshold", "asr.default_language", "asr.languages.de",
+                     "demo.calls: unknown sample call 'xx'", "bogus: unknown section"]:
+        assert any(p.startswith(expected) for p in problems), (expected, problems)
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[server\nport = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
