@@ -26,8 +26,11 @@ log = logging.getLogger("agent_assist")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("faster_whisper", "websockets", "spacy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -57,8 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     r = sub.add_parser("replay", help="stream a recorded (audio) or scripted (.toml) call")
     r.add_argument("file", type=Path)
-    r.add_argument("--server", help="ws:// URL (default: from config; an embedded server "
-                                    "is started when none answers)")
+    r.add_argument(
+        "--server",
+        help="ws:// URL (default: from config; an embedded server is started when none answers)",
+    )
     r.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     r.add_argument("--language", choices=["ja", "en", "auto"], default=None)
     r.add_argument("--events", type=Path, help="write every event, one JSON message per line")
@@ -68,8 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int)
     d.add_argument("--fast", action="store_true")
     d.add_argument("--exit", action="store_true", help="exit after the sample calls")
-    d.add_argument("--wait", type=float, default=10.0,
-                   help="seconds to wait for a console to connect before replaying")
+    d.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="seconds to wait for a console to connect before replaying",
+    )
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
     return p
@@ -83,8 +92,11 @@ def _models(config: Config, action: str) -> int:
         spec = manifest.get(name)
         if spec is None:
             raise AgentAssistError(f"model {name!r} from config.toml is not in the manifest")
-        folder = install_model(models_dir, spec) if action == "install" else verify_model(
-            models_dir, spec)
+        folder = (
+            install_model(models_dir, spec)
+            if action == "install"
+            else verify_model(models_dir, spec)
+        )
         print(f"{name}: ok ({folder})")
     return 0
 
@@ -115,8 +127,9 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
             embedded = AgentAssistServer(services)
             host, port = await embedded.start(port=0)
             url = f"ws://{host}:{port}/ws"
-        result = await replay(url, call, language=language, fast=args.fast, events_out=sink,
-                              on_event=_print_event)
+        result = await replay(
+            url, call, language=language, fast=args.fast, events_out=sink, on_event=_print_event
+        )
         print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
     finally:
         if sink is not None:
@@ -150,8 +163,14 @@ async def _demo(config: Config, args: argparse.Namespace) -> int:
             with resources.as_file(samples / f"{name}_call.flac") as path:
                 audio = read_call_audio(path)
             print(f"  replaying the {name} sample call ({audio.duration_s:.0f} s) …", flush=True)
-            await replay(f"ws://{host}:{port}/ws", audio, language=name,
-                         title=f"demo ({name})", fast=args.fast, on_event=_print_event)
+            await replay(
+                f"ws://{host}:{port}/ws",
+                audio,
+                language=name,
+                title=f"demo ({name})",
+                fast=args.fast,
+                on_event=_print_event,
+            )
             if not args.fast:
                 await asyncio.sleep(3)
         if not args.exit:

@@ -155,8 +155,9 @@ def _section(cls: type[Any], raw: object, where: str, problems: list[str]) -> An
         if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not type(expected):
-            problems.append(f"{where}.{key}: expected {type(expected).__name__}, "
-                            f"got {type(value).__name__}")
+            problems.append(
+                f"{where}.{key}: expected {type(expected).__name__}, got {type(value).__name__}"
+            )
             continue
         values[key] = value
     return cls(**values)
@@ -188,5 +189,6 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("vad.max_utterance_s: must be 2..30 (Whisper windows are 30 s)")
     problems.extend(
         f"demo.calls: unknown sample call {c!r} (have 'en', 'ja')"
-        for c in cfg.demo.calls if c not in ("en", "ja")
+        for c in cfg.demo.calls
+        if c not in ("en", "ja")
     )

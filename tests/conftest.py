@@ -82,8 +82,9 @@ class _serve:
         self.config, self.db, self.with_asr = config, db, with_asr
 
     async def __aenter__(self) -> RunningServer:
-        services = await asyncio.to_thread(build_services, self.config, with_asr=self.with_asr,
-                                           store_path=self.db)
+        services = await asyncio.to_thread(
+            build_services, self.config, with_asr=self.with_asr, store_path=self.db
+        )
         self.server = AgentAssistServer(services)
         host, port = await self.server.start("127.0.0.1", 0)
         return RunningServer(self.server, host, port, self.db)

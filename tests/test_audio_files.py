@@ -28,11 +28,14 @@ def test_mono_file_needs_a_speaker() -> None:
     assert audio.speakers == ("customer",) and audio.sample_rate == 8000
 
 
-@pytest.mark.parametrize(("content", "code"), [
-    (b"", "audio.empty"),
-    (b"this is a text file, not audio\n" * 20, "audio.unreadable"),
-    (b"RIFF\x00\x00\x00\x00WAVEfmt garbage", "audio.unreadable"),
-])
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"", "audio.empty"),
+        (b"this is a text file, not audio\n" * 20, "audio.unreadable"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt garbage", "audio.unreadable"),
+    ],
+)
 def test_bad_files_get_specific_errors(tmp_path: Path, content: bytes, code: str) -> None:
     path = tmp_path / "call.wav"
     path.write_bytes(content)

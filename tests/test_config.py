@@ -28,16 +28,22 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(
         '[server]\nport = "eighty"\ncolour = "blue"\n'
-        '[vad]\nthreshold = 2.0\n'
+        "[vad]\nthreshold = 2.0\n"
         '[asr]\ndefault_language = "fr"\n[asr.languages.de]\nmodel = "base"\n'
         '[demo]\ncalls = ["xx"]\n[bogus]\n'
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     problems = info.value.problems
-    for expected in ["server.port: expected int, got str", "server.colour: unknown key",
-                     "vad.threshold", "asr.default_language", "asr.languages.de",
-                     "demo.calls: unknown sample call 'xx'", "bogus: unknown section"]:
+    for expected in [
+        "server.port: expected int, got str",
+        "server.colour: unknown key",
+        "vad.threshold",
+        "asr.default_language",
+        "asr.languages.de",
+        "demo.calls: unknown sample call 'xx'",
+        "bogus: unknown section",
+    ]:
         assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 

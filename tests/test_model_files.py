@@ -32,8 +32,9 @@ def _tiny_spec(folder: Path) -> ModelSpec:
     (folder / "m").mkdir(parents=True)
     data = b"weights"
     (folder / "m" / "model.bin").write_bytes(data)
-    return ModelSpec("m", ("en",), (), (FileSpec("model.bin", ("x",),
-                                                 hashlib.sha256(data).hexdigest()),))
+    return ModelSpec(
+        "m", ("en",), (), (FileSpec("model.bin", ("x",), hashlib.sha256(data).hexdigest()),)
+    )
 
 
 def test_missing_file_names_the_fix(tmp_path: Path) -> None:
@@ -56,5 +57,5 @@ def test_corrupt_file_is_refused_even_after_a_good_check(tmp_path: Path) -> None
 def test_recognizer_refuses_a_missing_model_folder(tmp_path: Path) -> None:
     shutil.copy(REPO / "models" / "manifest.toml", tmp_path / "manifest.toml")
     cfg = AsrConfig(languages={"en": LanguageAsrConfig(model="tiny.en")})
-    with pytest.raises(ModelError, match="tiny.en"):
+    with pytest.raises(ModelError, match=r"tiny\.en"):
         WhisperRecognizer(cfg, tmp_path)

@@ -40,8 +40,17 @@ ENVELOPES = [b for b in BLOCKS if "v" in b]
 
 def _documented_payloads() -> dict[str, dict[str, object]]:
     """Map each server event type to the payload example that follows its heading."""
-    names = {"call.started", "transcript.final", "transcript.partial", "signal", "phase",
-             "suggestion", "warning", "call.ended", "error"}
+    names = {
+        "call.started",
+        "transcript.final",
+        "transcript.partial",
+        "signal",
+        "phase",
+        "suggestion",
+        "warning",
+        "call.ended",
+        "error",
+    }
     found: dict[str, dict[str, object]] = {}
     current = None
     for chunk in re.split(r"(```json\n.*?```)", DOC, flags=re.S):
@@ -59,22 +68,61 @@ def _documented_payloads() -> dict[str, dict[str, object]]:
 
 PAYLOADS = _documented_payloads()
 
-EV = Evidence(utterance_id="customer-0001", speaker="customer", text="遅い", start=0, end=2,
-              quote="遅い")
+EV = Evidence(
+    utterance_id="customer-0001", speaker="customer", text="遅い", start=0, end=2, quote="遅い"
+)
 SAMPLES: list[Event] = [
-    CallStarted(call_id="c", t_ms=0, language="ja", channels=("agent", "customer"), title="t",
-                customer_id=None, mode="audio", started_at="2026-11-22T10:00:00Z"),
-    TranscriptFinal(call_id="c", t_ms=1, utterance_id="u", speaker="customer", end_ms=2,
-                    language="ja", text="遅い", words=(Word("遅い", 1, 2, 0.9),)),
+    CallStarted(
+        call_id="c",
+        t_ms=0,
+        language="ja",
+        channels=("agent", "customer"),
+        title="t",
+        customer_id=None,
+        mode="audio",
+        started_at="2026-11-22T10:00:00Z",
+    ),
+    TranscriptFinal(
+        call_id="c",
+        t_ms=1,
+        utterance_id="u",
+        speaker="customer",
+        end_ms=2,
+        language="ja",
+        text="遅い",
+        words=(Word("遅い", 1, 2, 0.9),),
+    ),
     TranscriptPartial(call_id="c", t_ms=1, utterance_id="u", speaker="customer", text="遅"),
-    SignalDetected(call_id="c", t_ms=1, signal="speed_complaint", speaker="customer",
-                   rule_id="r", evidence=EV),
-    PhaseChanged(call_id="c", t_ms=1, from_phase="discovery", to_phase="retention", rule_id="r",
-                 evidence=EV),
-    Suggestion(call_id="c", t_ms=1, suggestion_id="s-1", kind="upsell", offer_id="o", offer="O",
-               line="l", reason="r", rule_id="r", evidence=EV),
-    ComplianceWarning(call_id="c", t_ms=1, warning_id="w-1", rule_id="r", severity="high",
-                      title="t", message="m", instead="i", reference="ref", evidence=EV),
+    SignalDetected(
+        call_id="c", t_ms=1, signal="speed_complaint", speaker="customer", rule_id="r", evidence=EV
+    ),
+    PhaseChanged(
+        call_id="c", t_ms=1, from_phase="discovery", to_phase="retention", rule_id="r", evidence=EV
+    ),
+    Suggestion(
+        call_id="c",
+        t_ms=1,
+        suggestion_id="s-1",
+        kind="upsell",
+        offer_id="o",
+        offer="O",
+        line="l",
+        reason="r",
+        rule_id="r",
+        evidence=EV,
+    ),
+    ComplianceWarning(
+        call_id="c",
+        t_ms=1,
+        warning_id="w-1",
+        rule_id="r",
+        severity="high",
+        title="t",
+        message="m",
+        instead="i",
+        reference="ref",
+        evidence=EV,
+    ),
     CallEnded(call_id="c", t_ms=9, reason="hangup", duration_ms=9),
 ]
 
@@ -84,8 +132,9 @@ def test_doc_has_examples_for_every_client_message() -> None:
     assert {"hello", "ready", "call.start", "call.end", "turn"} <= types
 
 
-@pytest.mark.parametrize("example", [e for e in ENVELOPES if e["type"] != "ready"],
-                         ids=lambda e: e["type"])
+@pytest.mark.parametrize(
+    "example", [e for e in ENVELOPES if e["type"] != "ready"], ids=lambda e: e["type"]
+)
 def test_doc_client_examples_parse(example: dict[str, object]) -> None:
     msg = parse_client_message(json.dumps(example))
     expected = {"hello": Hello, "call.start": CallStart, "turn": TurnIn, "call.end": CallEnd}
@@ -96,7 +145,12 @@ def test_doc_client_examples_parse(example: dict[str, object]) -> None:
 def test_events_match_the_documented_payloads(event: Event) -> None:
     wire = json.loads(encode_event(event, seq=3, emitted_ms=40))
     assert {k: wire[k] for k in ("v", "type", "call_id", "seq", "emitted_ms")} == {
-        "v": 1, "type": event.TYPE, "call_id": "c", "seq": 3, "emitted_ms": 40}
+        "v": 1,
+        "type": event.TYPE,
+        "call_id": "c",
+        "seq": 3,
+        "emitted_ms": 40,
+    }
     documented = PAYLOADS[event.TYPE]
     assert set(wire["data"]) == set(documented), f"doc and code disagree for {event.TYPE}"
 
@@ -105,20 +159,28 @@ def test_japanese_goes_on_the_wire_unescaped() -> None:
     assert "遅い" in encode_event(SAMPLES[1], 1, 1)
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("not json", "protocol.bad_json"),
-    ("[1, 2]", "protocol.bad_json"),
-    ('{"v": 2, "type": "hello", "data": {}}', "protocol.unsupported_version"),
-    ('{"type": "hello", "data": {}}', "protocol.bad_envelope"),
-    ('{"v": 1, "type": "hello"}', "protocol.bad_envelope"),
-    ('{"v": 1, "type": "dance", "data": {}}', "protocol.unknown_type"),
-    ('{"v": 1, "type": "hello", "data": {"role": "admin"}}', "protocol.bad_payload"),
-    ('{"v": 1, "type": "call.start", "data": {"sample_rate": 4000}}', "protocol.bad_payload"),
-    ('{"v": 1, "type": "call.start", "data": {"channels": ["agent", "agent"]}}',
-     "protocol.bad_payload"),
-    ('{"v": 1, "type": "turn", "t_ms": 5, "data": {"speaker": "customer", "text": "x", '
-     '"end_ms": 1}}', "protocol.bad_payload"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "protocol.bad_json"),
+        ("[1, 2]", "protocol.bad_json"),
+        ('{"v": 2, "type": "hello", "data": {}}', "protocol.unsupported_version"),
+        ('{"type": "hello", "data": {}}', "protocol.bad_envelope"),
+        ('{"v": 1, "type": "hello"}', "protocol.bad_envelope"),
+        ('{"v": 1, "type": "dance", "data": {}}', "protocol.unknown_type"),
+        ('{"v": 1, "type": "hello", "data": {"role": "admin"}}', "protocol.bad_payload"),
+        ('{"v": 1, "type": "call.start", "data": {"sample_rate": 4000}}', "protocol.bad_payload"),
+        (
+            '{"v": 1, "type": "call.start", "data": {"channels": ["agent", "agent"]}}',
+            "protocol.bad_payload",
+        ),
+        (
+            '{"v": 1, "type": "turn", "t_ms": 5, "data": {"speaker": "customer", "text": "x", '
+            '"end_ms": 1}}',
+            "protocol.bad_payload",
+        ),
+    ],
+)
 def test_bad_messages_get_stable_codes(text: str, code: str) -> None:
     with pytest.raises(ProtocolError) as info:
         parse_client_message(text)
@@ -128,11 +190,13 @@ def test_bad_messages_get_stable_codes(text: str, code: str) -> None:
 def test_audio_frames() -> None:
     pcm = b"\x01\x00\x02\x00"
     assert parse_audio_frame(audio_frame(1, pcm), 2, 1024) == (1, pcm)
-    for frame, code in [(audio_frame(0, b"\x00" * 2000), "audio.frame_too_large"),
-                        (audio_frame(2, pcm), "audio.bad_frame"),
-                        (bytes((9, 0)) + pcm, "audio.bad_frame"),
-                        (audio_frame(0, b"\x01\x02\x03"), "audio.bad_frame"),
-                        (b"\x01", "audio.bad_frame")]:
+    for frame, code in [
+        (audio_frame(0, b"\x00" * 2000), "audio.frame_too_large"),
+        (audio_frame(2, pcm), "audio.bad_frame"),
+        (bytes((9, 0)) + pcm, "audio.bad_frame"),
+        (audio_frame(0, b"\x01\x02\x03"), "audio.bad_frame"),
+        (b"\x01", "audio.bad_frame"),
+    ]:
         with pytest.raises(AudioFrameError) as info:
             parse_audio_frame(frame, 2, 1024)
         assert info.value.code == code

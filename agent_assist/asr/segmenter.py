@@ -97,7 +97,7 @@ class UtteranceSegmenter:
         start = self._start_window
         speech = self._speech_windows
         # the silence we cut off can pre-roll the next utterance
-        for frame in self._current[keep:][-self._pad_windows:] if self._pad_windows else []:
+        for frame in self._current[keep:][-self._pad_windows :] if self._pad_windows else []:
             self._preroll.append(frame)
         self._current, self._speech_windows, self._silence_run = [], 0, 0
         if speech < self._min_speech_windows or not frames:

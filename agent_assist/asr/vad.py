@@ -37,9 +37,7 @@ class SileroVad:
     def stream(self) -> VadStream:
         return VadStream(self)
 
-    def run(
-        self, windows: Samples, h: Samples, c: Samples
-    ) -> tuple[Samples, Samples, Samples]:
+    def run(self, windows: Samples, h: Samples, c: Samples) -> tuple[Samples, Samples, Samples]:
         probs, h, c = self._session.run(None, {"input": windows, "h": h, "c": c})
         return np.asarray(probs, dtype=np.float32).reshape(-1), h, c
 
@@ -58,7 +56,7 @@ class VadStream:
         """Feed audio; return (whole windows consumed, one probability per window)."""
         data = np.concatenate([self._pending, samples]) if self._pending.size else samples
         n = data.size // WINDOW
-        self._pending = data[n * WINDOW:].copy()
+        self._pending = data[n * WINDOW :].copy()
         if n == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
         body = data[: n * WINDOW]

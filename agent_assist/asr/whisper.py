@@ -16,12 +16,19 @@ from faster_whisper import WhisperModel
 from agent_assist.asr.vad import SAMPLE_RATE, Samples
 from agent_assist.config import AsrConfig
 from agent_assist.core.events import Word
+from agent_assist.errors import ConfigError
 from agent_assist.model_files import read_manifest, verify_model
 
-PHANTOM_PHRASES = frozenset({
-    "thanks for watching", "thank you for watching", "please subscribe",
-    "ご視聴ありがとうございました", "ご視聴ありがとうございます", "チャンネル登録お願いします",
-})
+PHANTOM_PHRASES = frozenset(
+    {
+        "thanks for watching",
+        "thank you for watching",
+        "please subscribe",
+        "ご視聴ありがとうございました",
+        "ご視聴ありがとうございます",
+        "チャンネル登録お願いします",
+    }
+)
 """Phrases Whisper invents from silence or noise; dropped unless confidently heard."""
 
 
@@ -50,21 +57,31 @@ class WhisperRecognizer:
         self._by_language: dict[str, WhisperModel] = {}
         for language, lc in cfg.languages.items():
             if lc.model not in manifest:
-                from agent_assist.errors import ConfigError
-
-                raise ConfigError("config.toml", [
-                    f"asr.languages.{language}.model: {lc.model!r} is not in models/manifest.toml "
-                    f"(have {sorted(manifest)})"])
+                raise ConfigError(
+                    "config.toml",
+                    [
+                        f"asr.languages.{language}.model: {lc.model!r} is not in the manifest "
+                        f"(have {sorted(manifest)})"
+                    ],
+                )
             if lc.model not in self._models:
                 folder = verify_model(models_dir, manifest[lc.model])
                 self._models[lc.model] = WhisperModel(
-                    str(folder), device=cfg.device, compute_type=cfg.compute_type,
-                    cpu_threads=cfg.cpu_threads, local_files_only=True,
+                    str(folder),
+                    device=cfg.device,
+                    compute_type=cfg.compute_type,
+                    cpu_threads=cfg.cpu_threads,
+                    local_files_only=True,
                 )
             self._by_language[language] = self._models[lc.model]
         self._multilingual = next(
-            (self._models[lc.model] for lc in cfg.languages.values()
-             if self._models[lc.model].model.is_multilingual), None)
+            (
+                self._models[lc.model]
+                for lc in cfg.languages.values()
+                if self._models[lc.model].model.is_multilingual
+            ),
+            None,
+        )
 
     def transcribe(self, samples: Samples, language: str, offset_ms: int) -> Recognized:
         model = self._by_language[language]
@@ -81,15 +98,21 @@ class WhisperRecognizer:
         texts: list[str] = []
         words: list[Word] = []
         for seg in segments:
-            if _phantom(seg.no_speech_prob, seg.avg_logprob, [w.probability for w in seg.words or ()]):
+            if _phantom(
+                seg.no_speech_prob, seg.avg_logprob, [w.probability for w in seg.words or ()]
+            ):
                 continue
             text = seg.text.strip()
             if _normalise(text) in PHANTOM_PHRASES and seg.avg_logprob < -0.4:
                 continue
             texts.append(text)
             words.extend(
-                Word(text=w.word.strip(), start_ms=offset_ms + round(w.start * 1000),
-                     end_ms=offset_ms + round(w.end * 1000), p=round(w.probability, 3))
+                Word(
+                    text=w.word.strip(),
+                    start_ms=offset_ms + round(w.start * 1000),
+                    end_ms=offset_ms + round(w.end * 1000),
+                    p=round(w.probability, 3),
+                )
                 for w in seg.words or ()
             )
         joiner = "" if language == "ja" else " "

@@ -31,11 +31,14 @@ class CallAudio:
 
     @property
     def duration_s(self) -> float:
-        return self.pcm16.shape[0] / self.sample_rate
+        return float(self.pcm16.shape[0]) / self.sample_rate
 
 
-def read_call_audio(path: Path, speakers: tuple[Speaker, ...] = ("agent", "customer"),
-                    mono_speaker: Speaker | None = None) -> CallAudio:
+def read_call_audio(
+    path: Path,
+    speakers: tuple[Speaker, ...] = ("agent", "customer"),
+    mono_speaker: Speaker | None = None,
+) -> CallAudio:
     """Read ``path``; a stereo file maps channels to ``speakers`` in order.
 
     A mono file is refused unless ``mono_speaker`` says whose voice it is. Rates outside
@@ -61,8 +64,9 @@ def read_call_audio(path: Path, speakers: tuple[Speaker, ...] = ("agent", "custo
         if len(speakers) != 2:
             raise AudioInputError(f"{path}: the file is stereo; name both channels' speakers")
     else:
-        raise AudioInputError(f"{path}: {channels} channels; expected 1 or 2 (agent, customer)",
-                              code="audio.channels")
+        raise AudioInputError(
+            f"{path}: {channels} channels; expected 1 or 2 (agent, customer)", code="audio.channels"
+        )
     if not MIN_RATE <= rate <= MAX_RATE:
         data = soxr.resample(data, rate, FALLBACK_RATE)
         rate = FALLBACK_RATE
@@ -88,11 +92,14 @@ def _decode_with_av(path: Path) -> tuple[npt.NDArray[np.float32], int]:
     import av
 
     with av.open(str(path)) as container:
-        stream = next(s for s in container.streams if s.type == "audio")
-        layout = "mono" if stream.codec_context.channels == 1 else "stereo"
+        stream = container.streams.audio[0]
+        layout = "mono" if stream.channels == 1 else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=FALLBACK_RATE)
-        chunks = [out.to_ndarray() for frame in container.decode(stream)
-                  for out in resampler.resample(frame)]
+        chunks = [
+            out.to_ndarray()
+            for frame in container.decode(stream)
+            for out in resampler.resample(frame)
+        ]
         chunks += [out.to_ndarray() for out in resampler.resample(None)]
     width = 1 if layout == "mono" else 2
     if not chunks:

@@ -13,7 +13,9 @@ from typing import Literal
 
 from agent_assist.core.events import PhaseChanged, SignalDetected
 
-Phase = Literal["opening", "discovery", "offer_open", "declined", "accepted", "retention", "closing"]
+Phase = Literal[
+    "opening", "discovery", "offer_open", "declined", "accepted", "retention", "closing"
+]
 
 TRANSITIONS: dict[tuple[str, str], tuple[Phase, str]] = {
     # a need heard: the conversation is now about the customer's problem

@@ -78,8 +78,9 @@ def parse_policy(doc: Mapping[str, Any], source: str) -> PolicyBook:
         p.add("offers: at least one [offers.<id>] table is required")
     else:
         for offer_id, raw in offers_raw.items():
-            offer_names[offer_id] = p.localized(raw.get("name") if isinstance(raw, dict) else None,
-                                                f"offers.{offer_id}.name")
+            offer_names[offer_id] = p.localized(
+                raw.get("name") if isinstance(raw, dict) else None, f"offers.{offer_id}.name"
+            )
     offer_rules = []
     for i, raw in enumerate(_tables(doc, "offer_rule", p)):
         where = f"offer_rule[{i}]"
@@ -101,7 +102,8 @@ def parse_policy(doc: Mapping[str, Any], source: str) -> PolicyBook:
                 reason=p.localized(raw.get("reason"), f"{where}.reason"),
             )
         )
-    ret = doc.get("retention") if isinstance(doc.get("retention"), dict) else {}
+    raw_ret = doc.get("retention")
+    ret: dict[str, Any] = raw_ret if isinstance(raw_ret, dict) else {}
     if not ret:
         p.add("retention: a [retention] table is required")
     retention = RetentionRule(
@@ -165,13 +167,13 @@ class Policy:
 
     def _suggest(self, signals: Sequence[SignalDetected], state: CallState) -> list[Event]:
         if state.phase == "retention":
-            rule = self._book.retention
+            retention = self._book.retention
             cancel = next((s for s in signals if s.signal == "cancel_intent"), None)
-            if cancel is None or rule.rule_id in self._used_rules:
+            if cancel is None or retention.rule_id in self._used_rules:
                 return []
-            self._used_rules.add(rule.rule_id)
-            return [self._suggestion(cancel, "retention", "", rule.offer, rule.line,
-                                     rule.reason, rule.rule_id)]
+            self._used_rules.add(retention.rule_id)
+            r = retention
+            return [self._suggestion(cancel, "retention", "", r.offer, r.line, r.reason, r.rule_id)]
         by_signal = {s.signal: s for s in signals}
         for rule in self._book.offer_rules:
             sig = by_signal.get(rule.signal)
@@ -181,8 +183,11 @@ class Policy:
                 continue
             self._used_rules.add(rule.rule_id)
             name = self._book.offer_names[rule.offer_id]
-            return [self._suggestion(sig, rule.kind, rule.offer_id, name, rule.line,
-                                     rule.reason, rule.rule_id)]
+            return [
+                self._suggestion(
+                    sig, rule.kind, rule.offer_id, name, rule.line, rule.reason, rule.rule_id
+                )
+            ]
         return []
 
     def _warn(
@@ -216,7 +221,11 @@ class Policy:
     def _tolerated_downsell(self, agent_signals: set[str], state: CallState) -> bool:
         """One smaller offer right after a price refusal is allowed (door-in-the-face)."""
         declined = [o for o in state.offers if o.outcome == "declined"]
-        if "downsell_offer" not in agent_signals or not declined or not declined[-1].declined_on_price:
+        if (
+            "downsell_offer" not in agent_signals
+            or not declined
+            or not declined[-1].declined_on_price
+        ):
             return False
         if self._downsells_after_no >= 1:
             return False

@@ -56,7 +56,11 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
         if not isinstance(signal, str) or not signal:
             problems.append(f"{where}.signal: must be a signal name")
         speakers = raw.get("speakers")
-        if not isinstance(speakers, list) or not speakers or any(s not in SPEAKERS for s in speakers):
+        if (
+            not isinstance(speakers, list)
+            or not speakers
+            or any(s not in SPEAKERS for s in speakers)
+        ):
             problems.append(f"{where}.speakers: must be a non-empty list of {list(SPEAKERS)}")
             speakers = []
         negatable = raw.get("negatable", True)

@@ -64,11 +64,15 @@ def parse_script(doc: Mapping[str, Any], source: str) -> ScriptedCall:
         if not isinstance(end, int | float) or end < start:
             problems.append(f"{where}.end: must be seconds >= start")
             end = start
-        turns.append(Turn(cast(Speaker, speaker), round(start * 1000), round(end * 1000), str(text)))
+        turns.append(
+            Turn(cast(Speaker, speaker), round(start * 1000), round(end * 1000), str(text))
+        )
     if problems:
         raise ConfigError(source, problems)
     turns.sort(key=lambda t: (t.end_ms, t.start_ms))
-    return ScriptedCall(title=str(doc.get("title", source)), language=str(language), turns=tuple(turns))
+    return ScriptedCall(
+        title=str(doc.get("title", source)), language=str(language), turns=tuple(turns)
+    )
 
 
 def turn_final(call_id: str, index: int, turn: Turn, language: str) -> TranscriptFinal:

@@ -78,11 +78,23 @@ class AgentAssistServer:
         if path == "/healthz":
             return connection.respond(HTTPStatus.OK, "ok\n")
         if path == "/api/calls":
-            rows = [{"call_id": r.call_id, "started_at": r.started_at, "language": r.language,
-                     "title": r.title, "ended_at": r.ended_at, "end_reason": r.end_reason,
-                     "last_seq": r.last_seq} for r in self.services.store.list_calls()]
-            return _response(HTTPStatus.OK, json.dumps(rows, ensure_ascii=False).encode(),
-                             "application/json; charset=utf-8")
+            rows = [
+                {
+                    "call_id": r.call_id,
+                    "started_at": r.started_at,
+                    "language": r.language,
+                    "title": r.title,
+                    "ended_at": r.ended_at,
+                    "end_reason": r.end_reason,
+                    "last_seq": r.last_seq,
+                }
+                for r in self.services.store.list_calls()
+            ]
+            return _response(
+                HTTPStatus.OK,
+                json.dumps(rows, ensure_ascii=False).encode(),
+                "application/json; charset=utf-8",
+            )
         name = "index.html" if path in ("/", "/index.html") else path.lstrip("/")
         if "/" in name or name.startswith("."):
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
@@ -104,23 +116,41 @@ class AgentAssistServer:
         sender = asyncio.create_task(self._send_loop(ws, sub))
         call: LiveCall | None = None
         try:
-            await self._send(ws, envelope("ready", None, 0, 0, 0, {
-                "server": f"agent-assist {__version__}", "protocol": 1,
-                "active_calls": [{"call_id": c.call_id, "language": c.language,
-                                  "last_seq": c.last_seq} for c in self.calls.values()],
-            }))
+            await self._send(
+                ws,
+                envelope(
+                    "ready",
+                    None,
+                    0,
+                    0,
+                    0,
+                    {
+                        "server": f"agent-assist {__version__}",
+                        "protocol": 1,
+                        "active_calls": [
+                            {"call_id": c.call_id, "language": c.language, "last_seq": c.last_seq}
+                            for c in self.calls.values()
+                        ],
+                    },
+                ),
+            )
             self._queue_backlog(sub, hello)
             async for message in ws:
                 try:
                     call = await self._dispatch(message, hello, sub, call)
                 except AgentAssistError as err:
-                    await self._send(ws, encode_error(err, _ref_seq(message),
-                                                      call_id=call.call_id if call else None))
+                    await self._send(
+                        ws,
+                        encode_error(
+                            err, _ref_seq(message), call_id=call.call_id if call else None
+                        ),
+                    )
                 except Exception:
                     log.exception("unexpected failure handling a message")
-                    err = AgentAssistError("the server failed to process that message; "
-                                           "the call continues")
-                    await self._send(ws, encode_error(err, _ref_seq(message)))
+                    internal = AgentAssistError(
+                        "the server failed to process that message; the call continues"
+                    )
+                    await self._send(ws, encode_error(internal, _ref_seq(message)))
         except ConnectionClosed:
             pass
         finally:
@@ -143,8 +173,9 @@ class AgentAssistServer:
                 raise ProtocolError("send 'hello' before audio", code="protocol.hello_required")
             msg = parse_client_message(first)
             if not isinstance(msg, Hello):
-                raise ProtocolError("the first message must be 'hello'",
-                                    code="protocol.hello_required")
+                raise ProtocolError(
+                    "the first message must be 'hello'", code="protocol.hello_required"
+                )
             if msg.resume_call_id and self.services.store.get_call(msg.resume_call_id) is None:
                 raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
         except AgentAssistError as err:
@@ -163,8 +194,9 @@ class AgentAssistServer:
             if sub.wants(call_id) and call_id != hello.resume_call_id:
                 hub.backlog(sub, call_id, 0)
 
-    async def _dispatch(self, message: str | bytes, hello: Hello, sub: Subscriber,
-                        call: LiveCall | None) -> LiveCall | None:
+    async def _dispatch(
+        self, message: str | bytes, hello: Hello, sub: Subscriber, call: LiveCall | None
+    ) -> LiveCall | None:
         max_frame = self.services.config.server.max_frame_bytes
         if isinstance(message, bytes):
             if call is None or call.ended:
@@ -176,12 +208,15 @@ class AgentAssistServer:
         if isinstance(msg, Hello):
             raise ProtocolError("'hello' was already received", code="protocol.bad_envelope")
         if hello.role != "source":
-            raise ProtocolError(f"a console cannot send {type(msg).__name__}; connect as 'source'",
-                                code="protocol.unknown_type")
+            raise ProtocolError(
+                f"a console cannot send {type(msg).__name__}; connect as 'source'",
+                code="protocol.unknown_type",
+            )
         if isinstance(msg, CallStart):
             if call is not None:
-                raise AgentAssistError("this connection already carries a call",
-                                       code="call.already_started")
+                raise AgentAssistError(
+                    "this connection already carries a call", code="call.already_started"
+                )
             call = LiveCall(self.services, msg)
             sub.own_call = call.call_id
             self.calls[call.call_id] = call
@@ -210,8 +245,14 @@ class AgentAssistServer:
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                       ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")])
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
     return Response(status.value, status.phrase, headers, body)
 
 

@@ -64,34 +64,63 @@ class LiveCall:
         self._audio_ms = 0
         if self.language == "auto":
             self.language = services.config.asr.default_language
-        self.session = CallSession(services.detector, services.policy,
-                                   self.language if self.language != "auto" else "en")
+        self.session = CallSession(
+            services.detector, services.policy, self.language if self.language != "auto" else "en"
+        )
         self._channels: list[_Channel] = []
         if start.mode == "audio":
             if services.engine is None or services.vad is None:
-                raise CallError("this server runs without speech recognition; use mode 'text'",
-                                code="audio.wrong_mode")
+                raise CallError(
+                    "this server runs without speech recognition; use mode 'text'",
+                    code="audio.wrong_mode",
+                )
             for speaker in start.channels:
-                resampler = (None if start.sample_rate == SAMPLE_RATE else
-                             soxr.ResampleStream(start.sample_rate, SAMPLE_RATE, 1, dtype="float32"))
-                self._channels.append(_Channel(speaker, resampler, services.vad.stream(),
-                                               UtteranceSegmenter(services.config.vad)))
+                resampler = (
+                    None
+                    if start.sample_rate == SAMPLE_RATE
+                    else soxr.ResampleStream(start.sample_rate, SAMPLE_RATE, 1, dtype="float32")
+                )
+                self._channels.append(
+                    _Channel(
+                        speaker,
+                        resampler,
+                        services.vad.stream(),
+                        UtteranceSegmenter(services.config.vad),
+                    )
+                )
         self._work: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._turns = 0
 
     async def begin(self) -> None:
         """Store the call and announce it; start the decoding task."""
-        self.services.store.create_call(CallRow(
-            call_id=self.call_id, started_at=now_iso(), language=self.language, title=self.start.title,
-            customer_id=self.start.customer_id, mode=self.mode, channels=self.start.channels,
-            ended_at=None, end_reason=None, duration_ms=None, last_seq=0,
-        ))
-        self._emit(CallStarted(
-            call_id=self.call_id, t_ms=0, language=self.language, channels=self.start.channels,
-            title=self.start.title, customer_id=self.start.customer_id, mode=self.mode,
-            started_at=now_iso(),
-        ))
+        self.services.store.create_call(
+            CallRow(
+                call_id=self.call_id,
+                started_at=now_iso(),
+                language=self.language,
+                title=self.start.title,
+                customer_id=self.start.customer_id,
+                mode=self.mode,
+                channels=self.start.channels,
+                ended_at=None,
+                end_reason=None,
+                duration_ms=None,
+                last_seq=0,
+            )
+        )
+        self._emit(
+            CallStarted(
+                call_id=self.call_id,
+                t_ms=0,
+                language=self.language,
+                channels=self.start.channels,
+                title=self.start.title,
+                customer_id=self.start.customer_id,
+                mode=self.mode,
+                started_at=now_iso(),
+            )
+        )
         self._worker = asyncio.create_task(self._decode_loop(), name=f"decode {self.call_id}")
 
     def push_audio(self, channel: int, pcm16: bytes) -> None:
@@ -112,10 +141,17 @@ class LiveCall:
             raise CallError("scripted turns on an audio call", code="audio.wrong_mode")
         self._turns += 1
         self._audio_ms = max(self._audio_ms, turn.end_ms)
-        self._work.put_nowait(TranscriptFinal(
-            call_id=self.call_id, t_ms=turn.t_ms, utterance_id=f"{turn.speaker}-{self._turns:04d}",
-            speaker=turn.speaker, end_ms=turn.end_ms, language=self.language, text=turn.text,
-        ))
+        self._work.put_nowait(
+            TranscriptFinal(
+                call_id=self.call_id,
+                t_ms=turn.t_ms,
+                utterance_id=f"{turn.speaker}-{self._turns:04d}",
+                speaker=turn.speaker,
+                end_ms=turn.end_ms,
+                language=self.language,
+                text=turn.text,
+            )
+        )
 
     async def end(self, reason: str) -> None:
         """Close open utterances, finish decoding, then announce the end."""
@@ -134,27 +170,31 @@ class LiveCall:
         if self._worker is not None:
             await self._worker
         duration = self._audio_ms
-        self._emit(CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration))
+        self._emit(
+            CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
+        )
         self.services.store.end_call(self.call_id, now_iso(), reason, duration)
 
     async def _decode_loop(self) -> None:
         counters: dict[str, int] = {}
         while (item := await self._work.get()) is not None:
             try:
-                if isinstance(item, TranscriptFinal):
-                    final = item
-                else:
-                    final = await self._recognize(*item, counters)
-                    if final is None:
-                        continue
+                final = (
+                    item
+                    if isinstance(item, TranscriptFinal)
+                    else await self._recognize(*item, counters)
+                )
+                if final is None:
+                    continue
                 self._emit(final)
                 for event in self.session.feed(final):
                     self._emit(event)
             except Exception:  # one bad utterance must not end the call
                 log.exception("call %s: failed to process an utterance", self.call_id)
 
-    async def _recognize(self, speaker: Speaker, utterance: UtteranceAudio,
-                         counters: dict[str, int]) -> TranscriptFinal | None:
+    async def _recognize(
+        self, speaker: Speaker, utterance: UtteranceAudio, counters: dict[str, int]
+    ) -> TranscriptFinal | None:
         engine = self.services.engine
         assert engine is not None
         if self.language == "auto":
@@ -166,17 +206,23 @@ class LiveCall:
             return None
         counters[speaker] = counters.get(speaker, 0) + 1
         return TranscriptFinal(
-            call_id=self.call_id, t_ms=utterance.start_ms,
-            utterance_id=f"{speaker}-{counters[speaker]:04d}", speaker=speaker,
-            end_ms=utterance.end_ms, language=self.language, text=result.text, words=result.words,
+            call_id=self.call_id,
+            t_ms=utterance.start_ms,
+            utterance_id=f"{speaker}-{counters[speaker]:04d}",
+            speaker=speaker,
+            end_ms=utterance.end_ms,
+            language=self.language,
+            text=result.text,
+            words=result.words,
         )
 
     def _emit(self, event: Event) -> None:
         self._seq += 1
         emitted_ms = round((time.monotonic() - self._started) * 1000)
         body = encode_event(event, self._seq, emitted_ms)
-        self.services.store.append_event(self.call_id, self._seq, event.TYPE, event.t_ms,
-                                         emitted_ms, body, event_data(event))
+        self.services.store.append_event(
+            self.call_id, self._seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
+        )
         self.services.hub.publish(self.call_id, self._seq, body)
 
     @property

@@ -71,7 +71,9 @@ def load_policy(config: Config) -> PolicyBook:
     return parse_policy(doc, source)
 
 
-def build_services(config: Config, *, with_asr: bool = True, store_path: Path | None = None) -> Services:
+def build_services(
+    config: Config, *, with_asr: bool = True, store_path: Path | None = None
+) -> Services:
     """Load rules, policy, models and storage; ``with_asr=False`` serves text-mode calls only."""
     detector = build_detector()
     policy = load_policy(config)

@@ -66,8 +66,16 @@ class CallRow:
 
 class Store(Protocol):
     def create_call(self, row: CallRow) -> None: ...
-    def append_event(self, call_id: str, seq: int, type_: str, t_ms: int, emitted_ms: int,
-                     body: str, data: dict[str, Any]) -> None: ...
+    def append_event(
+        self,
+        call_id: str,
+        seq: int,
+        type_: str,
+        t_ms: int,
+        emitted_ms: int,
+        body: str,
+        data: dict[str, Any],
+    ) -> None: ...
     def end_call(self, call_id: str, ended_at: str, reason: str, duration_ms: int) -> None: ...
     def set_language(self, call_id: str, language: str) -> None: ...
     def get_call(self, call_id: str) -> CallRow | None: ...
@@ -94,22 +102,44 @@ class SqliteStore:
             self._db.execute(
                 "INSERT INTO calls (call_id, started_at, language, title, customer_id, mode, "
                 "channels, last_seq) VALUES (?,?,?,?,?,?,?,0)",
-                (row.call_id, row.started_at, row.language, row.title, row.customer_id, row.mode,
-                 ",".join(row.channels)),
+                (
+                    row.call_id,
+                    row.started_at,
+                    row.language,
+                    row.title,
+                    row.customer_id,
+                    row.mode,
+                    ",".join(row.channels),
+                ),
             )
 
-    def append_event(self, call_id: str, seq: int, type_: str, t_ms: int, emitted_ms: int,
-                     body: str, data: dict[str, Any]) -> None:
+    def append_event(
+        self,
+        call_id: str,
+        seq: int,
+        type_: str,
+        t_ms: int,
+        emitted_ms: int,
+        body: str,
+        data: dict[str, Any],
+    ) -> None:
         with self._tx():
             self._db.execute(
-                "INSERT INTO events (call_id, seq, type, t_ms, emitted_ms, body) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO events (call_id, seq, type, t_ms, emitted_ms, body) "
+                "VALUES (?,?,?,?,?,?)",
                 (call_id, seq, type_, t_ms, emitted_ms, body),
             )
             if type_ == "transcript.final":
                 self._db.execute(
                     "INSERT OR REPLACE INTO utterances VALUES (?,?,?,?,?,?)",
-                    (call_id, data["utterance_id"], data["speaker"], t_ms, data["end_ms"],
-                     data["text"]),
+                    (
+                        call_id,
+                        data["utterance_id"],
+                        data["speaker"],
+                        t_ms,
+                        data["end_ms"],
+                        data["text"],
+                    ),
                 )
             self._db.execute("UPDATE calls SET last_seq=? WHERE call_id=?", (seq, call_id))
 
@@ -142,7 +172,8 @@ class SqliteStore:
     def transcript(self, call_id: str) -> list[tuple[str, int, int, str]]:
         cur = self._db.execute(
             "SELECT speaker, start_ms, end_ms, text FROM utterances WHERE call_id=? "
-            "ORDER BY start_ms, utterance_id", (call_id,)
+            "ORDER BY start_ms, utterance_id",
+            (call_id,),
         )
         return [tuple(r) for r in cur.fetchall()]
 
@@ -175,8 +206,16 @@ class _Transaction:
 
 def _call_row(r: tuple[Any, ...]) -> CallRow:
     return CallRow(
-        call_id=r[0], started_at=r[1], language=r[2], title=r[3], customer_id=r[4], mode=r[5],
-        channels=tuple(r[6].split(",")), ended_at=r[7], end_reason=r[8], duration_ms=r[9],
+        call_id=r[0],
+        started_at=r[1],
+        language=r[2],
+        title=r[3],
+        customer_id=r[4],
+        mode=r[5],
+        channels=tuple(r[6].split(",")),
+        ended_at=r[7],
+        end_reason=r[8],
+        duration_ms=r[9],
         last_seq=r[10],
     )
 

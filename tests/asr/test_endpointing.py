@@ -17,13 +17,13 @@ def segment(vad: SileroVad, x: np.ndarray, chunk: int = 1600) -> list[UtteranceA
     stream, seg = vad.stream(), UtteranceSegmenter(VadConfig())
     out: list[UtteranceAudio] = []
     for i in range(0, len(x), chunk):
-        windows, probs = stream.push(x[i:i + chunk].astype(np.float32))
+        windows, probs = stream.push(x[i : i + chunk].astype(np.float32))
         out += seg.push(windows, probs)
     return out + seg.flush()
 
 
 def test_each_channel_of_a_stereo_call_is_one_utterance(vad: SileroVad) -> None:
-    data, rate = sf.read(shared_audio("en/stereo_diarization.wav"), dtype="float32")
+    data, _ = sf.read(shared_audio("en/stereo_diarization.wav"), dtype="float32")
     left, right = segment(vad, data[:, 0]), segment(vad, data[:, 1])
     assert len(left) == 1 and len(right) == 1
     assert left[0].start_ms < 300 and left[0].end_ms > 4500
@@ -43,9 +43,11 @@ def test_no_utterance_from_non_speech(vad: SileroVad, kind: str) -> None:
     rng = np.random.default_rng(7)
     n = 16000 * 30
     t = np.arange(n) / 16000
-    x = {"silence": np.zeros(n),
-         "white_noise": rng.normal(0, 0.05, n),
-         "hum": 0.2 * np.sin(2 * np.pi * 50 * t) + 0.1 * np.sin(2 * np.pi * 100 * t)}[kind]
+    x = {
+        "silence": np.zeros(n),
+        "white_noise": rng.normal(0, 0.05, n),
+        "hum": 0.2 * np.sin(2 * np.pi * 50 * t) + 0.1 * np.sin(2 * np.pi * 100 * t),
+    }[kind]
     assert segment(vad, x.astype(np.float32)) == []
 
 

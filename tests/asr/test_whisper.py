@@ -32,8 +32,10 @@ def test_english_tiny_en_on_jfk(recognizer: WhisperRecognizer) -> None:
     data, rate = sf.read(shared_audio("en/jfk.flac"), dtype="float32")
     x = soxr.resample(data.mean(axis=1), rate, 16000).astype(np.float32)
     out = recognizer.transcribe(x, "en", offset_ms=1000)
-    ref = words("And so my fellow Americans, ask not what your country can do for you, "
-                "ask what you can do for your country.")
+    ref = words(
+        "And so my fellow Americans, ask not what your country can do for you, "
+        "ask what you can do for your country."
+    )
     assert edit_distance(words(out.text), ref) / len(ref) <= 0.1
     assert out.words and out.words[0].start_ms >= 1000  # word times are in call time
     assert all(w.start_ms <= w.end_ms for w in out.words)

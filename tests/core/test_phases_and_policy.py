@@ -1,4 +1,4 @@
-"""Call phases and policy parsing: the table drives the state; bad policy files list every problem."""
+"""Call phases and policy parsing: the table drives the state; bad files list every problem."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from agent_assist.errors import ConfigError
 
 def sig(signal: str, speaker: Speaker = "customer") -> SignalDetected:
     ev = Evidence(utterance_id="u", speaker=speaker, text="x", start=0, end=1, quote="x")
-    return SignalDetected(call_id="c", t_ms=0, signal=signal, speaker=speaker, rule_id="r",
-                          evidence=ev)
+    return SignalDetected(
+        call_id="c", t_ms=0, signal=signal, speaker=speaker, rule_id="r", evidence=ev
+    )
 
 
 def test_cancellation_wins_within_one_utterance() -> None:
@@ -51,14 +52,27 @@ def test_bundled_policy_parses() -> None:
 def test_broken_policy_lists_every_problem_by_key_path() -> None:
     doc = {
         "offers": {"a": {"name": {"en": "A"}}},
-        "offer_rule": [{"id": "x", "signal": "s", "kind": "megasell", "offer": "zzz",
-                        "line": {"en": "l", "ja": "l"}, "reason": {"en": "r", "ja": "r"}}],
+        "offer_rule": [
+            {
+                "id": "x",
+                "signal": "s",
+                "kind": "megasell",
+                "offer": "zzz",
+                "line": {"en": "l", "ja": "l"},
+                "reason": {"en": "r", "ja": "r"},
+            }
+        ],
         "compliance": [{"id": "c", "signal": "s", "severity": "extreme"}],
     }
     with pytest.raises(ConfigError) as info:
         parse_policy(doc, "broken.toml")
     text = str(info.value)
-    for fragment in ["offers.a.name: missing text for ['ja']", "offer_rule[0].kind",
-                     "offer_rule[0].offer: unknown offer 'zzz'", "retention: a [retention] table",
-                     "compliance[0].severity", "compliance[0].title"]:
+    for fragment in [
+        "offers.a.name: missing text for ['ja']",
+        "offer_rule[0].kind",
+        "offer_rule[0].offer: unknown offer 'zzz'",
+        "retention: a [retention] table",
+        "compliance[0].severity",
+        "compliance[0].title",
+    ]:
         assert fragment in text

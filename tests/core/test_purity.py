@@ -5,8 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-FORBIDDEN = ["numpy", "spacy", "faster_whisper", "ctranslate2", "onnxruntime", "websockets",
-             "sqlite3", "sounddevice", "soundfile", "soxr", "asyncio", "socket"]
+FORBIDDEN = [
+    "numpy",
+    "spacy",
+    "faster_whisper",
+    "ctranslate2",
+    "onnxruntime",
+    "websockets",
+    "sqlite3",
+    "sounddevice",
+    "soundfile",
+    "soxr",
+    "asyncio",
+    "socket",
+]
 
 
 def test_core_imports_no_outside_world() -> None:

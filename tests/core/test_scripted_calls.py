@@ -30,8 +30,13 @@ def run_script(path: Path, detector: SignalDetector, book: PolicyBook) -> tuple[
 
 def _shown(event: Event) -> dict[str, Any] | None:
     if isinstance(event, Suggestion):
-        return {"type": "suggestion", "kind": event.kind, "offer_id": event.offer_id,
-                "rule_id": event.rule_id, "quote": event.evidence.quote}
+        return {
+            "type": "suggestion",
+            "kind": event.kind,
+            "offer_id": event.offer_id,
+            "rule_id": event.rule_id,
+            "quote": event.evidence.quote,
+        }
     if isinstance(event, ComplianceWarning):
         return {"type": "warning", "rule_id": event.rule_id, "quote": event.evidence.quote}
     return None
@@ -48,17 +53,20 @@ def test_scripted_call(path: Path, detector: SignalDetector, policy_book: Policy
     assert phase == doc["final_phase"]
 
 
-def test_every_evidence_quote_is_its_span(detector: SignalDetector, policy_book: PolicyBook) -> None:
+def test_every_evidence_quote_is_its_span(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
     for path in CALL_FILES:
         events, _ = run_script(path, detector, policy_book)
         for event in events:
             ev = getattr(event, "evidence", None)
             if ev is not None:
-                assert ev.text[ev.start:ev.end] == ev.quote
+                assert ev.text[ev.start : ev.end] == ev.quote
 
 
-def test_replaying_a_call_gives_identical_events(detector: SignalDetector,
-                                                 policy_book: PolicyBook) -> None:
+def test_replaying_a_call_gives_identical_events(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
     first, _ = run_script(CALLS / "ja_demo.toml", detector, policy_book)
     second, _ = run_script(CALLS / "ja_demo.toml", detector, policy_book)
     assert first == second and first

@@ -21,10 +21,12 @@ from agent_assist.server.services import build_services
 from tests.conftest import CALLS, RunningServer, shared_audio
 
 
-def msg(type_: str, data: dict[str, Any], call_id: str | None = None, seq: int = 1,
-        t_ms: int = 0) -> str:
-    return json.dumps({"v": 1, "type": type_, "call_id": call_id, "seq": seq, "t_ms": t_ms,
-                       "data": data})
+def msg(
+    type_: str, data: dict[str, Any], call_id: str | None = None, seq: int = 1, t_ms: int = 0
+) -> str:
+    return json.dumps(
+        {"v": 1, "type": type_, "call_id": call_id, "seq": seq, "t_ms": t_ms, "data": data}
+    )
 
 
 async def recv_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
@@ -60,18 +62,24 @@ async def test_scripted_call_end_to_end_and_stored(text_server: RunningServer) -
     assert types[0] == "call.started" and types[-1] == "call.ended"
     assert types.count("transcript.final") == 9
     assert [e["data"]["kind"] for e in result.events if e["type"] == "suggestion"] == [
-        "upsell", "retention"]
+        "upsell",
+        "retention",
+    ]
     assert [e["seq"] for e in result.events] == list(range(1, len(result.events) + 1))
     emitted = [e["emitted_ms"] for e in result.events]
     assert emitted == sorted(emitted)
-    (row,) = db_rows(text_server.db, "SELECT end_reason, last_seq FROM calls WHERE call_id=?",
-                     result.call_id)
+    (row,) = db_rows(
+        text_server.db, "SELECT end_reason, last_seq FROM calls WHERE call_id=?", result.call_id
+    )
     assert row == ("hangup", len(result.events))
-    stored = db_rows(text_server.db, "SELECT body FROM events WHERE call_id=? ORDER BY seq",
-                     result.call_id)
+    stored = db_rows(
+        text_server.db, "SELECT body FROM events WHERE call_id=? ORDER BY seq", result.call_id
+    )
     assert [json.loads(b) for (b,) in stored] == result.events
-    assert len(db_rows(text_server.db, "SELECT * FROM utterances WHERE call_id=?",
-                       result.call_id)) == 9
+    assert (
+        len(db_rows(text_server.db, "SELECT * FROM utterances WHERE call_id=?", result.call_id))
+        == 9
+    )
 
 
 async def test_first_message_must_be_hello(text_server: RunningServer) -> None:
@@ -84,21 +92,37 @@ async def test_first_message_must_be_hello(text_server: RunningServer) -> None:
 
 
 async def test_malformed_messages_get_coded_errors_and_the_call_goes_on(
-        text_server: RunningServer) -> None:
+    text_server: RunningServer,
+) -> None:
     async with connect(text_server.url) as ws:
         call_id = await start_text_call(ws)
-        bad = ["{nope", msg("turn", {"speaker": "robot", "text": "x"}, call_id, seq=7),
-               msg("dance", {}), msg("call.start", {"mode": "text"})]
+        bad = [
+            "{nope",
+            msg("turn", {"speaker": "robot", "text": "x"}, call_id, seq=7),
+            msg("dance", {}),
+            msg("call.start", {"mode": "text"}),
+        ]
         codes = []
         for text in bad:
             await ws.send(text)
             codes.append((await recv_json(ws))["data"]["code"])
-        assert codes == ["protocol.bad_json", "protocol.bad_payload", "protocol.unknown_type",
-                         "call.already_started"]
+        assert codes == [
+            "protocol.bad_json",
+            "protocol.bad_payload",
+            "protocol.unknown_type",
+            "call.already_started",
+        ]
         await ws.send(audio_frame(0, b"\x00\x00" * 10))
         assert (await recv_json(ws))["data"]["code"] == "audio.wrong_mode"
-        await ws.send(msg("turn", {"speaker": "customer", "text": "I want to cancel.",
-                                   "end_ms": 900}, call_id, seq=9, t_ms=100))
+        await ws.send(
+            msg(
+                "turn",
+                {"speaker": "customer", "text": "I want to cancel.", "end_ms": 900},
+                call_id,
+                seq=9,
+                t_ms=100,
+            )
+        )
         await ws.send(msg("call.end", {}, call_id, seq=10))
         seen = await recv_until(ws, "call.ended")
         assert "suggestion" in [m["type"] for m in seen]
@@ -116,12 +140,12 @@ async def test_audio_call_refused_without_asr(text_server: RunningServer) -> Non
     assert db_rows(text_server.db, "SELECT * FROM calls") == []  # nothing half-written
 
 
-async def test_disconnect_mid_call_ends_it_and_keeps_its_events(
-        text_server: RunningServer) -> None:
+async def test_disconnect_mid_call_ends_it_and_keeps_its_events(text_server: RunningServer) -> None:
     async with connect(text_server.url) as ws:
         call_id = await start_text_call(ws)
-        await ws.send(msg("turn", {"speaker": "customer", "text": "It is so slow.",
-                                   "end_ms": 900}, call_id))
+        await ws.send(
+            msg("turn", {"speaker": "customer", "text": "It is so slow.", "end_ms": 900}, call_id)
+        )
         await recv_until(ws, "suggestion")
     for _ in range(50):
         rows = db_rows(text_server.db, "SELECT end_reason FROM calls WHERE call_id=?", call_id)
@@ -130,8 +154,14 @@ async def test_disconnect_mid_call_ends_it_and_keeps_its_events(
         await asyncio.sleep(0.05)
     assert rows == [("disconnected",)]
     types = [t for (t,) in db_rows(text_server.db, "SELECT type FROM events ORDER BY seq")]
-    assert types == ["call.started", "transcript.final", "signal", "phase", "suggestion",
-                     "call.ended"]
+    assert types == [
+        "call.started",
+        "transcript.final",
+        "signal",
+        "phase",
+        "suggestion",
+        "call.ended",
+    ]
 
 
 async def test_console_resume_loses_and_repeats_nothing(text_server: RunningServer) -> None:
@@ -142,17 +172,32 @@ async def test_console_resume_loses_and_repeats_nothing(text_server: RunningServ
             assert (await recv_json(console))["type"] == "ready"
             first = await recv_json(console)  # late joiner gets the call from the start
             assert first["type"] == "call.started" and first["seq"] == 1
-            await source.send(msg("turn", {"speaker": "customer", "text": "So slow.",
-                                           "end_ms": 500}, call_id))
+            await source.send(
+                msg("turn", {"speaker": "customer", "text": "So slow.", "end_ms": 500}, call_id)
+            )
             got = [first, *(await recv_until(console, "suggestion"))]
         last = got[-1]["seq"]
         # while the console is away, the call goes on
-        await source.send(msg("turn", {"speaker": "customer", "text": "I want to cancel.",
-                                       "end_ms": 900}, call_id, t_ms=600))
+        await source.send(
+            msg(
+                "turn",
+                {"speaker": "customer", "text": "I want to cancel.", "end_ms": 900},
+                call_id,
+                t_ms=600,
+            )
+        )
         await recv_until(source, "suggestion")
         async with connect(text_server.url) as console:
-            await console.send(msg("hello", {"role": "console", "subscribe": "*",
-                                             "resume": {"call_id": call_id, "after_seq": last}}))
+            await console.send(
+                msg(
+                    "hello",
+                    {
+                        "role": "console",
+                        "subscribe": "*",
+                        "resume": {"call_id": call_id, "after_seq": last},
+                    },
+                )
+            )
             await recv_json(console)
             resumed = await recv_until(console, "suggestion")
         seqs = [m["seq"] for m in got + resumed]
@@ -206,7 +251,8 @@ async def test_http_serves_the_console_and_nothing_else(text_server: RunningServ
 
 @pytest.mark.model
 async def test_oversized_frame_is_refused_without_ending_the_call(
-        asr_server: RunningServer) -> None:
+    asr_server: RunningServer,
+) -> None:
     async with connect(asr_server.url) as ws:
         await ws.send(msg("hello", {"role": "source"}))
         await recv_json(ws)
@@ -221,13 +267,15 @@ async def test_oversized_frame_is_refused_without_ending_the_call(
 
 
 @pytest.mark.model
-async def test_stereo_recording_is_attributed_to_both_speakers(asr_server: RunningServer,
-                                                               tmp_path: Path) -> None:
+async def test_stereo_recording_is_attributed_to_both_speakers(
+    asr_server: RunningServer, tmp_path: Path
+) -> None:
     audio = read_call_audio(shared_audio("en/stereo_diarization.wav"))
     out = tmp_path / "out.jsonl"
     with out.open("w", encoding="utf-8") as sink:
         await replay(asr_server.url, audio, language="en", fast=True, events_out=sink)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    finals = {m["data"]["speaker"]: m["data"]["text"] for m in lines
-              if m["type"] == "transcript.final"}
+    finals = {
+        m["data"]["speaker"]: m["data"]["text"] for m in lines if m["type"] == "transcript.final"
+    }
     assert "wizard" in finals["agent"] and "horizon" in finals["customer"].lower()
