@@ -96,6 +96,8 @@ class SignalDetected(Event):
     speaker: Speaker
     rule_id: str
     evidence: Evidence
+    detail: str = ""
+    """What the signal is about, when the rule knows: e.g. an offer's kind or product id."""
 
 
 @dataclass(frozen=True, slots=True)

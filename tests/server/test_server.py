@@ -279,3 +279,20 @@ async def test_stereo_recording_is_attributed_to_both_speakers(
         m["data"]["speaker"]: m["data"]["text"] for m in lines if m["type"] == "transcript.final"
     }
     assert "wizard" in finals["agent"] and "horizon" in finals["customer"].lower()
+
+
+@pytest.mark.model
+async def test_telephone_band_mono_recording_is_resampled_and_transcribed(
+    asr_server: RunningServer,
+) -> None:
+    audio = read_call_audio(shared_audio("en/OSR_us_000_0034_8k.wav"), mono_speaker="customer")
+    assert audio.sample_rate == 8000
+    result = await replay(asr_server.url, audio, language="en", fast=True)
+    text = " ".join(
+        e["data"]["text"].lower() for e in result.events if e["type"] == "transcript.final"
+    )
+    assert {e["data"]["speaker"] for e in result.events if e["type"] == "transcript.final"} == {
+        "customer"
+    }
+    for phrase in ["gold ring", "long journey", "pink shell", "severe storm"]:
+        assert phrase in text, text
