@@ -128,7 +128,13 @@ class AgentAssistServer:
                         "server": f"agent-assist {__version__}",
                         "protocol": 1,
                         "active_calls": [
-                            {"call_id": c.call_id, "language": c.language, "last_seq": c.last_seq}
+                            {
+                                "call_id": c.call_id,
+                                "language": c.language,
+                                "title": c.start.title,
+                                "started_at": c.started_at,
+                                "last_seq": c.last_seq,
+                            }
                             for c in self.calls.values()
                         ],
                     },

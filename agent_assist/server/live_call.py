@@ -61,6 +61,7 @@ class LiveCall:
         self.ended = False
         self._seq = 0
         self._started = time.monotonic()
+        self.started_at = now_iso()
         self._audio_ms = 0
         if self.language == "auto":
             self.language = services.config.asr.default_language
@@ -97,7 +98,7 @@ class LiveCall:
         self.services.store.create_call(
             CallRow(
                 call_id=self.call_id,
-                started_at=now_iso(),
+                started_at=self.started_at,
                 language=self.language,
                 title=self.start.title,
                 customer_id=self.start.customer_id,
@@ -118,7 +119,7 @@ class LiveCall:
                 title=self.start.title,
                 customer_id=self.start.customer_id,
                 mode=self.mode,
-                started_at=now_iso(),
+                started_at=self.started_at,
             )
         )
         self._worker = asyncio.create_task(self._decode_loop(), name=f"decode {self.call_id}")

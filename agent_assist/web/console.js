@@ -227,6 +227,7 @@ class Call {
     this.audioMs = 0;
     this.firstLanguage = null;
     this.syncing = false;
+    this.resumable = true;
   }
 
   uiLanguage() {
@@ -294,10 +295,8 @@ function isNewer(a, b) {
 
 // --------------------------------------------------------------- event intake
 
-const url = (() => {
-  const q = new URLSearchParams(window.location.search).get("ws");
-  return q || defaultUrl();
-})();
+// Always the page's own origin: a console must never be pointed elsewhere by a link.
+const url = defaultUrl();
 
 function onEnvelope(env, meta) {
   state.events.push(env);
@@ -307,17 +306,22 @@ function onEnvelope(env, meta) {
       onReady(data, meta);
       return;
     case "error":
-      onError(env, data);
+      onError(env, data, meta);
       return;
     default:
       break;
   }
   const callId = typeof env.call_id === "string" && env.call_id ? env.call_id : null;
   if (!callId) return; // connection-level message of a type we do not know
+  const isNew = !state.calls.has(callId);
   const call = getCall(callId);
   if (!call.take(env.seq)) return; // duplicate
+  if (isNew) renderPicker();
   applyCallEvent(call, env, data, meta);
 }
+
+const CATCH_UP_DELAY_MS = 1200;
+let catchUpTimer = null;
 
 function onReady(data, meta) {
   const active = Array.isArray(data.active_calls) ? data.active_calls : [];
@@ -335,21 +339,26 @@ function onReady(data, meta) {
   }
   if (!state.pinned && latest) {
     const cur = state.followed ? getCall(state.followed, false) : null;
-    if (!cur || (cur.ended && isNewer(latest, cur)) || isNewer(latest, cur)) follow(latest.id, false);
+    if (!cur || isNewer(latest, cur)) follow(latest.id);
   }
-  // Catch up on what the main socket's resume does not cover.
+  // Catch up on what this socket will not bring: the server may send active calls'
+  // backlogs after `ready` (the docs do not promise it), so look again in a moment and
+  // fetch only what is still missing then.
   const resumedId = meta && meta.resumed ? meta.resumed.call_id : null;
   const activeIds = new Set(active.map((a) => str(obj(a).call_id)));
-  for (const call of state.calls.values()) {
-    if (call.id === resumedId) continue;
-    const behind = activeIds.has(call.id) && call.knownLastSeq > call.hw;
-    const endedWhileAway = !activeIds.has(call.id) && !call.ended && call.hw > 0;
-    if ((behind || endedWhileAway) && (call.hw > 0 || call.id === state.followed)) syncHistory(call);
-  }
+  clearTimeout(catchUpTimer);
+  catchUpTimer = setTimeout(() => {
+    for (const call of state.calls.values()) {
+      if (call.id === resumedId) continue;
+      const behind = activeIds.has(call.id) && call.knownLastSeq > call.hw;
+      const endedWhileAway = !activeIds.has(call.id) && !call.ended && call.hw > 0;
+      if ((behind || endedWhileAway) && (call.hw > 0 || call.id === state.followed)) syncHistory(call);
+    }
+  }, CATCH_UP_DELAY_MS);
   renderAll();
 }
 
-function onError(env, data) {
+function onError(env, data, meta) {
   const entry = {
     code: str(data.code, "error"),
     message: str(data.message),
@@ -359,6 +368,12 @@ function onError(env, data) {
     at: Date.now(),
   };
   state.errors.push(entry);
+  // The server refused our resume (e.g. its store was reset): stop asking for that call,
+  // or every reconnect would be refused the same way.
+  if (entry.code === "call.unknown" && meta && meta.source === "main" && meta.beforeReady && meta.resumed) {
+    const call = getCall(meta.resumed.call_id, false);
+    if (call) call.resumable = false;
+  }
   console.warn("agent-assist: server error", entry);
   toast(entry.code, entry.message, entry.fatal ? "bad" : "info");
 }
@@ -375,7 +390,9 @@ function applyCallEvent(call, env, data, meta) {
       if (call.id !== state.followed) {
         const cur = state.followed ? getCall(state.followed, false) : null;
         if (!state.pinned) {
-          if (!cur || isNewer(call, cur)) follow(call.id, meta && meta.source === "main");
+          // The newest call takes over (by started_at). Backlogs replay older calls'
+          // call.started too (late join, resume), and those must not steal the view.
+          if (!cur || isNewer(call, cur)) follow(call.id);
         } else if (isNewer(call, cur) && !call.ended) {
           state.newerCall = call.id;
         }
@@ -392,6 +409,14 @@ function applyCallEvent(call, env, data, meta) {
       if (u && u.final && !isFinal) return; // a late partial never overwrites the final
       if (u && !isFinal && int(env.seq, 0) < u.seq) return; // an older revision
       const text = str(data.text);
+      if (!text.trim()) {
+        // Nothing was said after all (an empty final, or a blank partial): drop the bubble.
+        if (u && isFinal) {
+          call.utterances.delete(uid);
+          if (call.id === state.followed) removeUtterance(uid);
+        }
+        return;
+      }
       if (!u) {
         u = { id: uid, speaker: str(data.speaker, "unknown"), t_ms: tms ?? 0, end_ms: null, text, final: false, seq: 0 };
         call.utterances.set(uid, u);
@@ -424,7 +449,7 @@ function applyCallEvent(call, env, data, meta) {
       call.bumpAudio(tms);
       if (!uid) return;
       const list = call.signals.get(uid) || [];
-      list.push({ seq: int(env.seq, 0), signal: str(data.signal, "signal"), rule_id: str(data.rule_id), speaker: str(data.speaker), evidence: ev });
+      list.push({ seq: int(env.seq, 0), signal: str(data.signal, "signal"), detail: str(data.detail), rule_id: str(data.rule_id), speaker: str(data.speaker), evidence: ev });
       list.sort((a, b) => a.seq - b.seq);
       call.signals.set(uid, list);
       if (call.id === state.followed) refreshUtterance(call, uid);
@@ -497,14 +522,13 @@ function syncHistory(call) {
   });
 }
 
-function follow(callId, live) {
+function follow(callId, { byUser = false } = {}) {
   if (state.followed === callId) return;
   state.followed = callId;
   if (state.newerCall === callId) state.newerCall = null;
   const call = getCall(callId);
-  // A call we know of only by id (from `ready`, or picked) needs its history.
-  if (!live && call.knownLastSeq > call.hw) syncHistory(call);
-  else if (!live && call.hw === 0 && !call.utterances.size) syncHistory(call);
+  // The user picked a call we hold only part of: fetch the rest now.
+  if (byUser && call.knownLastSeq > call.hw) syncHistory(call);
   renderAll();
 }
 
@@ -685,6 +709,7 @@ function fillUtterance(call, u, li) {
   li.setAttribute("data-utterance-id", u.id);
   li.setAttribute("data-final", u.final ? "true" : "false");
   li.setAttribute("data-t-ms", String(u.t_ms));
+  if (u.language === "ja" || u.language === "en") li.lang = u.language;
   const [meta, bubble] = li.children;
   meta.children[0].textContent = speakerLabel(call, u.speaker);
   meta.children[1].textContent = fmtMs(u.t_ms);
@@ -695,9 +720,11 @@ function fillUtterance(call, u, li) {
   const seen = new Set();
   const chips = [];
   for (const s of sigs) {
-    if (seen.has(s.signal)) continue;
-    seen.add(s.signal);
-    chips.push(el("span", { class: "tag", "data-testid": "signal", "data-signal": s.signal, title: s.rule_id || null }, humanize(s.signal)));
+    const key = `${s.signal}\u0000${s.detail}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    chips.push(el("span", { class: "tag", "data-testid": "signal", "data-signal": s.signal, "data-detail": s.detail || null, title: s.rule_id || null },
+      humanize(s.signal), s.detail ? el("span", { class: "tag__detail" }, humanize(s.detail)) : null));
   }
   tags.replaceChildren(...chips);
   tags.hidden = chips.length === 0;
@@ -743,6 +770,12 @@ function upsertUtterance(call, u, moved) {
   }
   dom.empty.hidden = true;
   afterContentChange(atBottom);
+}
+
+function removeUtterance(uid) {
+  const li = uttNodes.get(uid);
+  if (li) li.remove();
+  uttNodes.delete(uid);
 }
 
 function refreshUtterance(call, uid) {
@@ -914,33 +947,46 @@ function buildWarning(call, w) {
   );
 }
 
+const SEVERITY_RANK = { high: 0, medium: 1, low: 2 };
+
+function warningOrder(a, b) {
+  const ta = a.__t ?? -1;
+  const tb = b.__t ?? -1;
+  if (ta !== tb) return tb - ta;
+  const sa = pick(SEVERITY_RANK, a.severity) ?? 1;
+  const sb = pick(SEVERITY_RANK, b.severity) ?? 1;
+  if (sa !== sb) return sa - sb;
+  return b.__seq - a.__seq || b.__id - a.__id;
+}
+
 function renderWarnings(call) {
   if (!call) {
     warnNodes.clear();
     renderedWarnCall = null;
     dom.warnList.replaceChildren();
   } else {
-    if (renderedWarnCall !== `${call.id}#${uiLang(call)}`) {
+    const rebuild = renderedWarnCall !== `${call.id}#${uiLang(call)}`;
+    if (rebuild) {
       warnNodes.clear();
       dom.warnList.replaceChildren();
       renderedWarnCall = `${call.id}#${uiLang(call)}`;
     }
-    // Newest first: walk ascending and insert each missing one above the newer ones.
+    // Newest first (by audio time); warnings raised at the same moment: most severe first.
+    const order = [...call.warnings].sort(warningOrder);
     let fresh = 0;
-    for (let i = 0; i < call.warnings.length; i++) {
-      const w = call.warnings[i];
-      if (warnNodes.has(w.__id)) continue;
-      const node = buildWarning(call, w);
-      warnNodes.set(w.__id, node);
-      // Put it right above the nearest older warning already shown (or last if none).
-      let anchor = null;
-      for (let j = i - 1; j >= 0 && !anchor; j--) anchor = warnNodes.get(call.warnings[j].__id) || null;
-      dom.warnList.insertBefore(node, anchor);
-      if (w.__live) {
-        node.classList.add("warn--new");
-        fresh += 1;
+    order.forEach((w, i) => {
+      let node = warnNodes.get(w.__id);
+      if (!node) {
+        node = buildWarning(call, w);
+        warnNodes.set(w.__id, node);
+        if (w.__live && !rebuild) {
+          node.classList.add("warn--new");
+          fresh += 1;
+        }
       }
-    }
+      const at = dom.warnList.children[i] || null;
+      if (at !== node) dom.warnList.insertBefore(node, at);
+    });
     if (fresh) dom.warnList.parentElement.scrollTop = 0;
   }
   const n = call ? call.warnings.length : 0;
@@ -974,11 +1020,11 @@ dom.picker.addEventListener("change", () => {
     let latest = null;
     for (const c of state.calls.values()) if (!latest || isNewer(c, latest)) latest = c;
     state.newerCall = null;
-    if (latest) follow(latest.id, false);
+    if (latest) follow(latest.id, { byUser: true });
     renderAll();
   } else {
     state.pinned = true;
-    follow(v, false);
+    follow(v, { byUser: true });
     renderAll();
   }
 });
@@ -987,7 +1033,7 @@ dom.newCall.addEventListener("click", () => {
   const id = state.newerCall;
   state.pinned = false;
   state.newerCall = null;
-  if (id) follow(id, false);
+  if (id) follow(id, { byUser: true });
   renderAll();
 });
 
@@ -1006,7 +1052,7 @@ const conn = new Connection({
   },
   getResume() {
     const call = followedCall();
-    if (!call) return null;
+    if (!call || call.resumable === false) return null;
     return { call_id: call.id, after_seq: call.hw };
   },
   onGarbage(text) {

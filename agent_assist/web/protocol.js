@@ -52,7 +52,8 @@ export class Connection {
    * @param {object} opts
    * @param {string} opts.url
    * @param {(env: object, meta: object) => void} opts.onEnvelope  every parsed envelope, in
-   *   order; meta = {source: "main", resumed: the resume sent in this socket's hello}
+   *   order; meta = {source: "main", resumed: the resume sent in this socket's hello,
+   *   beforeReady: true for what came before `ready` (a refused hello)}
    * @param {(state: string, info: object) => void} opts.onState  connecting | open | closed
    * @param {() => ({call_id: string, after_seq: number} | null)} opts.getResume
    * @param {(text: string) => void} [opts.onGarbage]  a frame that is not an envelope
@@ -119,6 +120,7 @@ export class Connection {
     this.ws = ws;
     this.outSeq = 0;
     let resumed = null;
+    let gotReady = false;
 
     ws.onopen = () => {
       if (this.ws !== ws) return;
@@ -141,9 +143,13 @@ export class Connection {
         if (typeof ev.data === "string") this.onGarbage(ev.data);
         return; // binary frames (audio) are not for the console
       }
-      if (env.type === "ready") this.attempt = 0; // healthy handshake: reset backoff
+      const beforeReady = !gotReady;
+      if (env.type === "ready") {
+        gotReady = true;
+        this.attempt = 0; // healthy handshake: reset backoff
+      }
       try {
-        this.onEnvelope(env, { source: "main", resumed });
+        this.onEnvelope(env, { source: "main", resumed, beforeReady });
       } catch (err) {
         console.error("agent-assist: failed to handle", env, err);
       }
