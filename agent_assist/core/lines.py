@@ -62,9 +62,13 @@ def facts_for(
     """Every fact that is known for this offer, formatted for ``language``."""
     ja = language == "ja"
     money = catalog.money
+
+    def price(product: Product) -> int:
+        return _price_for(catalog, customer, product)
+
     f: dict[str, str] = {
         "offer": offer.name[language],
-        "offer_price": money(offer.monthly_price, language),
+        "offer_price": money(price(offer), language),
         "benefit": _benefit(offer, language),
     }
     if offer.data_gb is not None:
@@ -77,10 +81,7 @@ def facts_for(
         f["decided"] = decided.name[language]
     if base is not None:
         f["current"] = base.name[language]
-        base_price = base.monthly_price
-        if customer is not None and customer.plan_id == base.product_id:
-            base_price = customer.monthly_price
-        f["price_diff"] = money(abs(offer.monthly_price - base_price), language)
+        f["price_diff"] = money(abs(price(offer) - price(base)), language)
         if base.data_gb is not None:
             f["current_data"] = f"{_num(base.data_gb)}GB" if ja else f"{_num(base.data_gb)} GB"
         if base.speed_mbps:
@@ -112,6 +113,21 @@ def render(templates: list[Mapping[str, str]], facts: Mapping[str, str], languag
         if text and placeholders(text) <= facts.keys():
             return text.format_map(facts)
     return f"{facts['offer']} ({facts['offer_price']})"
+
+
+def _price_for(catalog: Catalog, customer: CustomerContext | None, product: Product) -> int:
+    """What the customer would pay: their own price for their plan; their term's discount
+    on other plans of the same family (they keep their term); list price otherwise."""
+    if customer is None:
+        return product.monthly_price
+    if product.product_id == customer.plan_id:
+        return customer.monthly_price
+    plan = catalog.get(customer.plan_id)
+    term = catalog.terms.get(customer.term_id)
+    if plan is not None and term is not None and product.kind == "plan":
+        if product.family == plan.family:
+            return max(0, product.monthly_price - term.monthly_discount)
+    return product.monthly_price
 
 
 def _benefit(product: Product, language: str) -> str:

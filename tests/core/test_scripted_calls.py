@@ -1,6 +1,9 @@
 """Scripted calls through the pure core: each file under tests/calls/ states what must happen.
 
-A call that needs signals the detector does not have yet (``requires_signals``) is
+``[[expect]]`` lists every suggestion and warning shown, in order (``line_has``: text
+the script line must contain); ``[[expect_decision]]`` lists decisions that must be
+among those recorded (a candidate rule and the rule that settled it). A call that
+needs signals the detector does not have yet (``requires_signals``) is
 skipped with the missing names; it runs as soon as the rule files define them.
 """
 
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent_assist.core.events import ComplianceWarning, Event, Suggestion
+from agent_assist.core.events import ComplianceWarning, Decision, Event, Suggestion
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.script import parse_script
 from agent_assist.core.session import CallSession, play_script
@@ -72,6 +75,13 @@ def test_scripted_call(path: Path, detector: SignalDetector, policy_book: Policy
     got = [_match(s, exp) for s, exp in zip(shown, expected, strict=False)]
     assert got == expected and len(shown) == len(expected), f"shown: {shown}"
     assert phase == doc["final_phase"]
+    decisions = [
+        {"rule_id": e.rule_id, "decided_by": e.decided_by}
+        for e in events
+        if isinstance(e, Decision)
+    ]
+    for wanted in doc.get("expect_decision", []):
+        assert wanted in decisions, f"no decision {wanted}; decisions: {decisions}"
 
 
 def _match(shown: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
