@@ -92,7 +92,7 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
     if not isinstance(operator, str) or not operator:
         add("operator: must be the operator's name")
     currency = doc.get("currency", "JPY")
-    if not isinstance(currency, str) or len(currency) != 3:
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isupper():
         add("currency: must be a 3-letter currency code such as 'JPY'")
     terms: dict[str, Term] = {}
     for i, raw in enumerate(_list(doc, "term", problems)):

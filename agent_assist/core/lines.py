@@ -124,9 +124,9 @@ def _price_for(catalog: Catalog, customer: CustomerContext | None, product: Prod
         return customer.monthly_price
     plan = catalog.get(customer.plan_id)
     term = catalog.terms.get(customer.term_id)
-    if plan is not None and term is not None and product.kind == "plan":
-        if product.family == plan.family:
-            return max(0, product.monthly_price - term.monthly_discount)
+    same_family = plan is not None and product.kind == "plan" and product.family == plan.family
+    if same_family and term is not None:
+        return max(0, product.monthly_price - term.monthly_discount)
     return product.monthly_price
 
 

@@ -208,8 +208,10 @@ class OfferEngine:
         eligible.sort(key=lambda e: -e[0])
         priority, rule, target, trig = eligible[0]
         current = self._valid_current(trig.t_ms)
-        if current is not None and current.kind != "retention" and (
-            current.priority > priority or current.offer_id == target.product.product_id
+        if (
+            current is not None
+            and current.kind != "retention"
+            and (current.priority > priority or current.offer_id == target.product.product_id)
         ):
             return held + [self._held(r, "one_at_a_time", t, tg) for _, r, tg, t in eligible]
         shown = self._show(rule, target, trig, priority)
