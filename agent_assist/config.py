@@ -65,6 +65,8 @@ class VadConfig:
 @dataclass(frozen=True)
 class PolicyConfig:
     file: str = ""
+    catalog: str = ""
+    customers: str = ""
 
 
 @dataclass(frozen=True)

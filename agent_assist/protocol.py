@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from agent_assist.core.events import SPEAKERS, Event, PhaseChanged, Speaker
+from agent_assist.core.events import (
+    FEEDBACK_ACTIONS,
+    SPEAKERS,
+    Event,
+    FeedbackAction,
+    PhaseChanged,
+    Speaker,
+)
 from agent_assist.errors import AgentAssistError, AudioFrameError, ProtocolError
 
 VERSION = 1
@@ -55,7 +62,26 @@ class CallEnd:
     reason: str
 
 
-ClientMessage = Hello | CallStart | TurnIn | CallEnd
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The agent's mark on a suggestion (console or source); ``call_id`` from the envelope."""
+
+    seq: int
+    call_id: str
+    suggestion_id: str
+    action: FeedbackAction
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerLink:
+    """Link a live call to a CRM record (the console sets it when telephony did not)."""
+
+    seq: int
+    call_id: str
+    customer_id: str
+
+
+ClientMessage = Hello | CallStart | TurnIn | CallEnd | Feedback | CustomerLink
 
 
 def envelope(
@@ -133,6 +159,12 @@ def parse_client_message(text: str) -> ClientMessage:
         raise ProtocolError("envelope field 'data' must be an object")
     if not isinstance(seq, int):
         raise ProtocolError("envelope field 'seq' must be an integer")
+    scoped = _CALL_PARSERS.get(type_)
+    if scoped is not None:
+        call_id = msg.get("call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise ProtocolError(f"'{type_}' needs the envelope's 'call_id' (the call it is about)")
+        return scoped(seq, call_id, data)
     parse = _PARSERS.get(type_)
     if parse is None:
         raise ProtocolError(f"unknown message type {type_!r}", code="protocol.unknown_type")
@@ -240,3 +272,26 @@ _PARSERS: dict[str, Callable[[int, int, dict[str, Any]], ClientMessage]] = {
     "turn": _turn,
     "call.end": _call_end,
 }
+
+
+def _feedback(seq: int, call_id: str, d: dict[str, Any]) -> Feedback:
+    sid, action = d.get("suggestion_id"), d.get("action")
+    if not isinstance(sid, str) or not sid:
+        raise _bad("suggestion_id", "must name a suggestion of the call, e.g. 's-3'")
+    if action not in FEEDBACK_ACTIONS:
+        raise _bad("action", f"must be one of {list(FEEDBACK_ACTIONS)}")
+    return Feedback(seq, call_id, sid, action)
+
+
+def _customer_link(seq: int, call_id: str, d: dict[str, Any]) -> CustomerLink:
+    customer_id = d.get("customer_id")
+    if not isinstance(customer_id, str) or not customer_id or len(customer_id) > 100:
+        raise _bad("customer_id", "must be a customer id string (1 to 100 characters)")
+    return CustomerLink(seq, call_id, customer_id)
+
+
+_CALL_PARSERS: dict[str, Callable[[int, str, dict[str, Any]], ClientMessage]] = {
+    "feedback": _feedback,
+    "customer.link": _customer_link,
+}
+"""Messages about an existing call, from any role: the envelope's ``call_id`` names it."""

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from websockets.asyncio.client import ClientConnection, connect
 
 from agent_assist.audio.files import CallAudio
-from agent_assist.core.script import ScriptedCall, parse_script
+from agent_assist.core.script import ScriptedCall, ScriptFeedback, parse_script
 from agent_assist.errors import AgentAssistError, ConfigError, ProtocolError
 from agent_assist.protocol import audio_frame
 
@@ -56,6 +56,7 @@ class _Client:
         self.events: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.seq = 0
+        self.suggestions: set[str] = set()
         self.started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -90,6 +91,8 @@ class _Client:
             if msg["type"] == "ready":
                 continue
             self.events.append(msg)
+            if msg["type"] == "suggestion":
+                self.suggestions.add(msg["data"]["suggestion_id"])
             if self.sink is not None:
                 self.sink.write(json.dumps(msg, ensure_ascii=False) + "\n")
                 self.sink.flush()
@@ -124,6 +127,7 @@ async def replay(
                 "title": title or call.title,
                 "sample_rate": 16000,
                 "channels": ["agent", "customer"],
+                "customer_id": call.customer_id,
             }
         else:
             start = {
@@ -174,7 +178,10 @@ async def _send_audio(client: _Client, audio: CallAudio, t0: float, fast: bool) 
 async def _send_turns(
     client: _Client, call: ScriptedCall, call_id: str, t0: float, fast: bool
 ) -> int:
+    marks = list(call.feedback)
     for turn in call.turns:
+        while marks and marks[0].at_ms < turn.end_ms:
+            await _send_mark(client, marks.pop(0), call_id, t0, fast)
         await _pace(t0, turn.end_ms, fast)
         await client.send(
             "turn",
@@ -182,4 +189,22 @@ async def _send_turns(
             call_id,
             turn.start_ms,
         )
+    for mark in marks:
+        await _send_mark(client, mark, call_id, t0, fast)
     return max(t.end_ms for t in call.turns)
+
+
+async def _send_mark(
+    client: _Client, mark: ScriptFeedback, call_id: str, t0: float, fast: bool
+) -> None:
+    """The agent's console mark, once the server has shown the suggestion it is about."""
+    await _pace(t0, mark.at_ms, fast)
+    deadline = time.monotonic() + 10
+    while mark.suggestion_id not in client.suggestions and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await client.send(
+        "feedback",
+        {"suggestion_id": mark.suggestion_id, "action": mark.action},
+        call_id,
+        mark.at_ms,
+    )

@@ -11,8 +11,11 @@ from agent_assist.core.events import (
     CallEnded,
     CallStarted,
     ComplianceWarning,
+    CustomerLinked,
+    Decision,
     Event,
     Evidence,
+    OfferFeedback,
     PhaseChanged,
     SignalDetected,
     Suggestion,
@@ -24,6 +27,8 @@ from agent_assist.errors import AudioFrameError, ProtocolError
 from agent_assist.protocol import (
     CallEnd,
     CallStart,
+    CustomerLink,
+    Feedback,
     Hello,
     TurnIn,
     audio_frame,
@@ -50,6 +55,9 @@ def _documented_payloads() -> dict[str, dict[str, object]]:
         "warning",
         "call.ended",
         "error",
+        "decision",
+        "offer.feedback",
+        "customer.linked",
     }
     found: dict[str, dict[str, object]] = {}
     current = None
@@ -123,13 +131,55 @@ SAMPLES: list[Event] = [
         reference="ref",
         evidence=EV,
     ),
+    Decision(
+        call_id="c",
+        t_ms=1,
+        decision_id="d-1",
+        outcome="suppressed",
+        subject="suggestion",
+        rule_id="offer.x.v1",
+        kind="upsell",
+        offer_id="",
+        decided_by="suppress.retention.v1",
+        reason="r",
+        ref_id="",
+        evidence=EV,
+    ),
+    OfferFeedback(
+        call_id="c", t_ms=1, suggestion_id="s-1", offer_id="o", kind="upsell", action="used"
+    ),
+    CustomerLinked(
+        call_id="c",
+        t_ms=0,
+        customer_id="C-1",
+        known=True,
+        name="n",
+        plan_id="p",
+        plan="P",
+        monthly_price=1,
+        usage_gb=1.0,
+        cap_gb=2.0,
+        renewal_date="2027-01-01",
+        tenure_months=3,
+        churn_risk="low",
+        tier="A",
+        summary="s",
+    ),
     CallEnded(call_id="c", t_ms=9, reason="hangup", duration_ms=9),
 ]
 
 
 def test_doc_has_examples_for_every_client_message() -> None:
     types = {e["type"] for e in ENVELOPES}
-    assert {"hello", "ready", "call.start", "call.end", "turn"} <= types
+    assert {
+        "hello",
+        "ready",
+        "call.start",
+        "call.end",
+        "turn",
+        "feedback",
+        "customer.link",
+    } <= types
 
 
 @pytest.mark.parametrize(
@@ -137,7 +187,14 @@ def test_doc_has_examples_for_every_client_message() -> None:
 )
 def test_doc_client_examples_parse(example: dict[str, object]) -> None:
     msg = parse_client_message(json.dumps(example))
-    expected = {"hello": Hello, "call.start": CallStart, "turn": TurnIn, "call.end": CallEnd}
+    expected = {
+        "hello": Hello,
+        "call.start": CallStart,
+        "turn": TurnIn,
+        "call.end": CallEnd,
+        "feedback": Feedback,
+        "customer.link": CustomerLink,
+    }
     assert isinstance(msg, expected[str(example["type"])])
 
 
@@ -179,6 +236,13 @@ def test_japanese_goes_on_the_wire_unescaped() -> None:
             '"end_ms": 1}}',
             "protocol.bad_payload",
         ),
+        ('{"v": 1, "type": "feedback", "data": {"suggestion_id": "s-1"}}', "protocol.bad_envelope"),
+        (
+            '{"v": 1, "type": "feedback", "call_id": "c", "data": {"suggestion_id": "s-1", '
+            '"action": "loved"}}',
+            "protocol.bad_payload",
+        ),
+        ('{"v": 1, "type": "customer.link", "call_id": "c", "data": {}}', "protocol.bad_payload"),
     ],
 )
 def test_bad_messages_get_stable_codes(text: str, code: str) -> None:

@@ -14,6 +14,8 @@ Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
 OfferKind = Literal["upsell", "cross_sell", "downsell", "retention"]
 Severity = Literal["low", "medium", "high"]
+FeedbackAction = Literal["used", "dismissed", "accepted", "declined"]
+FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = ("used", "dismissed", "accepted", "declined")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,10 @@ class Suggestion(Event):
     reason: str
     rule_id: str
     evidence: Evidence
+    expires_ms: int = 0
+    """Call time after which the suggestion is stale (0: never)."""
+    priority: int = 0
+    """Rank among candidates; a higher one replaces the current suggestion."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,59 @@ class ComplianceWarning(Event):
     instead: str
     reference: str
     evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(Event):
+    """Why a suggestion or warning was shown or held back: the rule that decided.
+
+    ``rule_id`` is the candidate (an offer or compliance rule); ``decided_by`` is the
+    rule that settled it (the candidate itself when shown, a ``suppress.*`` or
+    ``allow.*`` rule when held back), so a reviewer can ask "why not?".
+    """
+
+    TYPE: ClassVar[str] = "decision"
+    decision_id: str
+    outcome: Literal["shown", "suppressed"]
+    subject: Literal["suggestion", "warning"]
+    rule_id: str
+    kind: str
+    offer_id: str
+    decided_by: str
+    reason: str
+    ref_id: str
+    evidence: Evidence | None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferFeedback(Event):
+    """The agent's mark on a suggestion: used, dismissed, accepted or declined."""
+
+    TYPE: ClassVar[str] = "offer.feedback"
+    suggestion_id: str
+    offer_id: str
+    kind: str
+    action: FeedbackAction
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerLinked(Event):
+    """The CRM record the call's suggestions are computed from (``known`` false: none)."""
+
+    TYPE: ClassVar[str] = "customer.linked"
+    customer_id: str
+    known: bool
+    name: str
+    plan_id: str
+    plan: str
+    monthly_price: int
+    usage_gb: float | None
+    cap_gb: float | None
+    renewal_date: str
+    tenure_months: int
+    churn_risk: str
+    tier: str
+    summary: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +209,9 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     PhaseChanged,
     Suggestion,
     ComplianceWarning,
+    Decision,
+    OfferFeedback,
+    CustomerLinked,
     CallEnded,
 )
 """Events sent to clients and stored; ``AudioChunk`` never leaves the server."""

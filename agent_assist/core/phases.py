@@ -1,41 +1,88 @@
 """The call phase as one transition table, and the offer history it implies.
 
-A trigger is ``"<speaker>:<signal>"``. The table is looked up with the current phase
-first, then with ``"*"`` (any phase). "Pushed after a no" and "at most one downsell"
-are read off the recorded history, not kept as loose flags.
+A trigger is ``"<speaker>:<signal>"`` (or ``"feedback:<action>"`` when the agent marks a
+suggestion in the console, ``"customer:calm"`` after an upset customer has spoken
+calmly twice). The table is looked up with the current phase first, then with ``"*"``
+(any phase); a row whose target is the current phase pins it (no change). "Pushed after
+a no" and "at most one downsell" are read off the recorded history, not loose flags.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from agent_assist.core.events import PhaseChanged, SignalDetected
+from agent_assist.core.events import Evidence, PhaseChanged, SignalDetected, Speaker
 
 Phase = Literal[
-    "opening", "discovery", "offer_open", "declined", "accepted", "retention", "closing"
+    "opening",
+    "discovery",
+    "offer_open",
+    "declined",
+    "accepted",
+    "retention",
+    "care",
+    "closing",
 ]
+PHASES: tuple[Phase, ...] = (
+    "opening",
+    "discovery",
+    "offer_open",
+    "declined",
+    "accepted",
+    "retention",
+    "care",
+    "closing",
+)
+
+NEED_SIGNALS = (
+    "speed_complaint",
+    "usage_limit",
+    "price_objection",
+    "life_change",
+    "renewal_timing",
+    "competitor_mention",
+)
+"""Customer signals that mean a need has been heard (the call is past its opening)."""
+
+CALM_TURNS = 2
+"""Customer utterances without anger after which an upset customer counts as calm."""
+
+_OFFER_FROM: tuple[Phase, ...] = ("opening", "discovery", "declined", "accepted", "closing")
 
 TRANSITIONS: dict[tuple[str, str], tuple[Phase, str]] = {
-    # a need heard: the conversation is now about the customer's problem
-    ("opening", "customer:speed_complaint"): ("discovery", "phase.need_heard.v1"),
-    ("opening", "customer:price_objection"): ("discovery", "phase.need_heard.v1"),
-    # an offer is on the table
-    ("opening", "agent:offer_made"): ("offer_open", "phase.offer_made.v1"),
-    ("discovery", "agent:offer_made"): ("offer_open", "phase.offer_made.v1"),
-    ("declined", "agent:offer_made"): ("offer_open", "phase.offer_made.v1"),
-    ("accepted", "agent:offer_made"): ("offer_open", "phase.offer_made.v1"),
+    # a need heard or asked about: the conversation is now about the customer
+    **{("opening", f"customer:{s}"): ("discovery", "phase.need_heard.v1") for s in NEED_SIGNALS},
+    ("opening", "agent:needs_question"): ("discovery", "phase.needs_asked.v1"),
+    # an offer is on the table (a downsell is an offer too)
+    **{(p, "agent:offer_made"): ("offer_open", "phase.offer_made.v1") for p in _OFFER_FROM},
+    **{(p, "agent:downsell_offer"): ("offer_open", "phase.offer_made.v1") for p in _OFFER_FROM},
+    # in retention only a smaller offer opens anything (compliance judges whether it may)
+    ("retention", "agent:downsell_offer"): ("offer_open", "phase.retention_offer.v1"),
     # the customer answers the offer
     ("offer_open", "customer:refusal"): ("declined", "phase.offer_declined.v1"),
     ("offer_open", "customer:price_objection"): ("declined", "phase.offer_declined.v1"),
+    ("offer_open", "customer:competitor_mention"): ("declined", "phase.offer_declined.v1"),
     ("offer_open", "customer:agreement"): ("accepted", "phase.offer_accepted.v1"),
+    # the agent's own mark in the console settles the open offer
+    ("*", "feedback:accepted"): ("accepted", "phase.offer_accepted_by_mark.v1"),
+    ("*", "feedback:declined"): ("declined", "phase.offer_declined_by_mark.v1"),
+    ("retention", "feedback:declined"): ("retention", ""),
+    # an angry customer: care first; calm again after satisfaction, a yes, or calm turns
+    ("*", "customer:anger"): ("care", "phase.customer_upset.v1"),
+    ("retention", "customer:anger"): ("retention", ""),
+    ("care", "customer:satisfaction"): ("discovery", "phase.customer_calmed.v1"),
+    ("care", "customer:agreement"): ("discovery", "phase.customer_calmed.v1"),
+    ("care", "customer:calm"): ("discovery", "phase.customer_calmed.v1"),
     # cancellation overrides everything else
     ("*", "customer:cancel_intent"): ("retention", "phase.cancel_intent.v1"),
+    # the agent wraps up
+    ("*", "agent:closing_summary"): ("closing", "phase.closing.v1"),
 }
 
-TRIGGER_ORDER = ("customer:cancel_intent",)
-"""Triggers applied last within one utterance, so they win over the rest."""
+TRIGGER_ORDER = ("customer:anger", "customer:cancel_intent")
+"""Triggers applied last within one utterance, in this order, so they win over the rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,52 +90,140 @@ class OfferRecord:
     """One offer put to the customer and how it ended."""
 
     t_ms: int
-    kind: str  # "upsell", "downsell", ... or "agent" for an agent's own pitch
+    kind: str  # "upsell", "cross_sell", "downsell", or "" when the words do not say
+    product_id: str = ""
     outcome: str = "open"  # "open" | "declined" | "accepted"
     declined_on_price: bool = False
+    suggestion_id: str = ""
 
 
 @dataclass
 class CallState:
-    """Phase plus offer history for one call. Mutated only through ``apply``."""
+    """Phase, offer history and what the customer has told us. Mutated only here."""
 
     phase: Phase = "opening"
     offers: list[OfferRecord] = field(default_factory=list)
+    needs_heard: list[str] = field(default_factory=list)
+    """Customer need signals in the order first heard."""
+    budget_stated: bool = False
+    """The customer objected on price at some point: no upsell past that."""
+    needs_asked: bool = False
+    customer_turns: int = 0
+    calm_turns: int = 0
 
-    def apply(self, signals: Iterable[SignalDetected]) -> list[PhaseChanged]:
-        """Move through the table for one utterance's signals; return the changes."""
+    def apply(
+        self,
+        signals: Iterable[SignalDetected],
+        speaker: Speaker | None = None,
+        offer: tuple[str, str, str] = ("", "", ""),
+    ) -> list[PhaseChanged]:
+        """Move through the table for one utterance's signals; return the changes.
+
+        ``offer`` is (kind, product id, suggestion id) of what the agent offered, when known.
+        """
         batch = list(signals)
-        signal_names = {f"{s.speaker}:{s.signal}" for s in batch}
-        ordered = sorted(batch, key=lambda s: f"{s.speaker}:{s.signal}" in TRIGGER_ORDER)
+        names = [f"{s.speaker}:{s.signal}" for s in batch]
+        speaker = speaker or (batch[0].speaker if batch else None)
+        if speaker == "customer":
+            self.customer_turns += 1
+        for s in batch:
+            if s.speaker == "customer" and s.signal in NEED_SIGNALS:
+                if s.signal not in self.needs_heard:
+                    self.needs_heard.append(s.signal)
+                if s.signal in ("price_objection", "competitor_mention"):
+                    self.budget_stated = True
+            if s.speaker == "agent" and s.signal == "needs_question":
+                self.needs_asked = True
+        ordered = sorted(batch, key=lambda s: _order(f"{s.speaker}:{s.signal}"))
         changes: list[PhaseChanged] = []
+        on_price = bool({"customer:price_objection", "customer:competitor_mention"} & set(names))
         for sig in ordered:
-            trigger = f"{sig.speaker}:{sig.signal}"
-            target = TRANSITIONS.get((self.phase, trigger)) or TRANSITIONS.get(("*", trigger))
-            if target is None or target[0] == self.phase:
-                continue
-            to_phase, rule_id = target
-            self._record_offer_outcome(sig, to_phase, "customer:price_objection" in signal_names)
-            changes.append(
-                PhaseChanged(
-                    call_id=sig.call_id,
-                    t_ms=sig.t_ms,
-                    from_phase=self.phase,
-                    to_phase=to_phase,
-                    rule_id=rule_id,
-                    evidence=sig.evidence,
-                )
-            )
-            self.phase = to_phase
+            change = self._go(f"{sig.speaker}:{sig.signal}", sig.call_id, sig.t_ms, sig.evidence)
+            if change is not None:
+                self._record_offer(self.phase, sig.t_ms, offer, on_price)
+                changes.append(change)
+        if speaker == "customer" and self.phase == "care":
+            self.calm_turns = 0 if "customer:anger" in names else self.calm_turns + 1
+            if self.calm_turns >= CALM_TURNS and batch:
+                change = self._go("customer:calm", batch[0].call_id, batch[0].t_ms, None)
+                changes += [change] if change else []
         return changes
 
-    def _record_offer_outcome(self, sig: SignalDetected, to_phase: Phase, on_price: bool) -> None:
+    def note_calm_turn(self, call_id: str, t_ms: int) -> list[PhaseChanged]:
+        """A customer utterance without any signal: counts toward calming down."""
+        self.customer_turns += 1
+        if self.phase != "care":
+            return []
+        self.calm_turns += 1
+        if self.calm_turns < CALM_TURNS:
+            return []
+        change = self._go("customer:calm", call_id, t_ms, None)
+        return [change] if change else []
+
+    def apply_feedback(
+        self, action: str, call_id: str, t_ms: int, kind: str, product_id: str, sid: str
+    ) -> list[PhaseChanged]:
+        """The agent marked a suggestion accepted/declined/used: settle the offer history."""
+        last = self.last_offer
+        if action == "used" and (last is None or last.outcome != "open"):
+            self.offers.append(OfferRecord(t_ms, kind, product_id, suggestion_id=sid))
+            return []
+        if action not in ("accepted", "declined"):
+            return []
+        if last is None or last.outcome != "open" or last.suggestion_id not in ("", sid):
+            self.offers.append(OfferRecord(t_ms, kind, product_id, suggestion_id=sid))
+        last = self.offers[-1]
+        self.offers[-1] = replace(
+            last,
+            kind=last.kind or kind,
+            product_id=last.product_id or product_id,
+            outcome=action,
+            suggestion_id=sid,
+        )
+        change = self._go(f"feedback:{action}", call_id, t_ms, None)
+        return [change] if change else []
+
+    def _go(
+        self, trigger: str, call_id: str, t_ms: int, evidence: Evidence | None
+    ) -> PhaseChanged | None:
+        target = TRANSITIONS.get((self.phase, trigger)) or TRANSITIONS.get(("*", trigger))
+        if target is None or target[0] == self.phase:
+            return None
+        to_phase, rule_id = target
+        change = PhaseChanged(
+            call_id=call_id,
+            t_ms=t_ms,
+            from_phase=self.phase,
+            to_phase=to_phase,
+            rule_id=rule_id,
+            evidence=evidence,
+        )
+        if to_phase == "care":
+            self.calm_turns = 0
+        self.phase = to_phase
+        return change
+
+    def _record_offer(
+        self, to_phase: Phase, t_ms: int, offer: tuple[str, str, str], on_price: bool
+    ) -> None:
         if to_phase == "offer_open":
-            self.offers.append(OfferRecord(t_ms=sig.t_ms, kind="agent"))
+            self.offers.append(OfferRecord(t_ms, offer[0], offer[1], suggestion_id=offer[2]))
         elif to_phase in ("declined", "accepted") and self.offers:
             last = self.offers[-1]
             outcome = "declined" if to_phase == "declined" else "accepted"
-            self.offers[-1] = OfferRecord(last.t_ms, last.kind, outcome, on_price)
+            self.offers[-1] = replace(last, outcome=outcome, declined_on_price=on_price)
 
     @property
     def last_offer(self) -> OfferRecord | None:
         return self.offers[-1] if self.offers else None
+
+    @property
+    def last_accepted(self) -> OfferRecord | None:
+        return next((o for o in reversed(self.offers) if o.outcome == "accepted"), None)
+
+    def downsells_offered(self) -> int:
+        return sum(1 for o in self.offers if o.kind == "downsell")
+
+
+def _order(trigger: str) -> int:
+    return TRIGGER_ORDER.index(trigger) + 1 if trigger in TRIGGER_ORDER else 0

@@ -25,6 +25,8 @@ from agent_assist.errors import AgentAssistError, ProtocolError
 from agent_assist.protocol import (
     CallEnd,
     CallStart,
+    CustomerLink,
+    Feedback,
     Hello,
     TurnIn,
     encode_error,
@@ -32,6 +34,7 @@ from agent_assist.protocol import (
     parse_audio_frame,
     parse_client_message,
 )
+from agent_assist.server.call_context import apply_feedback, link_at_start, link_customer
 from agent_assist.server.hub import Subscriber
 from agent_assist.server.live_call import LiveCall
 from agent_assist.server.services import Services
@@ -213,6 +216,15 @@ class AgentAssistServer:
         msg = parse_client_message(message)
         if isinstance(msg, Hello):
             raise ProtocolError("'hello' was already received", code="protocol.bad_envelope")
+        if isinstance(msg, Feedback | CustomerLink):
+            target = self.calls.get(msg.call_id)
+            if target is None or target.ended:
+                raise AgentAssistError(f"no live call {msg.call_id!r}", code="call.unknown")
+            if isinstance(msg, Feedback):
+                apply_feedback(target, msg)
+            else:
+                link_customer(self.services, target, msg)
+            return call
         if hello.role != "source":
             raise ProtocolError(
                 f"a console cannot send {type(msg).__name__}; connect as 'source'",
@@ -227,6 +239,7 @@ class AgentAssistServer:
             sub.own_call = call.call_id
             self.calls[call.call_id] = call
             await call.begin()
+            link_at_start(self.services, call)
             return call
         if call is None or call.ended:
             raise AgentAssistError("no call started on this connection", code="call.not_started")

@@ -16,8 +16,10 @@ from agent_assist.asr.engine import RecognitionEngine
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import Config
+from agent_assist.core.catalog import Catalog, parse_catalog
 from agent_assist.core.policy import PolicyBook, parse_policy
 from agent_assist.core.signals import Analyzer, NegationScope, SignalDetector, SignalRule
+from agent_assist.crm import CustomerDirectory, FileCustomerDirectory
 from agent_assist.errors import ConfigError
 from agent_assist.nlp.spacy_analyzer import SpacyAnalyzer, load_rule_set
 from agent_assist.server.hub import Hub
@@ -35,6 +37,7 @@ class Services:
     policy: PolicyBook
     engine: RecognitionEngine | None
     vad: SileroVad | None
+    customers: CustomerDirectory | None = None
 
     def close(self) -> None:
         if self.engine is not None:
@@ -55,20 +58,31 @@ def build_detector() -> SignalDetector:
 
 
 def load_policy(config: Config) -> PolicyBook:
-    if config.policy.file:
-        path = config.resolve(config.policy.file)
+    """The policy and the catalogue it offers from; every problem of both, by key path."""
+    catalog = parse_catalog(*_read_data(config, config.policy.catalog, "catalog/nova_mobile.toml"))
+    return parse_policy(*_read_data(config, config.policy.file, "policy/nova_mobile.toml"), catalog)
+
+
+def load_customers(config: Config, catalog: Catalog) -> CustomerDirectory:
+    path = config.resolve(config.policy.customers) if config.policy.customers else None
+    return FileCustomerDirectory.load(path, catalog)
+
+
+def _read_data(config: Config, configured: str, bundled: str) -> tuple[dict[str, object], str]:
+    """A TOML data file: the configured one, else the bundled one under ``data/``."""
+    if configured:
+        path = config.resolve(configured)
         try:
             text, source = path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
-            raise ConfigError("config.toml", [f"policy.file: cannot read {path}: {exc}"]) from exc
+            raise ConfigError("config.toml", [f"policy: cannot read {path}: {exc}"]) from exc
     else:
-        ref = resources.files("agent_assist") / "data" / "policy" / "nova_mobile.toml"
-        text, source = ref.read_text(encoding="utf-8"), "policy/nova_mobile.toml"
+        ref = resources.files("agent_assist") / "data" / bundled
+        text, source = ref.read_text(encoding="utf-8"), bundled
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text), source
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"not valid TOML: {exc}"]) from exc
-    return parse_policy(doc, source)
 
 
 def build_services(
@@ -77,6 +91,7 @@ def build_services(
     """Load rules, policy, models and storage; ``with_asr=False`` serves text-mode calls only."""
     detector = build_detector()
     policy = load_policy(config)
+    customers = load_customers(config, policy.catalog)
     engine = vad = None
     if with_asr:
         recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir))
@@ -85,7 +100,7 @@ def build_services(
     store = SqliteStore(store_path or config.resolve(config.store.path))
     store.close_interrupted(now_iso())
     hub = Hub(store, config.server.queue_size)
-    return Services(config, store, hub, detector, policy, engine, vad)
+    return Services(config, store, hub, detector, policy, engine, vad, customers)
 
 
 def now_iso() -> str:

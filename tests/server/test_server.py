@@ -154,7 +154,8 @@ async def test_disconnect_mid_call_ends_it_and_keeps_its_events(text_server: Run
         await asyncio.sleep(0.05)
     assert rows == [("disconnected",)]
     types = [t for (t,) in db_rows(text_server.db, "SELECT type FROM events ORDER BY seq")]
-    assert types == [
+    assert "decision" in types  # why the suggestion was shown (and others held back)
+    assert [t for t in types if t != "decision"] == [
         "call.started",
         "transcript.final",
         "signal",

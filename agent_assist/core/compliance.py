@@ -1,0 +1,112 @@
+"""Compliance: warn the agent, with the rule, the reference and the words, before trust breaks.
+
+Each rule fires on an agent signal in given phases (the phase before the utterance),
+optionally under a named condition (an upsell past a stated budget, an add-on unrelated
+to the decision). A named allowance lets one smaller offer after a price "no" pass; the
+pass is recorded as a decision so a reviewer sees why no warning came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent_assist.core.customer import CustomerContext
+from agent_assist.core.decisions import DecisionLog
+from agent_assist.core.events import ComplianceWarning, Event, SignalDetected
+from agent_assist.core.phases import CallState, Phase
+from agent_assist.core.policy import ComplianceRule, PolicyBook
+
+
+class ComplianceChecker:
+    def __init__(
+        self,
+        book: PolicyBook,
+        language: str,
+        customer: CustomerContext | None,
+        log: DecisionLog,
+    ) -> None:
+        self.book = book
+        self.language = language
+        self.customer = customer
+        self._log = log
+        self._warnings = 0
+        self._tolerated_downsells = 0
+
+    def check(
+        self,
+        signals: Sequence[SignalDetected],
+        phase_before: Phase,
+        state: CallState,
+        offer: tuple[str, str, str],
+    ) -> list[Event]:
+        """Warnings for one agent utterance; ``offer`` is (kind, product, suggestion)."""
+        by_name = {s.signal: s for s in signals}
+        out: list[Event] = []
+        for rule in self.book.compliance:
+            sig = next((by_name[n] for n in rule.signals if n in by_name), None)
+            if sig is None or (rule.in_phases and phase_before not in rule.in_phases):
+                continue
+            if rule.condition and not self._condition(rule.condition, offer, state):
+                continue
+            if "downsell_after_price_no" in rule.allow and self._tolerated(
+                offer[0], phase_before, state
+            ):
+                reason = self.book.reasons["downsell_after_price_no"]
+                out.append(
+                    self._log.record(
+                        call_id=sig.call_id,
+                        t_ms=sig.t_ms,
+                        outcome="suppressed",
+                        subject="warning",
+                        rule_id=rule.rule_id,
+                        decided_by=reason.rule_id,
+                        reason=reason.text[self.language],
+                        kind=offer[0],
+                        offer_id=offer[1],
+                        evidence=sig.evidence,
+                    )
+                )
+                continue
+            out.append(self._warning(rule, sig))
+        return out
+
+    def _condition(self, name: str, offer: tuple[str, str, str], state: CallState) -> bool:
+        kind, product_id, _ = offer
+        if name == "budget_upsell":
+            return state.budget_stated and kind == "upsell"
+        if name == "unrelated_cross_sell":
+            product = self.book.catalog.get(product_id)
+            if product is None or product.kind != "option":
+                return False
+            tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
+            in_play = {o.product_id for o in state.offers[:-1] if o.outcome != "declined"}
+            return not (product.needs & tags) and not (product.accessory_of & in_play)
+        return False
+
+    def _tolerated(self, kind: str, phase_before: Phase, state: CallState) -> bool:
+        """One smaller offer right after a price refusal (or a price reason to cancel)."""
+        if kind != "downsell" or self._tolerated_downsells >= 1:
+            return False
+        declined = [o for o in state.offers if o.outcome == "declined"]
+        after_price_no = bool(declined) and declined[-1].declined_on_price
+        price_reason_to_leave = phase_before == "retention" and state.budget_stated
+        if not (after_price_no or price_reason_to_leave):
+            return False
+        self._tolerated_downsells += 1
+        return True
+
+    def _warning(self, rule: ComplianceRule, sig: SignalDetected) -> ComplianceWarning:
+        self._warnings += 1
+        lang = self.language
+        return ComplianceWarning(
+            call_id=sig.call_id,
+            t_ms=sig.t_ms,
+            warning_id=f"w-{self._warnings}",
+            rule_id=rule.rule_id,
+            severity=rule.severity,
+            title=rule.title[lang],
+            message=rule.message[lang],
+            instead=rule.instead[lang],
+            reference=rule.reference,
+            evidence=sig.evidence,
+        )

@@ -1,0 +1,426 @@
+"""Which offer, if any, to suggest now: candidates from rules, ranked, one shown, all explained.
+
+A customer utterance (or the agent's "accepted" mark) makes every offer rule it triggers
+a candidate. Each candidate is checked in a fixed order (phase, once, need heard,
+customer fit, budget, one downsell, a product to offer, dismissed, declined); the
+survivors are ranked by priority plus the customer tier's bonus and at most one is shown.
+Every candidate yields a ``Decision`` naming the rule that settled it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from agent_assist.core.catalog import Product
+from agent_assist.core.customer import CustomerContext
+from agent_assist.core.decisions import DecisionLog
+from agent_assist.core.events import (
+    Event,
+    Evidence,
+    OfferFeedback,
+    SignalDetected,
+    Suggestion,
+    TranscriptFinal,
+)
+from agent_assist.core.lines import facts_for, render
+from agent_assist.core.phases import CallState, Phase
+from agent_assist.core.policy import OFFER_KINDS, CareRule, OfferRule, PolicyBook
+
+_BLOCKED_BY_PHASE = {"retention": "retention", "care": "upset", "closing": "closing"}
+_SETTLED_BY_PHASE = {"declined": "declined", "accepted": "accepted"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    """What set a rule off: a customer signal, or the agent's mark on a suggestion."""
+
+    call_id: str
+    t_ms: int
+    evidence: Evidence
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    product: Product
+    base: Product | None
+    """What the offer is compared with (price difference, speed factor)."""
+    base_is_real: bool
+    """The base is the customer's own product or their decision, not a catalogue neighbour:
+    only then may the line say "your ..."."""
+    decided: Product | None = None
+
+
+@dataclass
+class _Shown:
+    suggestion: Suggestion
+    status: str = "shown"  # shown | used | dismissed | accepted | declined
+
+
+class OfferEngine:
+    def __init__(
+        self,
+        book: PolicyBook,
+        language: str,
+        customer: CustomerContext | None,
+        today: dt.date | None,
+        log: DecisionLog,
+    ) -> None:
+        self.book = book
+        self.catalog = book.catalog
+        self.language = language
+        self.customer = customer
+        self.today = today
+        self._log = log
+        self._shown: dict[str, _Shown] = {}
+        self._current: str | None = None
+        self._rules_shown: set[str] = set()
+        self._dismissed: set[str] = set()
+        self._declined: set[str] = set()
+        self._downsells_shown = 0
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def on_customer(
+        self, signals: Sequence[SignalDetected], phase_before: Phase, state: CallState
+    ) -> list[Event]:
+        if not signals:
+            return []
+        self._settle_current(phase_before, state)
+        triggers = {
+            f"customer:{s.signal}": _Trigger(s.call_id, s.t_ms, s.evidence, s.detail)
+            for s in signals
+        }
+        return [
+            *self._care(triggers, phase_before, state),
+            *self._offers(triggers, phase_before, state),
+        ]
+
+    def on_feedback(self, fb: OfferFeedback, phase_before: Phase, state: CallState) -> list[Event]:
+        shown = self._shown.get(fb.suggestion_id)
+        if shown is None:
+            return []
+        shown.status = fb.action
+        if fb.action in ("dismissed", "declined", "accepted") and self._current == fb.suggestion_id:
+            self._current = None
+        if fb.offer_id and fb.action == "dismissed":
+            self._dismissed.add(fb.offer_id)
+        if fb.offer_id and fb.action == "declined":
+            self._declined.add(fb.offer_id)
+        if fb.action != "accepted" or shown.suggestion.kind == "retention":
+            return []
+        trigger = _Trigger(fb.call_id, fb.t_ms, shown.suggestion.evidence, "")
+        return self._offers({"feedback:accepted": trigger}, phase_before, state)
+
+    def resolve_agent_offer(
+        self, final: TranscriptFinal, signals: Sequence[SignalDetected], state: CallState
+    ) -> tuple[str, str, str]:
+        """What the agent just offered: (kind, product id, suggestion id), each "" if unknown.
+
+        The product is the one the agent names (catalogue aliases), else the current
+        suggestion's; the kind is what the signal says, else what the catalogue implies.
+        """
+        by_name = {s.signal: s for s in signals}
+        if not {"offer_made", "downsell_offer"} & by_name.keys():
+            return ("", "", "")
+        named = self.catalog.find_named(final.text, self.language)
+        product = named[0] if named else None
+        current = self._valid_current(final.t_ms)
+        sid = ""
+        if current is not None and current.kind != "retention":
+            if product is None:
+                product = self.catalog.get(current.offer_id)
+            if product is not None and product.product_id == current.offer_id:
+                sid = current.suggestion_id
+        made = by_name.get("offer_made")
+        kind = made.detail if made is not None and made.detail in OFFER_KINDS else ""
+        if not kind and "downsell_offer" in by_name:
+            kind = "downsell"
+        if not kind and sid:
+            kind = self._shown[sid].suggestion.kind
+        if not kind and product is not None:
+            kind = self._relate(product, state, final.t_ms)
+        return (kind, product.product_id if product else "", sid)
+
+    def suggestion(self, suggestion_id: str) -> Suggestion | None:
+        shown = self._shown.get(suggestion_id)
+        return shown.suggestion if shown else None
+
+    # -- care: no sale, what to do instead --------------------------------------------------
+
+    def _care(
+        self, triggers: Mapping[str, _Trigger], phase_before: Phase, state: CallState
+    ) -> list[Event]:
+        if state.phase == phase_before:
+            return []
+        for rule in self.book.care_rules:
+            trig = next((triggers[t] for t in rule.on if t in triggers), None)
+            if trig is not None:
+                return self._show_care(rule, trig)
+        return []
+
+    def _show_care(self, rule: CareRule, trig: _Trigger) -> list[Event]:
+        lang = self.language
+        suggestion = Suggestion(
+            call_id=trig.call_id,
+            t_ms=trig.t_ms,
+            suggestion_id=f"s-{len(self._shown) + 1}",
+            kind="retention",
+            offer_id="",
+            offer=rule.offer[lang],
+            line=rule.line[lang],
+            reason=rule.reason[lang],
+            rule_id=rule.rule_id,
+            evidence=trig.evidence,
+            expires_ms=0,
+            priority=100,
+        )
+        self._shown[suggestion.suggestion_id] = _Shown(suggestion)
+        self._current = None
+        return [suggestion, self._decision(suggestion, rule.rule_id, rule.reason[lang], trig)]
+
+    # -- offers ---------------------------------------------------------------------------
+
+    def _offers(
+        self, triggers: Mapping[str, _Trigger], phase_before: Phase, state: CallState
+    ) -> list[Event]:
+        candidates: list[tuple[OfferRule, _Trigger]] = []
+        for rule in self.book.offer_rules:
+            trig = next((triggers[t] for t in rule.on if t in triggers), None)
+            if trig is None or (rule.phases_before and phase_before not in rule.phases_before):
+                continue
+            if rule.detail_in is not None and trig.detail not in rule.detail_in:
+                continue
+            candidates.append((rule, trig))
+        held: list[Event] = []
+        eligible: list[tuple[int, OfferRule, _Target, _Trigger]] = []
+        for rule, trig in candidates:
+            key, target = self._evaluate(rule, state)
+            if key is not None or target is None:
+                held.append(self._held(rule, key or "no_target", trig, target))
+            else:
+                bonus = self.book.tier_bonus.get(self.customer.tier, 0) if self.customer else 0
+                eligible.append((rule.priority + bonus, rule, target, trig))
+        if not eligible:
+            return held
+        eligible.sort(key=lambda e: -e[0])
+        priority, rule, target, trig = eligible[0]
+        current = self._valid_current(trig.t_ms)
+        if (
+            current is not None
+            and current.kind != "retention"
+            and (current.priority > priority or current.offer_id == target.product.product_id)
+        ):
+            return held + [self._held(r, "one_at_a_time", t, tg) for _, r, tg, t in eligible]
+        shown = self._show(rule, target, trig, priority)
+        return [
+            *shown,
+            *held,
+            *(self._held(r, "lower_rank", t, tg) for _, r, tg, t in eligible[1:]),
+        ]
+
+    def _evaluate(self, rule: OfferRule, state: CallState) -> tuple[str | None, _Target | None]:
+        if state.phase not in rule.phases:
+            return _BLOCKED_BY_PHASE.get(state.phase, "phase"), None
+        if rule.once and rule.rule_id in self._rules_shown:
+            return "once", None
+        if rule.requires_need and not (state.needs_heard or state.needs_asked):
+            return "no_need", None
+        if not self._fits(rule, state):
+            return "customer_fit", None
+        if rule.kind in ("upsell", "cross_sell") and state.budget_stated:
+            return "budget", None
+        if rule.kind == "downsell" and (self._downsells_shown or state.downsells_offered()):
+            return "downsell_once", None
+        target = self._target(rule, state)
+        if target is None:
+            return ("unrelated" if rule.target == "accessory" else "no_target"), None
+        if target.product.product_id in self._dismissed:
+            return "dismissed", target
+        if target.product.product_id in self._declined_products(state):
+            return "declined", target
+        return None, target
+
+    def _fits(self, rule: OfferRule, state: CallState) -> bool:
+        if state.customer_turns < rule.min_customer_turns:
+            return False
+        c = self.customer
+        if c is None:
+            return rule.min_usage is None and rule.renewal_within_days is None and not rule.tiers
+        if rule.tiers and c.tier not in rule.tiers:
+            return False
+        if rule.min_usage is not None:
+            ratio = c.usage_ratio(self.catalog)
+            if ratio is None or ratio < rule.min_usage:
+                return False
+        if rule.renewal_within_days is not None:
+            days = c.days_to_renewal(self.today)
+            if days is None or not 0 <= days <= rule.renewal_within_days:
+                return False
+        return True
+
+    def _target(self, rule: OfferRule, state: CallState) -> _Target | None:
+        cat, c = self.catalog, self.customer
+        if rule.target == "product":
+            product = cat.get(rule.product)
+            if product is None or (c is not None and c.holds(product.product_id)):
+                return None
+            if (
+                c is not None
+                and product.kind == "option"
+                and not (product.accessory_of & {c.plan_id, *c.products})
+            ):
+                return None
+            return _Target(product, cat.get(c.plan_id) if c else None, c is not None)
+        if rule.target == "accessory":
+            return self._accessory(state)
+        upward = rule.target == "higher_tier"
+        if not upward:
+            last = state.last_offer
+            offered = cat.get(last.product_id) if last and last.outcome == "declined" else None
+            low = cat.get(offered.lower_tier) if offered else None
+            if offered and low and not (c is not None and c.holds(low.product_id)):
+                return _Target(low, offered, False)
+            family = rule.family or (offered.family if offered else None)
+        else:
+            family = rule.family
+        held = None
+        if c is not None:
+            held = c.held_in_family(cat, family) if family else cat.get(c.plan_id)
+        if held is not None:
+            step = cat.get(held.higher_tier if upward else held.lower_tier)
+            return _Target(step, held, True) if step else None
+        default = cat.get(rule.default)
+        if default is None or (c is not None and c.holds(default.product_id)):
+            return None
+        neighbour = cat.get(default.lower_tier if upward else default.higher_tier)
+        return _Target(default, neighbour, False)
+
+    def _accessory(self, state: CallState) -> _Target | None:
+        """The add-on that completes what the customer just decided, best fit to the needs."""
+        accepted = state.last_accepted
+        decided = self.catalog.get(accepted.product_id) if accepted else None
+        if decided is None:
+            return None
+        tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
+        c = self.customer
+        blocked = self._dismissed | self._declined_products(state)
+        options = [
+            o
+            for o in self.catalog.accessories_of(decided.product_id)
+            if o.product_id not in blocked and not (c is not None and c.holds(o.product_id))
+        ]
+        if not options:
+            return None
+        best = max(options, key=lambda o: len(o.needs & tags))
+        return _Target(best, decided, True, decided)
+
+    def _relate(self, product: Product, state: CallState, t_ms: int) -> str:
+        """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play."""
+        if product.kind == "option":
+            return "cross_sell"
+        in_play = [self.customer.plan_id, *self.customer.products] if self.customer else []
+        in_play += [o.product_id for o in reversed(state.offers)]
+        current = self._valid_current(t_ms)
+        in_play += [current.offer_id] if current is not None else []
+        reference = next(
+            (
+                p
+                for p in map(self.catalog.get, in_play)
+                if p is not None and p.family == product.family and p.kind == "plan"
+            ),
+            None,
+        )
+        if reference is None or reference.product_id == product.product_id:
+            return ""
+        return "upsell" if product.monthly_price > reference.monthly_price else "downsell"
+
+    # -- output ---------------------------------------------------------------------------
+
+    def _show(self, rule: OfferRule, target: _Target, trig: _Trigger, priority: int) -> list[Event]:
+        lang = self.language
+        facts = facts_for(
+            self.catalog,
+            lang,
+            target.product,
+            target.base,
+            self.customer,
+            self.today,
+            target.decided,
+        )
+        templates = [rule.line, rule.line_generic] if target.base_is_real else [rule.line_generic]
+        suggestion = Suggestion(
+            call_id=trig.call_id,
+            t_ms=trig.t_ms,
+            suggestion_id=f"s-{len(self._shown) + 1}",
+            kind=rule.kind,
+            offer_id=target.product.product_id,
+            offer=target.product.name[lang],
+            line=render(templates, facts, lang),
+            reason=rule.reason[lang],
+            rule_id=rule.rule_id,
+            evidence=trig.evidence,
+            expires_ms=trig.t_ms + round(rule.expires_s * 1000),
+            priority=priority,
+        )
+        self._shown[suggestion.suggestion_id] = _Shown(suggestion)
+        self._current = suggestion.suggestion_id
+        self._rules_shown.add(rule.rule_id)
+        if rule.kind == "downsell":
+            self._downsells_shown += 1
+        return [suggestion, self._decision(suggestion, rule.rule_id, rule.reason[lang], trig)]
+
+    def _decision(self, s: Suggestion, rule_id: str, reason: str, trig: _Trigger) -> Event:
+        return self._log.record(
+            call_id=trig.call_id,
+            t_ms=trig.t_ms,
+            outcome="shown",
+            subject="suggestion",
+            rule_id=rule_id,
+            decided_by=rule_id,
+            reason=reason,
+            kind=s.kind,
+            offer_id=s.offer_id,
+            ref_id=s.suggestion_id,
+            evidence=trig.evidence,
+        )
+
+    def _held(self, rule: OfferRule, key: str, trig: _Trigger, target: _Target | None) -> Event:
+        reason = self.book.reasons[key]
+        return self._log.record(
+            call_id=trig.call_id,
+            t_ms=trig.t_ms,
+            outcome="suppressed",
+            subject="suggestion",
+            rule_id=rule.rule_id,
+            decided_by=reason.rule_id,
+            reason=reason.text[self.language],
+            kind=rule.kind,
+            offer_id=target.product.product_id if target else "",
+            evidence=trig.evidence,
+        )
+
+    # -- the current suggestion -------------------------------------------------------------
+
+    def _valid_current(self, t_ms: int) -> Suggestion | None:
+        shown = self._shown.get(self._current) if self._current else None
+        if shown is None or shown.status not in ("shown", "used"):
+            return None
+        s = shown.suggestion
+        return s if not s.expires_ms or t_ms < s.expires_ms else None
+
+    def _settle_current(self, phase_before: Phase, state: CallState) -> None:
+        """An answer to the offer, or a change of mood, ends the current suggestion."""
+        if state.phase == phase_before or self._current is None:
+            return
+        if state.phase in _SETTLED_BY_PHASE:
+            self._shown[self._current].status = _SETTLED_BY_PHASE[state.phase]
+        if state.phase in (*_SETTLED_BY_PHASE, *_BLOCKED_BY_PHASE):
+            self._current = None
+
+    def _declined_products(self, state: CallState) -> set[str]:
+        return self._declined | {
+            o.product_id for o in state.offers if o.outcome == "declined" and o.product_id
+        }
