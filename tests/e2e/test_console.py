@@ -80,7 +80,7 @@ async def test_live_call_shows_transcript_suggestion_and_warning(
     await expect(customer.first).to_contain_text("slow")
     assert await agent.count() >= 3 and await customer.count() >= 3
     cards = await page.evaluate("window.__cards")
-    assert "upsell|offer.upsell_on_speed.v1" in cards, cards
+    assert "upsell|offer.upsell_on_speed.v2" in cards, cards
     current = page.locator("[data-testid=suggestion]")
     await expect(current).to_have_attribute("data-kind", "retention")
     warning = page.locator(
