@@ -55,6 +55,7 @@ class WebGate:
         archive: AudioArchive | None,
         prices: Any,
         now: Now,
+        vocabulary: dict[str, list[str]] | None = None,
     ) -> None:
         self.auth = auth
         self.config = config
@@ -62,6 +63,7 @@ class WebGate:
         self.archive = archive
         self.prices = prices
         self.now = now
+        self.vocabulary = vocabulary or {"signals": [], "warnings": []}
 
     # -- who is asking ------------------------------------------------------------------
 
@@ -219,6 +221,8 @@ class WebGate:
             response = _json(HTTPStatus.OK, {"ok": True})
             response.headers["Set-Cookie"] = self._cookie("", 0)
             return response
+        if path == "/api/vocabulary":
+            return _json(HTTPStatus.OK, self.vocabulary)
         if path == "/api/me":
             return _json(HTTPStatus.OK, {"name": user.name, "role": user.role})
         if path == "/api/calls" and not write:
