@@ -143,7 +143,8 @@ function render(c) {
   const level = heatLevel(c.heat);
   const recent = c.signals.slice(-4).reverse();
   const last = lastLine(c);
-  const warn = c.warnings[c.warnings.length - 1];
+  const rank = { high: 3, medium: 2, low: 1 };
+  const warn = c.warnings.reduce((best, w) => (!best || (rank[w.severity] || 0) >= (rank[best.severity] || 0) ? w : best), null);
   c.tile.classList.toggle("tile--ended", c.ended);
   c.tile.dataset.phase = c.phase;
   c.tile.dataset.warnings = String(c.warnings.length);
