@@ -1,4 +1,8 @@
-"""Command line: ``agent-assist serve | replay | demo | models``."""
+"""Command line: ``agent-assist serve | replay | demo | models | users | score | report``,
+and ``analyze``.
+
+Supervisor commands (users, score, report) live in ``supervisor_cli``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from importlib import resources
@@ -43,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_replay(config, args))
         if args.command == "demo":
             return asyncio.run(_demo(config, args))
+        if args.command in ("users", "score", "report"):
+            from agent_assist.supervisor_cli import run_supervisor_command
+
+            return run_supervisor_command(config, args)
+        if args.command == "analyze":
+            return asyncio.run(_analyze(config, args))
     except AgentAssistError as err:
         print(f"agent-assist: error: {err}", file=sys.stderr)
         return 2
@@ -69,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--events", type=Path, help="write every event, one JSON message per line")
     r.add_argument("--mono", choices=["agent", "customer"], help="a mono file is this speaker")
     r.add_argument("--swap", action="store_true", help="stereo file is customer left, agent right")
+    r.add_argument(
+        "--token",
+        help="API token for the server (default: $AGENT_ASSIST_TOKEN, then [auth] source_token)",
+    )
+    r.add_argument("--agent", help="the agent this call belongs to (a user name)")
     d = sub.add_parser("demo", help="serve the console and replay the bundled sample calls")
     d.add_argument("--port", type=int)
     d.add_argument("--fast", action="store_true")
@@ -81,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
+    from agent_assist.supervisor_cli import add_supervisor_commands
+
+    add_supervisor_commands(sub)
+    a = sub.add_parser("analyze", help="run stored recordings through the pipeline; store, score")
+    a.add_argument("paths", nargs="+", type=Path, help="recordings (or folders of them)")
+    a.add_argument("--agent", help="the agent these calls belong to")
+    a.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    a.add_argument("--mono", choices=["agent", "customer"], help="mono files are this speaker")
+    a.add_argument("--swap", action="store_true", help="stereo is customer left, agent right")
     return p
 
 
@@ -120,6 +145,7 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
     language = args.language or config.asr.default_language
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
     embedded: AgentAssistServer | None = None
+    token = args.token or os.environ.get("AGENT_ASSIST_TOKEN") or config.auth.source_token or None
     try:
         if args.server is None and not await _answers(config.server.host, config.server.port):
             log.info("no server on %s; replaying through an embedded one", url)
@@ -127,17 +153,54 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
             embedded = AgentAssistServer(services)
             host, port = await embedded.start(port=0)
             url = f"ws://{host}:{port}/ws"
+            token = _source_token(embedded)
         result = await replay(
-            url, call, language=language, fast=args.fast, events_out=sink, on_event=_print_event
+            url,
+            call,
+            language=language,
+            fast=args.fast,
+            events_out=sink,
+            on_event=_print_event,
+            token=token,
+            agent=args.agent,
         )
         print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
     finally:
         if sink is not None:
             sink.close()
         if embedded is not None:
+            if token:
+                embedded.auth.logout(token)
             await embedded.close()
             embedded.services.close()
     return 0
+
+
+def _source_token(server: AgentAssistServer, name: str = "replay") -> str:
+    """Credentials an embedded server makes for its own replay client."""
+    if server.auth.user(name) is None:
+        server.auth.add_user(name, "source")
+    return server.auth.api_token(name)
+
+
+async def _analyze(config: Config, args: argparse.Namespace) -> int:
+    from agent_assist.analyze import analyze
+
+    outcomes = await analyze(
+        config,
+        args.paths,
+        agent=args.agent,
+        language=args.language,
+        mono=args.mono,
+        swap=args.swap,
+    )
+    counts = {k: sum(o.status == k for o in outcomes) for k in ("analyzed", "skipped", "failed")}
+    print(
+        f"{counts['analyzed']} analysed, {counts['skipped']} already done, "
+        f"{counts['failed']} failed",
+        file=sys.stderr,
+    )
+    return 1 if counts["failed"] else 0
 
 
 def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | ScriptedCall:
@@ -155,7 +218,23 @@ async def _demo(config: Config, args: argparse.Namespace) -> int:
     except OSError:
         log.warning("port %s is busy; using a free one", args.port or config.server.port)
         host, port = await server.start(port=0)
-    print(f"\n  agent-assist console: http://{host}:{port}/\n", flush=True)
+    base = f"http://{host}:{port}"
+    token: str | None = None
+    if config.auth.enabled:
+        for name, role in (("demo-supervisor", "supervisor"), ("demo-agent", "agent")):
+            if server.auth.user(name) is None:
+                server.auth.add_user(name, role)
+        wall = server.auth.signin_token("demo-supervisor")
+        console = server.auth.signin_token("demo-agent")
+        token = _source_token(server, "demo-source")
+        print(
+            f"\n  agent-assist is running at {base}/ (sign-in links below work once)\n"
+            f"  supervisor (live wall, reviews):  {base}/login?token={wall}\n"
+            f"  agent (console):                  {base}/login?token={console}\n",
+            flush=True,
+        )
+    else:
+        print(f"\n  agent-assist console: {base}/\n", flush=True)
     try:
         await _wait_for_console(server, args.wait)
         samples = resources.files("agent_assist") / "data" / "samples"
@@ -170,6 +249,8 @@ async def _demo(config: Config, args: argparse.Namespace) -> int:
                 title=f"demo ({name})",
                 fast=args.fast,
                 on_event=_print_event,
+                token=token,
+                agent="demo-agent" if token else None,
             )
             if not args.fast:
                 await asyncio.sleep(3)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from agent_assist.core.scoring import ITEM_TITLES, ItemSpec, Scorecard
 from agent_assist.errors import ConfigError
 
 
@@ -75,6 +76,27 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    enabled: bool = True
+    session_hours: int = 12
+    link_minutes: int = 60
+    source_token: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    enabled: bool = True
+    dir: str = ""
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path = Path(".")
     server: ServerConfig = ServerConfig()
@@ -84,6 +106,10 @@ class Config:
     vad: VadConfig = VadConfig()
     policy: PolicyConfig = PolicyConfig()
     demo: DemoConfig = DemoConfig()
+    auth: AuthConfig = AuthConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    pricing: PricingConfig = PricingConfig()
+    scorecard: Scorecard = field(default_factory=Scorecard)
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -98,6 +124,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "vad": VadConfig,
     "policy": PolicyConfig,
     "demo": DemoConfig,
+    "auth": AuthConfig,
+    "archive": ArchiveConfig,
+    "pricing": PricingConfig,
 }
 
 
@@ -116,7 +145,7 @@ def load_config(path: Path | None) -> Config:
 def parse_config(doc: dict[str, Any], source: str, root: Path) -> Config:
     problems: list[str] = []
     cfg = Config(root=root)
-    known = {*_SECTIONS, "asr"}
+    known = {*_SECTIONS, "asr", "scorecard"}
     problems += [f"{k}: unknown section" for k in doc if k not in known]
     for name, cls in _SECTIONS.items():
         raw = doc.get(name, {})
@@ -134,6 +163,8 @@ def parse_config(doc: dict[str, Any], source: str, root: Path) -> Config:
             }
             asr = replace(asr, languages={**asr.languages, **langs})
     cfg = replace(cfg, asr=asr)
+    if "scorecard" in doc:
+        cfg = replace(cfg, scorecard=_scorecard(doc["scorecard"], problems))
     _check_values(cfg, problems)
     if problems:
         raise ConfigError(source, problems)
@@ -165,6 +196,55 @@ def _section(cls: type[Any], raw: object, where: str, problems: list[str]) -> An
     return cls(**values)
 
 
+def _scorecard(raw: object, problems: list[str]) -> Scorecard:
+    """``[scorecard]``: thresholds, and ``[scorecard.items.<id>]`` weight / auto_fail."""
+    if not isinstance(raw, dict):
+        problems.append("scorecard: must be a table")
+        return Scorecard()
+    raw = dict(raw)
+    items_raw = raw.pop("items", None)
+    card = Scorecard()
+    if "fail_severities" in raw:
+        sev = raw.pop("fail_severities")
+        if not isinstance(sev, list) or not set(sev) <= {"low", "medium", "high"}:
+            problems.append("scorecard.fail_severities: a list of 'low', 'medium', 'high'")
+        else:
+            card = replace(card, fail_severities=frozenset(sev))
+    for key, value in raw.items():
+        expected = getattr(card, key, None)
+        if expected is None or key == "items":
+            problems.append(f"scorecard.{key}: unknown key")
+        elif isinstance(expected, float) and isinstance(value, int | float):
+            card = replace(card, **cast(dict[str, Any], {key: float(value)}))
+        elif type(value) is not type(expected):
+            problems.append(f"scorecard.{key}: expected {type(expected).__name__}")
+        else:
+            card = replace(card, **cast(dict[str, Any], {key: value}))
+    if items_raw is None:
+        return card
+    if not isinstance(items_raw, dict) or not items_raw:
+        problems.append("scorecard.items: must be a table of items")
+        return card
+    items: dict[str, ItemSpec] = {}
+    for item_id, spec in items_raw.items():
+        where = f"scorecard.items.{item_id}"
+        if item_id not in ITEM_TITLES:
+            problems.append(f"{where}: unknown item (known: {', '.join(ITEM_TITLES)})")
+            continue
+        if not isinstance(spec, dict) or set(spec) - {"weight", "auto_fail"}:
+            problems.append(f"{where}: must be {{ weight = N, auto_fail = true|false }}")
+            continue
+        weight, auto_fail = spec.get("weight", 10), spec.get("auto_fail", False)
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
+            problems.append(f"{where}.weight: must be a number >= 0")
+            continue
+        if not isinstance(auto_fail, bool):
+            problems.append(f"{where}.auto_fail: must be true or false")
+            continue
+        items[item_id] = ItemSpec(float(weight), auto_fail)
+    return replace(card, items=items)
+
+
 def _check_values(cfg: Config, problems: list[str]) -> None:
     if not 0 <= cfg.server.port <= 65535:
         problems.append("server.port: must be 0..65535 (0 picks a free port)")
@@ -189,6 +269,10 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("vad.min_silence_ms: must be at least 100")
     if not 2 <= cfg.vad.max_utterance_s <= 30:
         problems.append("vad.max_utterance_s: must be 2..30 (Whisper windows are 30 s)")
+    if cfg.auth.session_hours < 1 or cfg.auth.link_minutes < 1:
+        problems.append("auth.session_hours / auth.link_minutes: must be at least 1")
+    if cfg.scorecard.silence_ms < 500 or cfg.scorecard.overlap_ms < 100:
+        problems.append("scorecard.silence_ms / overlap_ms: at least 500 / 100 ms")
     problems.extend(
         f"demo.calls: unknown sample call {c!r} (have 'en', 'ja')"
         for c in cfg.demo.calls

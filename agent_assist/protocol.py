@@ -44,6 +44,8 @@ class CallStart:
     title: str
     customer_id: str | None
     mode: Literal["audio", "text"]
+    agent: str | None = None
+    """The agent on the call, when the source knows (a gateway); an agent's own source is them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +247,10 @@ def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
         raise _bad("title", "must be a string")
     if customer is not None and not isinstance(customer, str):
         raise _bad("customer_id", "must be a string or null")
-    return CallStart(seq, language, rate, tuple(channels), title[:200], customer, mode)
+    agent = d.get("agent")
+    if agent is not None and (not isinstance(agent, str) or not 0 < len(agent) <= 64):
+        raise _bad("agent", "must be a user name (1-64 characters) or null")
+    return CallStart(seq, language, rate, tuple(channels), title[:200], customer, mode, agent)
 
 
 def _turn(seq: int, t_ms: int, d: dict[str, Any]) -> TurnIn:

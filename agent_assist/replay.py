@@ -114,9 +114,17 @@ async def replay(
     fast: bool = False,
     events_out: TextIO | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    token: str | None = None,
+    agent: str | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> ReplayResult:
-    """Stream ``call`` to the server at ``url`` and return the events it sent back."""
-    async with connect(url, max_size=None) as ws:
+    """Stream ``call`` to the server at ``url`` and return the events it sent back.
+
+    ``token`` signs the connection in (``Authorization: Bearer``); ``agent`` names the
+    agent the call belongs to; ``on_progress`` hears the fraction of the call sent.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with connect(url, max_size=None, additional_headers=headers) as ws:
         client = _Client(ws, events_out, on_event)
         await client.send("hello", {"role": "source", "subscribe": None})
         reader = asyncio.create_task(client.read())
@@ -137,13 +145,15 @@ async def replay(
                 "sample_rate": call.sample_rate,
                 "channels": list(call.speakers),
             }
+        if agent:
+            start["agent"] = agent
         await client.send("call.start", start)
         call_id = await asyncio.wait_for(client.started, timeout=30)
         t0 = time.monotonic()
         if isinstance(call, ScriptedCall):
             end_ms = await _send_turns(client, call, call_id, t0, fast)
         else:
-            end_ms = await _send_audio(client, call, t0, fast)
+            end_ms = await _send_audio(client, call, t0, fast, on_progress)
         await client.send("call.end", {"reason": "hangup"}, call_id, end_ms)
         await client.ended
         await reader
@@ -164,11 +174,19 @@ async def _pace(t0: float, at_ms: int, fast: bool) -> None:
         await asyncio.sleep(delay)
 
 
-async def _send_audio(client: _Client, audio: CallAudio, t0: float, fast: bool) -> int:
+async def _send_audio(
+    client: _Client,
+    audio: CallAudio,
+    t0: float,
+    fast: bool,
+    on_progress: Callable[[float], None] | None = None,
+) -> int:
     step = audio.sample_rate * FRAME_MS // 1000
     total = int(audio.pcm16.shape[0])
     for i, start in enumerate(range(0, total, step)):
         await _pace(t0, i * FRAME_MS, fast)
+        if on_progress is not None and i % 10 == 0:
+            on_progress(start / total)
         block = audio.pcm16[start : start + step]
         for channel in range(block.shape[1]):
             await client.ws.send(audio_frame(channel, block[:, channel].astype("<i2").tobytes()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -55,13 +56,32 @@ def shared_audio(relative: str) -> Path:
 
 
 class RunningServer:
-    """A real server on 127.0.0.1:0 with its own SQLite file."""
+    """A real server on 127.0.0.1:0 with its own SQLite file.
+
+    ``url`` carries a supervisor's API token (``?token=``), so protocol clients connect as
+    before; ``signin_url`` makes a browser session for any user.
+    """
 
     def __init__(self, server: AgentAssistServer, host: str, port: int, db: Path) -> None:
         self.server = server
-        self.url = f"ws://{host}:{port}/ws"
+        self.ws = f"ws://{host}:{port}/ws"
         self.http = f"http://{host}:{port}"
         self.db = db
+        self.token = self.token_for("test-supervisor", "supervisor")
+        self.url = f"{self.ws}?token={self.token}"
+
+    def token_for(self, name: str, role: str) -> str:
+        """An API token for ``name`` (created with ``role`` if new)."""
+        if self.server.auth.user(name) is None:
+            self.server.auth.add_user(name, role)
+        return self.server.auth.api_token(name)
+
+    def signin_url(self, name: str, role: str, next_path: str = "") -> str:
+        """A one-time sign-in link for ``name`` (created with ``role`` if new)."""
+        if self.server.auth.user(name) is None:
+            self.server.auth.add_user(name, role)
+        link = f"{self.http}/login?token={self.server.auth.signin_token(name)}"
+        return f"{link}&next={quote(next_path, safe='')}" if next_path else link
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import mimetypes
+import os
 from http import HTTPStatus
-from importlib import resources
+from typing import cast
+from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -21,7 +22,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
+from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User
 from agent_assist.errors import AgentAssistError, ProtocolError
+from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
     CallEnd,
     CallStart,
@@ -37,7 +40,11 @@ from agent_assist.protocol import (
 from agent_assist.server.call_context import apply_feedback, link_at_start, link_customer
 from agent_assist.server.hub import Subscriber
 from agent_assist.server.live_call import LiveCall
-from agent_assist.server.services import Services
+from agent_assist.server.services import Services, now_iso
+from agent_assist.server.web import WebGate
+from agent_assist.store.audio_archive import AudioArchive
+from agent_assist.store.sqlite import SqliteStore
+from agent_assist.supervision import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
@@ -50,6 +57,29 @@ class AgentAssistServer:
         self.services = services
         self.calls: dict[str, LiveCall] = {}
         self._server: Server | None = None
+        config = services.config
+        store = cast(SqliteStore, services.store)
+        self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
+        self.supervision = Supervision(store, config)
+        self.archive: AudioArchive | None = None
+        if config.archive.enabled:
+            folder = config.resolve(config.archive.dir) if config.archive.dir else None
+            self.archive = AudioArchive(folder or store.path.parent / "audio")
+        self.web = WebGate(
+            self.auth,
+            config.auth,
+            self.supervision,
+            self.archive,
+            load_price_table(config),
+            now_iso,
+        )
+        self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
+        self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
+        source_token = os.environ.get("AGENT_ASSIST_TOKEN") or config.auth.source_token
+        if config.auth.enabled and source_token:
+            if self.auth.user("source") is None:
+                self.auth.add_user("source", "source")
+            self.auth.register_api_token("source", source_token)
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         cfg = self.services.config.server
@@ -76,38 +106,36 @@ class AgentAssistServer:
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if path == WS_PATH:
-            return None
-        if path == "/healthz":
-            return connection.respond(HTTPStatus.OK, "ok\n")
-        if path == "/api/calls":
-            rows = [
-                {
-                    "call_id": r.call_id,
-                    "started_at": r.started_at,
-                    "language": r.language,
-                    "title": r.title,
-                    "ended_at": r.ended_at,
-                    "end_reason": r.end_reason,
-                    "last_seq": r.last_seq,
-                }
-                for r in self.services.store.list_calls()
-            ]
+        if path != WS_PATH:
+            return self.web.handle(connection, request)
+        user, how = self.web.identify(request, allow_query=True)
+        if user is None:
             return _response(
-                HTTPStatus.OK,
-                json.dumps(rows, ensure_ascii=False).encode(),
-                "application/json; charset=utf-8",
+                HTTPStatus.UNAUTHORIZED,
+                b"sign in, or send a token (Authorization: Bearer)\n",
+                "text/plain; charset=utf-8",
             )
-        name = "index.html" if path in ("/", "/index.html") else path.lstrip("/")
-        if "/" in name or name.startswith("."):
-            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        resource = resources.files("agent_assist") / "web" / name
-        if not resource.is_file():
-            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        if ctype.startswith("text/") or ctype.endswith("javascript"):
-            ctype += "; charset=utf-8"
-        return _response(HTTPStatus.OK, resource.read_bytes(), ctype)
+        if not self.web.origin_ok(request) or (
+            how == "cookie" and request.headers.get("Origin") is None
+        ):
+            return _response(
+                HTTPStatus.FORBIDDEN, b"origin not allowed\n", "text/plain; charset=utf-8"
+            )
+        self._users[connection] = user
+        return None
+
+    def _user(self, ws: ServerConnection) -> User:
+        return self._users.get(ws, ANONYMOUS)
+
+    def agent_of(self, call_id: str) -> str | None:
+        """The agent of a call, cached: subscribers ask on every event."""
+        if call_id not in self._agents:
+            store = cast(SqliteStore, self.services.store)
+            self._agents[call_id] = store.call_agent(call_id)
+        return self._agents[call_id]
+
+    def may_view(self, user: User, call_id: str) -> bool:
+        return user.is_supervisor or self.agent_of(call_id) == user.name
 
     # -- websocket ----------------------------------------------------------------------
 
@@ -115,7 +143,10 @@ class AgentAssistServer:
         hello = await self._handshake(ws)
         if hello is None:
             return
+        user = self._user(ws)
         sub = self.services.hub.add(hello.subscribe)
+        if not user.is_supervisor:
+            sub.visible = lambda call_id: self.may_view(user, call_id)
         sender = asyncio.create_task(self._send_loop(ws, sub))
         call: LiveCall | None = None
         try:
@@ -137,8 +168,10 @@ class AgentAssistServer:
                                 "title": c.start.title,
                                 "started_at": c.started_at,
                                 "last_seq": c.last_seq,
+                                "agent": self.agent_of(c.call_id),
                             }
                             for c in self.calls.values()
+                            if self.may_view(user, c.call_id)
                         ],
                     },
                 ),
@@ -146,7 +179,7 @@ class AgentAssistServer:
             self._queue_backlog(sub, hello)
             async for message in ws:
                 try:
-                    call = await self._dispatch(message, hello, sub, call)
+                    call = await self._dispatch(message, hello, sub, call, user)
                 except AgentAssistError as err:
                     await self._send(
                         ws,
@@ -187,6 +220,10 @@ class AgentAssistServer:
                 )
             if msg.resume_call_id and self.services.store.get_call(msg.resume_call_id) is None:
                 raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
+            user = self._user(ws)
+            for wanted in (msg.subscribe, msg.resume_call_id):
+                if wanted not in (None, "*") and not self.may_view(user, str(wanted)):
+                    raise AuthError(f"call {wanted} belongs to another agent")
         except AgentAssistError as err:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(encode_error(err, None, fatal=True))
@@ -204,7 +241,12 @@ class AgentAssistServer:
                 hub.backlog(sub, call_id, 0)
 
     async def _dispatch(
-        self, message: str | bytes, hello: Hello, sub: Subscriber, call: LiveCall | None
+        self,
+        message: str | bytes,
+        hello: Hello,
+        sub: Subscriber,
+        call: LiveCall | None,
+        user: User = ANONYMOUS,
     ) -> LiveCall | None:
         max_frame = self.services.config.server.max_frame_bytes
         if isinstance(message, bytes):
@@ -236,9 +278,20 @@ class AgentAssistServer:
                     "this connection already carries a call", code="call.already_started"
                 )
             call = LiveCall(self.services, msg)
+            agent = user.name if user.role == "agent" else msg.agent
+            self._agents[call.call_id] = agent  # known before call.started goes out
+            if self.archive is not None and call.mode == "audio":
+                call.recorder = self.archive.recorder(
+                    call.call_id, msg.sample_rate, call.start.channels
+                )
             sub.own_call = call.call_id
             self.calls[call.call_id] = call
             await call.begin()
+            store = cast(SqliteStore, self.services.store)
+            if agent:
+                store.set_call_agent(call.call_id, agent)
+            if call.recorder is not None:
+                store.set_recording(call.call_id, str(call.recorder.path), msg.sample_rate)
             link_at_start(self.services, call)
             return call
         if call is None or call.ended:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_assist.store.sqlite import Store
@@ -26,9 +27,15 @@ class Subscriber:
     own_call: str | None = None
     sent: dict[str, int] = field(default_factory=dict)  # call_id -> last seq queued
     overflowed: bool = False
+    visible: Callable[[str], bool] | None = None
+    """Which calls this reader may see (an agent: their own); None: every call."""
 
     def wants(self, call_id: str) -> bool:
-        return self.subscribe == "*" or self.subscribe == call_id or self.own_call == call_id
+        if self.own_call == call_id:
+            return True
+        if self.visible is not None and not self.visible(call_id):
+            return False
+        return self.subscribe == "*" or self.subscribe == call_id
 
     def offer(self, call_id: str, seq: int, body: str) -> None:
         """Queue an event unless already queued; mark overflow instead of blocking."""

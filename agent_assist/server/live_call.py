@@ -31,6 +31,7 @@ from agent_assist.core.session import CallSession
 from agent_assist.errors import CallError
 from agent_assist.protocol import CallStart, TurnIn, encode_event, event_data
 from agent_assist.server.services import Services, now_iso
+from agent_assist.store.audio_archive import CallRecorder
 from agent_assist.store.sqlite import CallRow
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class LiveCall:
         self._work: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._turns = 0
+        self.recorder: CallRecorder | None = None  # set by the server to archive the audio
 
     async def begin(self) -> None:
         """Store the call and announce it; start the decoding task."""
@@ -128,6 +130,8 @@ class LiveCall:
         if self.mode != "audio":
             raise CallError("audio frames on a text-mode call", code="audio.wrong_mode")
         ch = self._channels[channel]
+        if self.recorder is not None:
+            self.recorder.push(channel, pcm16)
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
         if ch.resampler is not None:
             samples = ch.resampler.resample_chunk(samples)
@@ -171,6 +175,8 @@ class LiveCall:
         if self._worker is not None:
             await self._worker
         duration = self._audio_ms
+        if self.recorder is not None:
+            self.recorder.close()
         self._emit(
             CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
         )

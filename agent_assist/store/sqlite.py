@@ -48,6 +48,57 @@ CREATE TABLE IF NOT EXISTS utterances (
 CREATE INDEX IF NOT EXISTS events_by_type ON events(type);
 """
 
+SUPERVISION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'source')),
+    password   TEXT,
+    created_at TEXT NOT NULL,
+    disabled   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    user       TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN ('signin', 'session', 'api')),
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    used_at    TEXT
+);
+CREATE TABLE IF NOT EXISTS call_agents (
+    call_id TEXT PRIMARY KEY REFERENCES calls(call_id),
+    agent   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_agents_by_agent ON call_agents(agent);
+CREATE TABLE IF NOT EXISTS score_overrides (
+    call_id TEXT NOT NULL REFERENCES calls(call_id),
+    item_id TEXT NOT NULL,
+    score   REAL NOT NULL,
+    reason  TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    PRIMARY KEY (call_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    call_id    TEXT PRIMARY KEY REFERENCES calls(call_id),
+    card       TEXT NOT NULL,
+    total      REAL,
+    auto_total REAL,
+    failed     INTEGER NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recordings (
+    call_id     TEXT PRIMARY KEY REFERENCES calls(call_id),
+    path        TEXT NOT NULL,
+    sample_rate INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS analyzed (
+    sha256      TEXT PRIMARY KEY,
+    path        TEXT NOT NULL,
+    call_id     TEXT NOT NULL REFERENCES calls(call_id),
+    analyzed_at TEXT NOT NULL
+);
+"""
+
 
 @dataclass(frozen=True)
 class CallRow:
@@ -96,6 +147,8 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._db.executescript(SUPERVISION_SCHEMA)
+        self.path = path
 
     def create_call(self, row: CallRow) -> None:
         with self._tx():
@@ -191,6 +244,211 @@ class SqliteStore:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+    # -- supervision: users and tokens, call agents, scores, recordings ------------------
+
+    def add_user(self, name: str, role: str, password: str | None, created_at: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO users (name, role, password, created_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET role=excluded.role, "
+                "password=COALESCE(excluded.password, users.password), disabled=0",
+                (name, role, password, created_at),
+            )
+
+    def get_user(self, name: str) -> UserRow | None:
+        row = self._db.execute(
+            "SELECT name, role, password, disabled FROM users WHERE name=?", (name,)
+        ).fetchone()
+        return UserRow(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def list_users(self) -> list[UserRow]:
+        cur = self._db.execute("SELECT name, role, password, disabled FROM users ORDER BY name")
+        return [UserRow(r[0], r[1], r[2], bool(r[3])) for r in cur.fetchall()]
+
+    def disable_user(self, name: str) -> bool:
+        with self._tx():
+            cur = self._db.execute("UPDATE users SET disabled=1 WHERE name=?", (name,))
+            self._db.execute("DELETE FROM tokens WHERE user=?", (name,))
+        return cur.rowcount > 0
+
+    def add_token(
+        self, token_hash: str, user: str, kind: str, created_at: str, expires_at: str | None
+    ) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO tokens (token_hash, user, kind, created_at, expires_at) "
+                "VALUES (?,?,?,?,?)",
+                (token_hash, user, kind, created_at, expires_at),
+            )
+
+    def token_user(self, token_hash: str, kinds: tuple[str, ...], now: str) -> UserRow | None:
+        """The enabled user behind a live (unexpired, unused) token of one of ``kinds``."""
+        marks = ",".join("?" * len(kinds))
+        row = self._db.execute(
+            "SELECT u.name, u.role, u.password, u.disabled FROM tokens t "
+            "JOIN users u ON u.name = t.user WHERE t.token_hash=? AND t.used_at IS NULL "
+            "AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.disabled=0 "
+            f"AND t.kind IN ({marks})",
+            (token_hash, now, *kinds),
+        ).fetchone()
+        return UserRow(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def use_token(self, token_hash: str, now: str) -> bool:
+        """Spend a one-time token; False when it was already spent (a replayed link)."""
+        with self._tx():
+            cur = self._db.execute(
+                "UPDATE tokens SET used_at=? WHERE token_hash=? AND used_at IS NULL",
+                (now, token_hash),
+            )
+        return cur.rowcount == 1
+
+    def delete_token(self, token_hash: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM tokens WHERE token_hash=?", (token_hash,))
+
+    def set_call_agent(self, call_id: str, agent: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO call_agents (call_id, agent) VALUES (?,?)", (call_id, agent)
+            )
+
+    def call_agent(self, call_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT agent FROM call_agents WHERE call_id=?", (call_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def find_calls(self, f: CallFilter) -> list[tuple[CallRow, str | None]]:
+        """Calls matching a review-page search, newest first, with their agent."""
+        where, args = ["1=1"], []
+        if f.agent is not None:
+            where.append("a.agent = ?")
+            args.append(f.agent)
+        if f.since:
+            where.append("c.started_at >= ?")
+            args.append(f.since)
+        if f.until:
+            where.append("c.started_at < ?")
+            args.append(f.until)
+        if f.ended_only:
+            where.append("c.ended_at IS NOT NULL")
+        for type_, key, value in (
+            ("signal", "signal", f.signal),
+            ("warning", "rule_id", f.warning),
+        ):
+            if value:
+                where.append(
+                    "EXISTS (SELECT 1 FROM events e WHERE e.call_id = c.call_id AND e.type = ? "
+                    f"AND json_extract(e.body, '$.data.{key}') LIKE ?)"
+                )
+                args += [type_, value + "%"]
+        if f.text:
+            where.append(
+                "(c.title LIKE ? OR c.call_id LIKE ? OR EXISTS (SELECT 1 FROM utterances u "
+                "WHERE u.call_id = c.call_id AND u.text LIKE ?))"
+            )
+            args += [f"%{f.text}%"] * 3
+        sql = (
+            "SELECT c.*, a.agent FROM calls c LEFT JOIN call_agents a ON a.call_id = c.call_id "
+            f"WHERE {' AND '.join(where)} ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?"
+        )
+        cur = self._db.execute(sql, (*args, f.limit))
+        return [(_call_row(r[:11]), r[11]) for r in cur.fetchall()]
+
+    def call_events(self, call_id: str) -> list[dict[str, Any]]:
+        return event_bodies_as_dicts(self.events_after(call_id, 0))
+
+    def save_override(
+        self, call_id: str, item_id: str, score: float, reason: str, by: str, at: str
+    ) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO score_overrides VALUES (?,?,?,?,?,?)",
+                (call_id, item_id, score, reason, by, at),
+            )
+            self._db.execute("DELETE FROM scores WHERE call_id=?", (call_id,))
+
+    def clear_override(self, call_id: str, item_id: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "DELETE FROM score_overrides WHERE call_id=? AND item_id=?", (call_id, item_id)
+            )
+            self._db.execute("DELETE FROM scores WHERE call_id=?", (call_id,))
+
+    def overrides(self, call_id: str) -> list[tuple[str, float, str, str, str]]:
+        cur = self._db.execute(
+            "SELECT item_id, score, reason, by_user, at FROM score_overrides WHERE call_id=?",
+            (call_id,),
+        )
+        return [tuple(r) for r in cur.fetchall()]
+
+    def cached_score(self, call_id: str, card: str) -> str | None:
+        row = self._db.execute(
+            "SELECT body FROM scores WHERE call_id=? AND card=?", (call_id, card)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def cache_score(
+        self,
+        call_id: str,
+        card: str,
+        total: float | None,
+        auto_total: float | None,
+        failed: bool,
+        body: str,
+    ) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?)",
+                (call_id, card, total, auto_total, int(failed), body),
+            )
+
+    def set_recording(self, call_id: str, path: str, sample_rate: int) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO recordings VALUES (?,?,?)", (call_id, path, sample_rate)
+            )
+
+    def recording(self, call_id: str) -> str | None:
+        row = self._db.execute("SELECT path FROM recordings WHERE call_id=?", (call_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def analyzed_call(self, sha256: str) -> str | None:
+        row = self._db.execute(
+            "SELECT a.call_id FROM analyzed a JOIN calls c ON c.call_id = a.call_id "
+            "WHERE a.sha256=? AND c.end_reason = 'hangup'",
+            (sha256,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def mark_analyzed(self, sha256: str, path: str, call_id: str, at: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO analyzed VALUES (?,?,?,?)", (sha256, path, call_id, at)
+            )
+
+
+@dataclass(frozen=True)
+class UserRow:
+    name: str
+    role: str
+    password: str | None
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """A review-page search; ``agent`` None means every agent (supervisors only)."""
+
+    agent: str | None = None
+    since: str = ""
+    until: str = ""
+    signal: str = ""
+    warning: str = ""
+    text: str = ""
+    ended_only: bool = False
+    limit: int = 200
 
 
 class _Transaction:

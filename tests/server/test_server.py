@@ -218,7 +218,7 @@ async def test_calls_survive_a_restart(config: Config, tmp_path: Path) -> None:
 
     server = AgentAssistServer(services)
     host, port = await server.start("127.0.0.1", 0)
-    ws = await connect(f"ws://{host}:{port}/ws")
+    ws = await connect(RunningServer(server, host, port, db).url)
     call_id = await start_text_call(ws)
     # a crash: the process dies without ending the call
     services.store.close()
@@ -236,8 +236,11 @@ async def test_calls_survive_a_restart(config: Config, tmp_path: Path) -> None:
 
 async def test_http_serves_the_console_and_nothing_else(text_server: RunningServer) -> None:
     def get(path: str) -> tuple[int, str, str]:
+        signed_in = {"Authorization": f"Bearer {text_server.token}"}
         try:
-            with urllib.request.urlopen(text_server.http + path) as r:
+            with urllib.request.urlopen(
+                urllib.request.Request(text_server.http + path, headers=signed_in)
+            ) as r:
                 return r.status, r.headers["Content-Type"], r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, "", ""

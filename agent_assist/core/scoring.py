@@ -1,0 +1,769 @@
+"""The supervisor's scorecard: each item scored from a call's stored events, moments cited.
+
+Input is the call's wire messages exactly as stored (``{"type", "seq", "t_ms", "data"}``),
+so a score can be recomputed from any stored call, and signals added later (greeting,
+empathy, ...) light up items without a code change. An item whose evidence cannot exist
+with the signal rules in use says "no evidence" and leaves the total alone, instead of
+failing the agent for what nobody could hear. Pure and deterministic: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Message = Mapping[str, Any]
+Status = Literal["scored", "no_evidence", "not_applicable"]
+
+SCORECARD_VERSION = "scorecard.v1"
+
+ITEM_TITLES: dict[str, str] = {
+    "greeting_verification": "Greeting and verification",
+    "needs_discovery": "Needs discovery",
+    "listening": "Listening and talk share",
+    "empathy": "Empathy on complaints",
+    "offer_fit": "Offer fit and timing",
+    "benefit_framing": "Benefit framing",
+    "respect_for_no": "Respect for a refusal",
+    "compliance": "Compliance",
+    "closing": "Closing",
+}
+"""Every item the scorer knows, in scorecard order."""
+
+OFFER_SIGNALS = frozenset({"offer_made", "downsell_offer"})
+NEED_SIGNALS = frozenset(
+    {
+        "speed_complaint",
+        "price_objection",
+        "usage_limit",
+        "renewal_timing",
+        "life_change",
+        "competitor_mention",
+        "satisfaction",
+    }
+)
+COMPLAINT_SIGNALS = frozenset({"speed_complaint", "cancel_intent", "anger", "usage_limit"})
+REFUSAL_SIGNALS = frozenset({"refusal", "price_objection", "cancel_intent"})
+PUSH_RULES = ("compliance.push_after_no.", "compliance.pitch_during_cancellation.")
+EMPATHY_WINDOW_MS = 30_000
+FEEDBACK_TYPES = frozenset({"feedback", "offer.feedback", "suggestion.feedback"})
+FEEDBACK_ACTIONS = frozenset({"used", "dismissed", "accepted", "declined"})
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSpec:
+    """One scorecard item as configured: its weight, and whether a breach fails the call."""
+
+    weight: float
+    auto_fail: bool = False
+
+
+def default_items() -> dict[str, ItemSpec]:
+    return {
+        "greeting_verification": ItemSpec(10),
+        "needs_discovery": ItemSpec(15),
+        "listening": ItemSpec(10),
+        "empathy": ItemSpec(10),
+        "offer_fit": ItemSpec(15),
+        "benefit_framing": ItemSpec(10),
+        "respect_for_no": ItemSpec(10),
+        "compliance": ItemSpec(10, auto_fail=True),
+        "closing": ItemSpec(10),
+    }
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """Items and weights (from ``[scorecard]`` in config.toml) and the timing thresholds."""
+
+    items: Mapping[str, ItemSpec] = field(default_factory=default_items)
+    silence_ms: int = 3000
+    overlap_ms: int = 1000
+    healthy_customer_share: float = 0.4
+    fail_severities: frozenset[str] = frozenset({"high", "medium"})
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """A cited moment of the call: where, who, the words, and why it counts."""
+
+    t_ms: int
+    speaker: str
+    quote: str
+    note: str
+    seq: int = 0
+    utterance_id: str = ""
+    rule_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A supervisor's score for one item (fraction 0..1) and the reason, kept beside the auto."""
+
+    score: float
+    reason: str
+    by: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScore:
+    item_id: str
+    title: str
+    weight: float
+    auto_fail: bool
+    status: Status
+    auto: float | None
+    """The automatic score as a fraction 0..1; None when there is no evidence to score."""
+    summary: str
+    moments: tuple[Moment, ...] = ()
+    override: Override | None = None
+
+    @property
+    def final(self) -> float | None:
+        return self.override.score if self.override is not None else self.auto
+
+    @property
+    def breached(self) -> bool:
+        """An auto-fail item that ends at zero fails the whole call."""
+        return self.auto_fail and self.final == 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallScore:
+    call_id: str
+    version: str
+    items: tuple[ItemScore, ...]
+
+    @property
+    def auto_total(self) -> float | None:
+        return _total([(i.weight, i.auto, i.auto_fail and i.auto == 0) for i in self.items])
+
+    @property
+    def total(self) -> float | None:
+        return _total([(i.weight, i.final, i.breached) for i in self.items])
+
+    @property
+    def failed(self) -> bool:
+        return any(i.breached for i in self.items)
+
+    def item(self, item_id: str) -> ItemScore:
+        return next(i for i in self.items if i.item_id == item_id)
+
+
+def _total(parts: Sequence[tuple[float, float | None, bool]]) -> float | None:
+    """0-100 over the items that have evidence; any breached auto-fail item makes it 0."""
+    if any(breached for _, _, breached in parts):
+        return 0.0
+    scored = [(w, s) for w, s, _ in parts if s is not None and w > 0]
+    weight = sum(w for w, _ in scored)
+    if weight == 0:
+        return None
+    return round(100 * sum(w * s for w, s in scored) / weight, 1)
+
+
+# -- reading the events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The agent's or customer's answer to a suggestion, whatever the event is called."""
+
+    seq: int
+    t_ms: int
+    suggestion_id: str
+    action: str
+
+
+def feedback_of(msg: Message) -> Feedback | None:
+    """Read an agent-feedback event (``feedback``/``offer.feedback``); None for anything else.
+
+    The one place that knows the feedback event's shape, so aligning it is a one-line change.
+    """
+    if msg.get("type") not in FEEDBACK_TYPES:
+        return None
+    data = msg.get("data") or {}
+    sid = data.get("suggestion_id")
+    action = data.get("action", data.get("outcome"))
+    if not isinstance(sid, str) or action not in FEEDBACK_ACTIONS:
+        return None
+    return Feedback(int(msg.get("seq", 0)), int(msg.get("t_ms", 0)), sid, str(action))
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    seq: int
+    utterance_id: str
+    speaker: str
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sig:
+    seq: int
+    t_ms: int
+    signal: str
+    speaker: str
+    rule_id: str
+    quote: str
+    utterance_id: str
+    detail: str
+
+    def moment(self, note: str) -> Moment:
+        return Moment(
+            self.t_ms, self.speaker, self.quote, note, self.seq, self.utterance_id, self.rule_id
+        )
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """A call's events sorted into what the scorecard and the statistics read."""
+
+    call_id: str
+    duration_ms: int
+    utterances: tuple[Utterance, ...]
+    signals: tuple[Sig, ...]
+    suggestions: tuple[Message, ...]
+    warnings: tuple[Message, ...]
+    phases: tuple[Message, ...]
+    feedback: tuple[Feedback, ...]
+
+    def offers(self) -> list[Sig]:
+        """The agent's offers, one per utterance (an utterance may hold two offer signals)."""
+        seen: set[str] = set()
+        out: list[Sig] = []
+        for s in self.of(*OFFER_SIGNALS, speaker="agent"):
+            if s.utterance_id not in seen:
+                seen.add(s.utterance_id)
+                out.append(s)
+        return out
+
+    def of(self, *names: str, speaker: str | None = None) -> list[Sig]:
+        return [
+            s
+            for s in self.signals
+            if s.signal in names and (speaker is None or s.speaker == speaker)
+        ]
+
+
+def call_facts(messages: Iterable[Message]) -> CallFacts:
+    msgs = sorted(messages, key=lambda m: int(m.get("seq", 0)))
+    call_id, duration = "", 0
+    utts: list[Utterance] = []
+    sigs: list[Sig] = []
+    sugg: list[Message] = []
+    warns: list[Message] = []
+    phases: list[Message] = []
+    feedback: list[Feedback] = []
+    for m in msgs:
+        kind, data = m.get("type"), m.get("data") or {}
+        seq, t_ms = int(m.get("seq", 0)), int(m.get("t_ms", 0))
+        call_id = call_id or str(m.get("call_id") or "")
+        if kind == "transcript.final":
+            end = int(data.get("end_ms", t_ms))
+            utts.append(
+                Utterance(
+                    seq,
+                    str(data.get("utterance_id", "")),
+                    str(data.get("speaker", "")),
+                    t_ms,
+                    end,
+                    str(data.get("text", "")),
+                )
+            )
+            duration = max(duration, end)
+        elif kind == "signal":
+            ev = data.get("evidence") or {}
+            sigs.append(
+                Sig(
+                    seq,
+                    t_ms,
+                    str(data.get("signal", "")),
+                    str(data.get("speaker", "")),
+                    str(data.get("rule_id", "")),
+                    str(ev.get("quote", "")),
+                    str(ev.get("utterance_id", "")),
+                    str(data.get("detail", "")),
+                )
+            )
+        elif kind == "suggestion":
+            sugg.append(m)
+        elif kind == "warning":
+            warns.append(m)
+        elif kind == "phase":
+            phases.append(m)
+        elif kind == "call.ended":
+            duration = max(duration, int(data.get("duration_ms", t_ms)))
+        elif (fb := feedback_of(m)) is not None:
+            feedback.append(fb)
+    return CallFacts(
+        call_id,
+        duration,
+        tuple(utts),
+        tuple(sigs),
+        tuple(sugg),
+        tuple(warns),
+        tuple(phases),
+        tuple(feedback),
+    )
+
+
+def _evidence_moment(m: Message, note: str) -> Moment:
+    data = m.get("data") or {}
+    ev = data.get("evidence") or {}
+    return Moment(
+        int(m.get("t_ms", 0)),
+        str(ev.get("speaker", "")),
+        str(ev.get("quote", "")),
+        note,
+        int(m.get("seq", 0)),
+        str(ev.get("utterance_id", "")),
+        str(data.get("rule_id", "")),
+    )
+
+
+# -- talk time: share, silences, overlaps ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start_ms: int
+    end_ms: int
+    speaker: str = ""
+    """For an overlap: who started talking over the other (the interrupter)."""
+
+
+@dataclass(frozen=True)
+class TalkTimeline:
+    duration_ms: int
+    talk_ms: Mapping[str, int]
+    silences: tuple[Span, ...]
+    overlaps: tuple[Span, ...]
+
+    @property
+    def customer_share(self) -> float | None:
+        total = sum(self.talk_ms.values())
+        return self.talk_ms.get("customer", 0) / total if total else None
+
+
+def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def talk_timeline(facts: CallFacts, silence_ms: int = 3000, overlap_ms: int = 1000) -> TalkTimeline:
+    """Who talked how long; silences (both quiet >= silence_ms), overlaps (both >= overlap_ms)."""
+    by_speaker = {
+        sp: _merge((u.start_ms, u.end_ms) for u in facts.utterances if u.speaker == sp)
+        for sp in ("agent", "customer")
+    }
+    talk = {sp: sum(e - s for s, e in spans) for sp, spans in by_speaker.items()}
+    overlaps: list[Span] = []
+    for a0, a1 in by_speaker["agent"]:
+        for c0, c1 in by_speaker["customer"]:
+            start, end = max(a0, c0), min(a1, c1)
+            if end - start >= overlap_ms:
+                overlaps.append(Span(start, end, "agent" if a0 > c0 else "customer"))
+    silences: list[Span] = []
+    cursor = 0
+    for start, end in _merge(s for spans in by_speaker.values() for s in spans):
+        if start - cursor >= silence_ms:
+            silences.append(Span(cursor, start))
+        cursor = max(cursor, end)
+    if facts.duration_ms - cursor >= silence_ms:
+        silences.append(Span(cursor, facts.duration_ms))
+    return TalkTimeline(facts.duration_ms, talk, tuple(silences), tuple(overlaps))
+
+
+# -- offers and what became of them --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfferOutcome:
+    """One offer suggestion: was it used, and did the customer accept or decline it."""
+
+    suggestion_id: str
+    kind: str
+    offer_id: str
+    offer: str
+    line: str
+    rule_id: str
+    t_ms: int
+    seq: int
+    used: bool
+    outcome: Literal["accepted", "declined", "open"]
+    known_from: Literal["feedback", "transcript", ""]
+
+
+def offer_outcomes(facts: CallFacts) -> list[OfferOutcome]:
+    """Per offer suggestion (retention cards are not offers): used, accepted, declined.
+
+    Feedback events win; without them, an agent's offer after the card counts as "used",
+    and the phase the customer's answer moved the call to tells accepted or declined.
+    """
+    offers = [s for s in facts.suggestions if (s.get("data") or {}).get("kind") != "retention"]
+    agent_offers = facts.offers()
+    answers = [
+        p for p in facts.phases if (p.get("data") or {}).get("to") in ("accepted", "declined")
+    ]
+    out: list[OfferOutcome] = []
+    for i, s in enumerate(offers):
+        data = s.get("data") or {}
+        seq = int(s.get("seq", 0))
+        next_seq = int(offers[i + 1].get("seq", 0)) if i + 1 < len(offers) else 1 << 62
+        sid = str(data.get("suggestion_id", ""))
+        fbs = [f for f in facts.feedback if f.suggestion_id == sid]
+        made = [o for o in agent_offers if seq < o.seq < next_seq]
+        used = any(f.action == "used" for f in fbs) or bool(made)
+        outcome: Literal["accepted", "declined", "open"] = "open"
+        known: Literal["feedback", "transcript", ""] = ""
+        decided = [f for f in fbs if f.action in ("accepted", "declined")]
+        if decided:
+            outcome = "accepted" if decided[-1].action == "accepted" else "declined"
+            known = "feedback"
+        elif made:
+            after = [p for p in answers if made[0].seq < int(p.get("seq", 0)) < next_seq]
+            if after:
+                outcome = "accepted" if after[0]["data"]["to"] == "accepted" else "declined"
+                known = "transcript"
+        out.append(
+            OfferOutcome(
+                sid,
+                str(data.get("kind", "")),
+                str(data.get("offer_id", "")),
+                str(data.get("offer", "")),
+                str(data.get("line", "")),
+                str(data.get("rule_id", "")),
+                int(s.get("t_ms", 0)),
+                seq,
+                used,
+                outcome,
+                known,
+            )
+        )
+    return out
+
+
+# -- the items -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    facts: CallFacts
+    card: Scorecard
+    known: frozenset[str]
+    timeline: TalkTimeline
+
+    def can_hear(self, *signals: str) -> bool:
+        return any(s in self.known for s in signals)
+
+
+_Result = tuple[Status, float | None, str, tuple[Moment, ...]]
+
+
+def _no_evidence(*signals: str) -> _Result:
+    return (
+        "no_evidence",
+        None,
+        f"no evidence: the signal rules in use cannot detect {' / '.join(signals)} yet",
+        (),
+    )
+
+
+def _greeting(c: _Ctx) -> _Result:
+    parts = ("greeting", "identity_verification")
+    if not c.can_hear(*parts):
+        return _no_evidence(*parts)
+    found = {p: c.facts.of(p, speaker="agent") for p in parts if c.can_hear(p)}
+    moments = tuple(s[0].moment(f"{p.replace('_', ' ')} heard") for p, s in found.items() if s)
+    score = sum(1 for s in found.values() if s) / len(found)
+    missing = [p.replace("_", " ") for p, s in found.items() if not s]
+    summary = "greeting and verification done" if not missing else f"missing: {', '.join(missing)}"
+    return "scored", score, summary, moments
+
+
+def _first_offer_seq(c: _Ctx) -> int | None:
+    offers = c.facts.offers()
+    return offers[0].seq if offers else None
+
+
+def _needs_discovery(c: _Ctx) -> _Result:
+    first_offer = _first_offer_seq(c)
+    if c.can_hear("needs_question"):
+        questions = [
+            s.moment("needs question") for s in c.facts.of("needs_question", speaker="agent")
+        ]
+    else:  # until the needs-question signal exists, an agent's question is the evidence
+        questions = [
+            Moment(
+                u.start_ms,
+                "agent",
+                u.text,
+                "question asked",
+                u.seq,
+                u.utterance_id,
+                "scoring.agent_question.v1",
+            )
+            for u in c.facts.utterances
+            if u.speaker == "agent" and u.text.rstrip().endswith(("?", "？", "か。", "か"))
+        ]
+    before = [q for q in questions if first_offer is None or q.seq < first_offer]
+    if before:
+        return "scored", 1.0, f"{len(before)} question(s) before any offer", tuple(before)
+    if questions:
+        return "scored", 0.5, "questions came only after the first offer", tuple(questions)
+    return "scored", 0.0, "no needs-discovery question", ()
+
+
+def _listening(c: _Ctx) -> _Result:
+    tl = c.timeline
+    share = tl.customer_share
+    if share is None:
+        return "not_applicable", None, "no speech in this call", ()
+    healthy = c.card.healthy_customer_share
+    score = min(1.0, share / healthy) if healthy > 0 else 1.0
+    interruptions = [o for o in tl.overlaps if o.speaker == "agent"]
+    score = max(0.0, score - 0.15 * len(interruptions))
+    moments = tuple(
+        Moment(
+            o.start_ms,
+            "agent",
+            "",
+            f"agent talked over the customer for {(o.end_ms - o.start_ms) / 1000:.1f} s",
+        )
+        for o in interruptions
+    )
+    summary = f"customer talk share {share:.0%}; {len(interruptions)} interruption(s)"
+    return "scored", round(score, 3), summary, moments
+
+
+def _empathy(c: _Ctx) -> _Result:
+    complaints = c.facts.of(*COMPLAINT_SIGNALS, speaker="customer")
+    if not complaints:
+        return "not_applicable", None, "no complaint in this call", ()
+    if not c.can_hear("empathy"):
+        return _no_evidence("empathy")
+    empathy = c.facts.of("empathy", speaker="agent")
+    moments: list[Moment] = []
+    met = 0
+    for comp in complaints:
+        reply = next(
+            (e for e in empathy if comp.seq < e.seq and e.t_ms - comp.t_ms <= EMPATHY_WINDOW_MS),
+            None,
+        )
+        if reply is not None:
+            met += 1
+            moments.append(reply.moment(f"empathy after {comp.signal.replace('_', ' ')}"))
+        else:
+            moments.append(comp.moment("complaint left without empathy"))
+    return (
+        "scored",
+        met / len(complaints),
+        f"{met} of {len(complaints)} complaint(s) met with empathy",
+        tuple(moments),
+    )
+
+
+def _offer_fit(c: _Ctx) -> _Result:
+    offers = c.facts.offers()
+    if not offers:
+        return "not_applicable", None, "no offer made", ()
+    needs = c.facts.of(*NEED_SIGNALS, speaker="customer")
+    warned = {_evidence_moment(w, "").utterance_id for w in c.facts.warnings}
+    moments: list[Moment] = []
+    fit = 0
+    for offer in offers:
+        if offer.utterance_id in warned:
+            moments.append(offer.moment("offer at the wrong time (a warning fired)"))
+        elif not any(n.seq < offer.seq for n in needs):
+            moments.append(offer.moment("offer before any need was heard"))
+        else:
+            fit += 1
+            moments.append(offer.moment("offer matches a need the customer stated"))
+    return (
+        "scored",
+        fit / len(offers),
+        f"{fit} of {len(offers)} offer(s) fit a need and its moment",
+        tuple(moments),
+    )
+
+
+def _benefit_framing(c: _Ctx) -> _Result:
+    offers = c.facts.offers()
+    centric = c.facts.of("company_centric", speaker="agent")
+    moments = [s.moment("company-centric reason") for s in centric]
+    if not c.can_hear("benefit_framing"):
+        if centric:
+            return "scored", 0.0, "company-centric reasons given", tuple(moments)
+        return _no_evidence("benefit_framing")
+    if not offers:
+        return "not_applicable", None, "no offer made", ()
+    framing = c.facts.of("benefit_framing", speaker="agent")
+    framed = 0
+    for offer in offers:
+        hit = next(
+            (
+                f
+                for f in framing
+                if abs(f.seq - offer.seq) <= 8 and abs(f.t_ms - offer.t_ms) <= 15_000
+            ),
+            None,
+        )
+        if hit is not None:
+            framed += 1
+            moments.append(hit.moment("customer's gain named"))
+    score = max(0.0, framed / len(offers) - 0.5 * len(centric))
+    return (
+        "scored",
+        score,
+        f"{framed} of {len(offers)} offer(s) framed as the customer's gain",
+        tuple(moments),
+    )
+
+
+def _respect_for_no(c: _Ctx) -> _Result:
+    refusals = c.facts.of(*REFUSAL_SIGNALS, speaker="customer")
+    if not refusals:
+        return "not_applicable", None, "the customer never said no", ()
+    pushes = [
+        w
+        for w in c.facts.warnings
+        if str((w.get("data") or {}).get("rule_id", "")).startswith(PUSH_RULES)
+    ]
+    if pushes:
+        return (
+            "scored",
+            0.0,
+            f"pushed after a no ({len(pushes)} time(s))",
+            tuple(_evidence_moment(w, "pushed after the customer said no") for w in pushes),
+        )
+    return "scored", 1.0, "the no was respected", (refusals[0].moment("the customer said no"),)
+
+
+def _compliance(c: _Ctx) -> _Result:
+    if not c.facts.warnings:
+        return "scored", 1.0, "no compliance warning", ()
+    breaches = [
+        w
+        for w in c.facts.warnings
+        if (w.get("data") or {}).get("severity") in c.card.fail_severities
+    ]
+    moments = tuple(
+        _evidence_moment(w, str((w.get("data") or {}).get("title", "warning")))
+        for w in c.facts.warnings
+    )
+    if breaches:
+        return "scored", 0.0, f"{len(breaches)} compliance breach(es)", moments
+    return "scored", 0.5, f"{len(moments)} minor warning(s)", moments
+
+
+def _closing(c: _Ctx) -> _Result:
+    if not c.can_hear("closing_summary"):
+        return _no_evidence("closing_summary")
+    summaries = c.facts.of("closing_summary", speaker="agent")
+    if not summaries:
+        return "scored", 0.0, "no closing summary", ()
+    return "scored", 1.0, "closing summary given", (summaries[-1].moment("closing summary"),)
+
+
+_ITEMS = {
+    "greeting_verification": _greeting,
+    "needs_discovery": _needs_discovery,
+    "listening": _listening,
+    "empathy": _empathy,
+    "offer_fit": _offer_fit,
+    "benefit_framing": _benefit_framing,
+    "respect_for_no": _respect_for_no,
+    "compliance": _compliance,
+    "closing": _closing,
+}
+
+
+def score_call(
+    messages: Iterable[Message],
+    card: Scorecard | None = None,
+    known_signals: Iterable[str] | None = None,
+    overrides: Mapping[str, Override] | None = None,
+) -> CallScore:
+    """Score one call from its events. ``known_signals``: every signal the rules can detect
+    (signals seen in the events always count as detectable)."""
+    card = card or Scorecard()
+    facts = call_facts(messages)
+    known = frozenset(known_signals or ()) | {s.signal for s in facts.signals}
+    ctx = _Ctx(facts, card, known, talk_timeline(facts, card.silence_ms, card.overlap_ms))
+    items: list[ItemScore] = []
+    for item_id, spec in card.items.items():
+        status, auto, summary, moments = _ITEMS[item_id](ctx)
+        items.append(
+            ItemScore(
+                item_id,
+                ITEM_TITLES[item_id],
+                spec.weight,
+                spec.auto_fail,
+                status,
+                auto,
+                summary,
+                moments,
+            )
+        )
+    score = CallScore(facts.call_id, SCORECARD_VERSION, tuple(items))
+    return apply_overrides(score, overrides or {})
+
+
+def apply_overrides(score: CallScore, overrides: Mapping[str, Override]) -> CallScore:
+    return replace(
+        score,
+        items=tuple(replace(i, override=overrides.get(i.item_id)) for i in score.items),
+    )
+
+
+def score_to_json(score: CallScore) -> dict[str, Any]:
+    """The scorecard as the review page and ``agent-assist score --json`` show it."""
+    return {
+        "call_id": score.call_id,
+        "version": score.version,
+        "total": score.total,
+        "auto_total": score.auto_total,
+        "failed": score.failed,
+        "items": [
+            {
+                "item_id": i.item_id,
+                "title": i.title,
+                "weight": i.weight,
+                "auto_fail": i.auto_fail,
+                "status": i.status,
+                "auto": i.auto,
+                "final": i.final,
+                "summary": i.summary,
+                "override": None
+                if i.override is None
+                else {
+                    "score": i.override.score,
+                    "reason": i.override.reason,
+                    "by": i.override.by,
+                    "at": i.override.at,
+                },
+                "moments": [
+                    {
+                        "t_ms": m.t_ms,
+                        "speaker": m.speaker,
+                        "quote": m.quote,
+                        "note": m.note,
+                        "seq": m.seq,
+                        "utterance_id": m.utterance_id,
+                        "rule_id": m.rule_id,
+                    }
+                    for m in i.moments
+                ],
+            }
+            for i in score.items
+        ],
+    }
