@@ -1269,15 +1269,12 @@ function usageMeter(used, cap) {
 const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const fmtGb = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 
-function buildCustomer(call, L, c) {
-  const id = str(c.customer_id);
-  const known = c.known !== false;
+/** The record's facts, in reading order; only what the payload actually carries. */
+function customerFacts(L, c) {
   const price = num(c.monthly_price);
   const used = num(c.usage_gb);
   const cap = num(c.cap_gb);
   const tenure = int(c.tenure_months);
-  const risk = str(c.churn_risk);
-  const tier = str(c.tier);
   const facts = [];
   if (c.plan || c.plan_id || price !== null) {
     facts.push(el("span", { class: "cust__fact", "data-testid": "customer-plan" },
@@ -1293,14 +1290,29 @@ function buildCustomer(call, L, c) {
   if (c.renewal_date) facts.push(el("span", { class: "cust__fact", "data-testid": "customer-renewal" }, `${L.renews} ${str(c.renewal_date)}`));
   if (tenure !== null) facts.push(el("span", { class: "cust__fact", "data-testid": "customer-tenure" }, L.tenure(tenure)));
   if (!facts.length && c.summary) facts.push(el("span", { class: "cust__fact" }, str(c.summary)));
+  return facts;
+}
+
+function buildCustomer(L, c) {
+  const id = str(c.customer_id);
+  const attrs = { "data-testid": "customer", "data-customer-id": id };
+  if (c.known === false) {
+    // No record: the payload's zeros and blanks are placeholders, not facts.
+    return el("div", { ...attrs, class: "cust cust--unknown", "data-known": "false" },
+      el("div", { class: "cust__head" },
+        el("span", { class: "cust__name", "data-testid": "customer-name" }, id),
+        el("span", { class: "cust__missing" }, L.notInCrm)));
+  }
+  const risk = str(c.churn_risk);
+  const tier = str(c.tier);
   const riskCls = ["low", "medium", "high"].includes(risk) ? risk : "other";
-  return el("div", { class: `cust${known ? "" : " cust--unknown"}`, "data-testid": "customer", "data-customer-id": id, "data-known": known ? "true" : "false" },
+  const facts = customerFacts(L, c);
+  return el("div", { ...attrs, class: "cust", "data-known": "true" },
     el("div", { class: "cust__head" },
-      el("span", { class: "cust__name", "data-testid": "customer-name" }, known ? str(c.name) || id : id),
-      known ? null : el("span", { class: "cust__missing" }, L.notInCrm),
+      el("span", { class: "cust__name", "data-testid": "customer-name" }, str(c.name) || id),
       tier ? el("span", { class: "chip chip--tier", "data-testid": "customer-tier", title: L.tier }, `${L.tier} ${tier}`) : null,
       risk ? el("span", { class: `chip chip--risk chip--risk-${riskCls}`, "data-testid": "customer-churn", title: L.churn }, `${L.churn}: ${pick(L.risk, risk) || risk}`) : null,
-      known && id ? el("code", { class: "cust__id" }, id) : null),
+      id ? el("code", { class: "cust__id" }, id) : null),
     facts.length ? el("div", { class: "cust__facts" }, ...facts) : null);
 }
 
@@ -1343,7 +1355,7 @@ function renderCustomer(call) {
   const c = call.customer;
   const linked = c && c.known !== false;
   const nodes = [];
-  if (c) nodes.push(buildCustomer(call, L, c));
+  if (c) nodes.push(buildCustomer(L, c));
   if (!linked) {
     if (call.ended) {
       if (!c) nodes.push(el("p", { class: "placeholder placeholder--small", "data-testid": "no-customer" }, L.noCustomer));
@@ -1512,5 +1524,7 @@ const conn = new Connection({
 });
 
 window.agentAssist.connection = conn;
+// The label the header shows for a phase, so tests can check every engine phase has one.
+window.agentAssist.phaseLabel = (name, lang) => pick(t(lang).phaseName, name) || null;
 renderAll();
 conn.start();
