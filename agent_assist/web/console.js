@@ -43,9 +43,46 @@ const UI = {
     kind: { upsell: "Upsell", cross_sell: "Cross-sell", downsell: "Downsell", retention: "Retention" },
     phaseName: {
       opening: "opening", discovery: "discovery", offer_open: "offer open", declined: "declined",
-      accepted: "accepted", retention: "retention", closing: "closing",
+      accepted: "accepted", retention: "retention", care: "customer care", closing: "closing",
     },
     reason: { hangup: "hang-up", disconnected: "disconnected" },
+    // the agent's marks on a suggestion: button, state, tooltip
+    fbButton: { used: "Used", accepted: "Accepted", declined: "Declined", dismissed: "Dismiss" },
+    fbState: { used: "Used", accepted: "Accepted", declined: "Declined", dismissed: "Dismissed" },
+    fbHint: {
+      used: "I said this line",
+      accepted: "The customer said yes",
+      declined: "The customer said no",
+      dismissed: "Not for this customer: not suggested again in this call",
+    },
+    fbSending: "Sending…",
+    notConnected: "Not connected: try again in a moment.",
+    expired: "Expired",
+    expiredHint: "This suggestion is stale: the conversation has moved on.",
+    why: "Why?",
+    outcome: { shown: "Shown", suppressed: "Suppressed" },
+    subject: { suggestion: "suggestion", warning: "warning" },
+    decidedBy: "by",
+    customerBox: "Customer",
+    customerIdLabel: "Customer ID",
+    linkPlaceholder: "Customer ID, e.g. C-1001",
+    link: "Link",
+    linking: "Linking…",
+    noCustomer: "No customer linked.",
+    notInCrm: "not in the CRM",
+    perMonth: "/mo",
+    lastMonth: "Last month",
+    renews: "Renews",
+    tenure: (n) => `${n} mo with us`,
+    tier: "Tier",
+    churn: "Churn risk",
+    risk: { low: "low", medium: "medium", high: "high" },
+    price: (n) => `¥${n.toLocaleString("en-US")}`,
+    errors: {
+      "customer.unknown": "No such customer in the CRM.",
+      "feedback.unknown_suggestion": "The server does not know this suggestion.",
+      "call.unknown": "The call is no longer live.",
+    },
   },
   ja: {
     agent: "担当者",
@@ -78,14 +115,54 @@ const UI = {
     kind: { upsell: "アップセル", cross_sell: "クロスセル", downsell: "ダウンセル", retention: "解約防止" },
     phaseName: {
       opening: "オープニング", discovery: "ヒアリング", offer_open: "提案中", declined: "辞退",
-      accepted: "承諾", retention: "解約防止", closing: "クロージング",
+      accepted: "承諾", retention: "解約防止", care: "お客様ケア", closing: "クロージング",
     },
     reason: { hangup: "終話", disconnected: "切断" },
+    fbButton: { used: "案内した", accepted: "承諾", declined: "お断り", dismissed: "対象外" },
+    fbState: { used: "案内済み", accepted: "承諾", declined: "お断り", dismissed: "対象外" },
+    fbHint: {
+      used: "このトークを案内しました",
+      accepted: "お客様が承諾されました",
+      declined: "お客様がお断りになりました",
+      dismissed: "このお客様には不適: この通話では再提案しません",
+    },
+    fbSending: "送信中…",
+    notConnected: "未接続です。少し待ってからもう一度お試しください。",
+    expired: "期限切れ",
+    expiredHint: "会話が進んだため、この提案は古くなっています。",
+    why: "判断の理由",
+    outcome: { shown: "表示", suppressed: "見送り" },
+    subject: { suggestion: "提案", warning: "注意" },
+    decidedBy: "判定",
+    customerBox: "顧客",
+    customerIdLabel: "顧客ID",
+    linkPlaceholder: "顧客ID (例: C-1001)",
+    link: "紐付け",
+    linking: "紐付け中…",
+    noCustomer: "顧客が紐付いていません。",
+    notInCrm: "CRMに登録なし",
+    perMonth: "/月",
+    lastMonth: "先月",
+    renews: "更新",
+    tenure: (n) => `契約${n}か月`,
+    tier: "ランク",
+    churn: "解約リスク",
+    risk: { low: "低", medium: "中", high: "高" },
+    price: (n) => `${n.toLocaleString("ja-JP")}円`,
+    errors: {
+      "customer.unknown": "CRMにこの顧客IDは登録されていません。",
+      "feedback.unknown_suggestion": "サーバーがこの提案を認識していません。",
+      "call.unknown": "この通話はすでに終了しています。",
+    },
   },
 };
 
 const KINDS = new Set(["upsell", "cross_sell", "downsell", "retention"]);
 const SEVERITIES = new Set(["high", "medium", "low"]);
+const FEEDBACK_ACTIONS = ["used", "accepted", "declined", "dismissed"];
+const FINAL_FEEDBACK = new Set(["accepted", "declined", "dismissed"]); // after these the card is settled
+const OUTCOMES = new Set(["shown", "suppressed"]);
+const PENDING_TIMEOUT_MS = 10000; // no answer to a request by then: let the agent try again
 
 function browserLang() {
   const l = (navigator.language || "en").toLowerCase();
@@ -224,6 +301,13 @@ class Call {
     this.suggestions = []; // sorted by seq ascending
     this.warnings = []; // sorted by seq ascending
     this.ended = null; // {reason, duration_ms, seq}
+    this.feedback = new Map(); // suggestion_id -> [{action, seq, t}] sorted by seq
+    this.decisions = []; // sorted by seq ascending
+    this.customer = null; // latest customer.linked payload, {..., __seq}
+    this.fbPending = new Map(); // suggestion_id -> action sent, not yet answered
+    this.fbError = null; // {suggestionId, text} of the last refused mark
+    this.linkPending = null; // customer id sent, not yet answered
+    this.linkError = null; // {code, text}
     this.audioMs = 0;
     this.firstLanguage = null;
     this.syncing = false;
@@ -248,6 +332,12 @@ class Call {
     if (seq > this.maxSeq) this.maxSeq = seq;
     while (this.seqs.has(this.hw + 1)) this.hw += 1;
     return true;
+  }
+
+  /** The agent's latest mark on a suggestion, or null. */
+  feedbackFor(suggestionId) {
+    const list = suggestionId ? this.feedback.get(suggestionId) : null;
+    return list && list.length ? list[list.length - 1] : null;
   }
 
   bumpAudio(...values) {
@@ -375,7 +465,81 @@ function onError(env, data, meta) {
     if (call) call.resumable = false;
   }
   console.warn("agent-assist: server error", entry);
+  // An answer to one of our own requests (feedback, customer.link): shown where it was made.
+  const ref = int(data.ref_seq);
+  const req = ref !== null && meta && meta.source === "main" ? requests.get(ref) : undefined;
+  if (req) {
+    settleRequest(ref);
+    const call = getCall(req.callId, false);
+    if (call) {
+      const text = entry.message || entry.code;
+      if (req.type === "feedback") {
+        call.fbPending.delete(req.suggestionId);
+        call.fbError = { suggestionId: req.suggestionId, code: entry.code, text };
+        if (call.id === state.followed) renderSuggestions(call);
+      } else if (req.type === "customer.link") {
+        call.linkPending = null;
+        call.linkError = { code: entry.code, text, customerId: req.customerId };
+        if (call.id === state.followed) renderCustomer(call);
+      }
+      return;
+    }
+  }
   toast(entry.code, entry.message, entry.fatal ? "bad" : "info");
+}
+
+// ------------------------------------------------------------ requests (out)
+
+const requests = new Map(); // client seq -> {type, callId, suggestionId?, customerId?, timer}
+
+/** Send a request about a live call; remember it so an error naming its seq finds it. */
+function sendRequest(type, call, data, info, onTimeout) {
+  const seq = conn.send(type, call.id, data);
+  if (!seq) return false;
+  const timer = setTimeout(() => {
+    if (requests.delete(seq)) onTimeout();
+  }, PENDING_TIMEOUT_MS);
+  requests.set(seq, { type, callId: call.id, ...info, timer });
+  return seq;
+}
+
+function settleRequest(seq) {
+  const req = requests.get(seq);
+  if (req) clearTimeout(req.timer);
+  requests.delete(seq);
+}
+
+/** A new socket numbers its messages afresh: old requests can no longer be answered. */
+function forgetRequests() {
+  for (const seq of [...requests.keys()]) settleRequest(seq);
+  for (const call of state.calls.values()) {
+    call.fbPending.clear();
+    call.linkPending = null;
+  }
+}
+
+function sendFeedback(call, suggestionId, action) {
+  if (!call || !suggestionId || call.ended || call.fbPending.size) return;
+  call.fbError = null;
+  const seq = sendRequest("feedback", call, { suggestion_id: suggestionId, action }, { suggestionId }, () => {
+    call.fbPending.delete(suggestionId);
+    if (call.id === state.followed) renderSuggestions(call);
+  });
+  if (seq) call.fbPending.set(suggestionId, action);
+  else call.fbError = { suggestionId, code: "offline", text: t(uiLang(call)).notConnected };
+  renderSuggestions(call);
+}
+
+function sendCustomerLink(call, customerId) {
+  if (!call || call.ended || call.linkPending) return;
+  call.linkError = null;
+  const seq = sendRequest("customer.link", call, { customer_id: customerId }, { customerId }, () => {
+    call.linkPending = null;
+    if (call.id === state.followed) renderCustomer(call);
+  });
+  if (seq) call.linkPending = customerId;
+  else call.linkError = { code: "offline", text: t(uiLang(call)).notConnected, customerId };
+  renderCustomer(call);
 }
 
 function applyCallEvent(call, env, data, meta) {
@@ -494,6 +658,48 @@ function applyCallEvent(call, env, data, meta) {
       }
       return;
     }
+    case "offer.feedback": {
+      const sid = str(data.suggestion_id);
+      const action = str(data.action);
+      call.bumpAudio(tms);
+      if (!sid || !action) return;
+      const list = call.feedback.get(sid) || [];
+      list.push({ action, seq: int(env.seq, 0), t: tms });
+      list.sort((a, b) => a.seq - b.seq);
+      call.feedback.set(sid, list);
+      call.fbPending.delete(sid);
+      if (call.fbError && call.fbError.suggestionId === sid) call.fbError = null;
+      if (call.id === state.followed) {
+        renderSuggestions(call);
+        renderHeader();
+      }
+      return;
+    }
+    case "customer.linked": {
+      const seq = int(env.seq, 0);
+      if (!call.customer || seq >= call.customer.__seq) {
+        call.customer = { ...data, __seq: seq };
+        if (data.customer_id) call.customerId = str(data.customer_id);
+      }
+      call.linkPending = null;
+      call.linkError = null;
+      call.bumpAudio(tms);
+      if (call.id === state.followed) {
+        renderCustomer(call);
+        renderHeader();
+      }
+      return;
+    }
+    case "decision": {
+      call.decisions.push({ ...data, __seq: int(env.seq, 0), __t: tms });
+      call.decisions.sort((a, b) => a.__seq - b.__seq);
+      call.bumpAudio(tms);
+      if (call.id === state.followed) {
+        renderDecisions(call);
+        renderHeader();
+      }
+      return;
+    }
     case "call.ended": {
       call.ended = { reason: str(data.reason), duration_ms: int(data.duration_ms), seq: int(env.seq, 0) };
       call.bumpAudio(tms, data.duration_ms);
@@ -503,6 +709,7 @@ function applyCallEvent(call, env, data, meta) {
         renderHeader();
         renderEnded(call);
         renderSuggestions(call);
+        renderCustomer(call);
       }
       return;
     }
@@ -556,6 +763,11 @@ const dom = {
   history: $("[data-testid=suggestion-history]"),
   historyList: $(".history__list"),
   historyCount: $("[data-testid=suggestion-history] .count"),
+  why: $("[data-testid=why]"),
+  whyList: $(".why__list"),
+  whyCount: $("[data-testid=why] .count"),
+  customerBox: $("[data-testid=customer-box]"),
+  customerBody: $(".custbox__body"),
   warnList: $(".warns__list"),
   warnCount: $("[data-testid=warning-count]"),
   noWarning: $("[data-testid=no-warning]"),
@@ -582,7 +794,9 @@ function renderAll() {
   renderPicker();
   renderHeader();
   renderTranscript(call);
+  renderCustomer(call);
   renderSuggestions(call);
+  renderDecisions(call);
   renderWarnings(call);
   renderEnded(call);
 }
@@ -640,12 +854,19 @@ function renderHeader() {
   dom.callEnded.textContent = L.ended;
   dom.elapsed.textContent = fmtMs(call ? call.audioMs : 0);
   const phase = call && call.phase ? call.phase.name : "";
-  dom.phase.textContent = phase;
+  const phaseLabel = phase ? pick(L.phaseName, phase) || humanize(phase) : "";
+  dom.phase.textContent = phaseLabel;
+  dom.phase.setAttribute("data-phase", phase);
   dom.phaseBox.setAttribute("data-phase", phase);
-  dom.phaseBox.title = phase ? `${L.phase}: ${pick(L.phaseName, phase) || phase}` : "";
+  dom.phaseBox.title = phase ? `${L.phase}: ${phaseLabel} (${phase})` : "";
   dom.phaseBox.hidden = !phase;
   const lang = uiLang(call);
-  if (document.documentElement.lang !== lang) renderAll();
+  if (document.documentElement.lang !== lang) {
+    renderAll();
+    return;
+  }
+  // Audio time moved on: the current card may have just expired (keyed, cheap otherwise).
+  if (call) renderSuggestions(call);
 }
 
 function renderEnded(call) {
@@ -869,12 +1090,62 @@ function quoteBlock(L, label, quote, testid, uid) {
 
 let renderedSuggestionKey = null;
 let renderedSuggestionSeq = null;
+let renderedHistoryKey; // undefined: never rendered
+
+/** Has the call's audio time passed the suggestion's `expires_ms` (0 or missing: never)? */
+function isExpired(call, s) {
+  const exp = int(s.expires_ms, 0);
+  return exp > 0 && call.audioMs > exp;
+}
+
+function feedbackPill(L, fb, testid) {
+  const action = FEEDBACK_ACTIONS.includes(fb.action) ? fb.action : "other";
+  return el("span", { class: `fbstate fbstate--${action}`, "data-testid": testid },
+    pick(L.fbState, fb.action) || humanize(fb.action));
+}
+
+/** The row of marks under the current card; which buttons a card allows depends on its kind. */
+function feedbackBar(call, L, current, fb) {
+  const sid = str(current.suggestion_id);
+  if (!sid) return null;
+  const allowed = str(current.kind) === "retention" ? ["dismissed"] : FEEDBACK_ACTIONS;
+  const pending = call.fbPending.get(sid) || null;
+  const settled = fb !== null && FINAL_FEEDBACK.has(fb.action);
+  if (call.ended) return null; // nothing to mark any more: the call is over (the pill stays)
+  const buttons = allowed.map((action) => {
+    // After "used" the customer's answer may still follow; any other mark settles the card.
+    const done = settled || pending !== null || (fb && (fb.action === action || action === "used" || action === "dismissed"));
+    const b = el("button", {
+      type: "button",
+      class: `fb fb--${action}${fb && fb.action === action ? " fb--on" : ""}${pending === action ? " fb--pending" : ""}`,
+      "data-testid": `feedback-${action}`,
+      "data-action": action,
+      title: pick(L.fbHint, action) || null,
+      "aria-pressed": fb && fb.action === action ? "true" : "false",
+      disabled: done ? true : null,
+    }, pending === action ? L.fbSending : pick(L.fbButton, action));
+    b.addEventListener("click", () => sendFeedback(call, sid, action));
+    return b;
+  });
+  const err = call.fbError && call.fbError.suggestionId === sid ? call.fbError : null;
+  return el("div", { class: "fbbar" },
+    el("div", { class: "fbbar__buttons", role: "group" }, ...buttons),
+    err ? el("p", { class: "inline-error", "data-testid": "feedback-error", "data-code": err.code, role: "alert" },
+      pick(L.errors, err.code) || err.text) : null);
+}
 
 function renderSuggestions(call) {
   const L = t(uiLang(call));
   const list = call ? call.suggestions : [];
   const current = list.length ? list[list.length - 1] : null;
-  const key = current ? `${call.id}#${current.__seq}#${call.ended ? 1 : 0}#${uiLang(call)}` : null;
+  const sid = current ? str(current.suggestion_id) : "";
+  const fb = current ? call.feedbackFor(sid) : null;
+  const expired = current ? isExpired(call, current) : false;
+  const pending = current ? call.fbPending.get(sid) || "" : "";
+  const err = current && call.fbError && call.fbError.suggestionId === sid ? call.fbError.code : "";
+  const key = current
+    ? [call.id, current.__seq, call.ended ? 1 : 0, uiLang(call), fb ? fb.seq : 0, expired ? 1 : 0, pending, err].join("#")
+    : null;
   if (key !== renderedSuggestionKey) {
     renderedSuggestionKey = key;
     if (!current) {
@@ -883,23 +1154,33 @@ function renderSuggestions(call) {
       const kind = str(current.kind);
       const ev = obj(current.evidence);
       const quote = str(ev.quote) || str(ev.text);
+      const classes = ["card", `card--${KINDS.has(kind) ? kind : "other"}`];
+      if (call.ended) classes.push("card--stale");
+      if (expired) classes.push("card--expired");
+      if (fb) classes.push(`card--fb-${FEEDBACK_ACTIONS.includes(fb.action) ? fb.action : "other"}`);
       const card = el(
         "article",
         {
-          class: `card card--${KINDS.has(kind) ? kind : "other"}${call.ended ? " card--stale" : ""}`,
+          class: classes.join(" "),
           "data-testid": "suggestion",
           "data-kind": kind,
           "data-offer-id": str(current.offer_id),
           "data-rule": str(current.rule_id),
-          "data-suggestion-id": str(current.suggestion_id),
+          "data-suggestion-id": sid,
+          "data-feedback": fb ? fb.action : null,
+          "data-expired": expired ? "true" : null,
         },
         el("div", { class: "card__top" },
           kindBadge(L, kind),
           current.offer ? el("span", { class: "card__offer" }, str(current.offer)) : null,
-          current.__t !== null ? el("span", { class: "card__time" }, fmtMs(current.__t)) : null),
+          el("span", { class: "card__status" },
+            expired ? el("span", { class: "fbstate fbstate--expired", "data-testid": "suggestion-expired", title: L.expiredHint }, L.expired) : null,
+            fb ? feedbackPill(L, fb, "suggestion-feedback") : null,
+            current.__t !== null ? el("span", { class: "card__time" }, fmtMs(current.__t)) : null)),
         el("p", { class: "card__line", "data-testid": "suggestion-line" }, str(current.line)),
         current.reason ? el("p", { class: "card__reason" }, str(current.reason)) : null,
         quote ? quoteBlock(L, L.because, quote, "suggestion-quote", str(ev.utterance_id)) : null,
+        feedbackBar(call, L, current, fb),
       );
       if (current.rule_id) card.title = str(current.rule_id);
       dom.suggestBody.replaceChildren(card);
@@ -908,18 +1189,199 @@ function renderSuggestions(call) {
     }
   }
   const older = list.slice(0, -1).reverse();
+  const marks = older.map((s) => {
+    const f = call.feedbackFor(str(s.suggestion_id));
+    return f ? f.seq : 0;
+  });
+  const hkey = call ? [call.id, uiLang(call), older.length ? older[0].__seq : 0, older.length, ...marks].join("#") : null;
+  if (hkey === renderedHistoryKey) return;
+  renderedHistoryKey = hkey;
   dom.history.hidden = older.length === 0;
   dom.historyCount.textContent = older.length ? String(older.length) : "";
   dom.historyList.replaceChildren(
-    ...older.map((s) =>
-      el("li", { class: "hist", "data-testid": "suggestion-old", "data-kind": str(s.kind), "data-offer-id": str(s.offer_id) },
+    ...older.map((s) => {
+      const f = call.feedbackFor(str(s.suggestion_id));
+      return el("li", {
+        class: "hist", "data-testid": "suggestion-old", "data-kind": str(s.kind), "data-offer-id": str(s.offer_id),
+        "data-suggestion-id": str(s.suggestion_id) || null, "data-feedback": f ? f.action : null,
+      },
         el("div", { class: "hist__head" },
           kindBadge(L, str(s.kind)),
           el("span", { class: "hist__offer" }, str(s.offer) || humanize(s.offer_id) || ""),
+          f ? feedbackPill(L, f, "suggestion-old-feedback") : null,
           s.__t !== null ? el("span", { class: "hist__time" }, fmtMs(s.__t)) : null),
-        s.line ? el("p", { class: "hist__line" }, str(s.line)) : null),
-    ),
+        s.line ? el("p", { class: "hist__line" }, str(s.line)) : null);
+    }),
   );
+}
+
+// decisions ("why?") --------------------------------------------------------------
+
+let renderedDecisionKey; // undefined: never rendered
+
+function buildDecision(call, L, d) {
+  const outcome = OUTCOMES.has(d.outcome) ? d.outcome : "other";
+  const subject = str(d.subject);
+  const ev = obj(d.evidence);
+  const quote = str(ev.quote);
+  const rule = str(d.rule_id);
+  const by = str(d.decided_by);
+  return el("li", {
+    class: `dec dec--${outcome}`, "data-testid": "decision", "data-outcome": str(d.outcome),
+    "data-decided-by": by, "data-rule": rule, "data-subject": subject || null,
+  },
+    el("div", { class: "dec__head" },
+      el("span", { class: `dec__outcome dec__outcome--${outcome}` }, pick(L.outcome, d.outcome) || humanize(d.outcome) || "?"),
+      subject && subject !== "suggestion" ? el("span", { class: "dec__subject" }, pick(L.subject, subject) || humanize(subject)) : null,
+      el("code", { class: "dec__rule", title: rule || null }, rule || "—"),
+      d.__t !== null ? el("span", { class: "dec__time" }, fmtMs(d.__t)) : null),
+    by && by !== rule ? el("p", { class: "dec__by" }, el("span", { class: "dec__k" }, `${L.decidedBy} `), el("code", null, by)) : null,
+    d.reason ? el("p", { class: "dec__reason" }, str(d.reason)) : null,
+    quote ? el("p", { class: "dec__quote" }, L === UI.ja ? `「${quote}」` : `“${quote}”`) : null);
+}
+
+function renderDecisions(call) {
+  const L = t(uiLang(call));
+  const list = call ? call.decisions : [];
+  const last = list.length ? list[list.length - 1].__seq : 0;
+  const key = call ? `${call.id}#${uiLang(call)}#${list.length}#${last}` : null;
+  if (key === renderedDecisionKey) return;
+  renderedDecisionKey = key;
+  dom.why.hidden = list.length === 0;
+  dom.whyCount.textContent = list.length ? String(list.length) : "";
+  // Newest first: the last decisions explain the card on screen.
+  dom.whyList.replaceChildren(...[...list].reverse().map((d) => buildDecision(call, L, d)));
+}
+
+// customer -----------------------------------------------------------------------
+
+function usageMeter(used, cap) {
+  const ratio = Math.max(0, Math.min(1, used / cap));
+  const level = used >= cap ? "over" : ratio >= 0.8 ? "high" : "ok";
+  const fill = el("span", { class: "meter__fill" });
+  fill.style.width = `${(ratio * 100).toFixed(1)}%`; // CSSOM, allowed by the page's CSP
+  return el("span", {
+    class: `meter meter--${level}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": String(cap),
+    "aria-valuenow": String(used), "data-testid": "customer-usage-meter",
+  }, fill);
+}
+
+const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const fmtGb = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+
+/** The record's facts, in reading order; only what the payload actually carries. */
+function customerFacts(L, c) {
+  const price = num(c.monthly_price);
+  const used = num(c.usage_gb);
+  const cap = num(c.cap_gb);
+  const tenure = int(c.tenure_months);
+  const facts = [];
+  if (c.plan || c.plan_id || price !== null) {
+    facts.push(el("span", { class: "cust__fact", "data-testid": "customer-plan" },
+      el("strong", null, str(c.plan) || humanize(c.plan_id)),
+      price !== null ? el("span", { class: "cust__price" }, ` ${L.price(price)}${L.perMonth}`) : null));
+  }
+  if (used !== null && cap !== null && cap > 0) {
+    facts.push(el("span", { class: "cust__fact cust__usage", "data-testid": "customer-usage", title: L.lastMonth },
+      usageMeter(used, cap), `${fmtGb(used)}/${fmtGb(cap)} GB`));
+  } else if (used !== null) {
+    facts.push(el("span", { class: "cust__fact", "data-testid": "customer-usage" }, `${L.lastMonth} ${fmtGb(used)} GB`));
+  }
+  if (c.renewal_date) facts.push(el("span", { class: "cust__fact", "data-testid": "customer-renewal" }, `${L.renews} ${str(c.renewal_date)}`));
+  if (tenure !== null) facts.push(el("span", { class: "cust__fact", "data-testid": "customer-tenure" }, L.tenure(tenure)));
+  if (!facts.length && c.summary) facts.push(el("span", { class: "cust__fact" }, str(c.summary)));
+  return facts;
+}
+
+function buildCustomer(L, c) {
+  const id = str(c.customer_id);
+  const attrs = { "data-testid": "customer", "data-customer-id": id };
+  if (c.known === false) {
+    // No record: the payload's zeros and blanks are placeholders, not facts.
+    return el("div", { ...attrs, class: "cust cust--unknown", "data-known": "false" },
+      el("div", { class: "cust__head" },
+        el("span", { class: "cust__name", "data-testid": "customer-name" }, id),
+        el("span", { class: "cust__missing" }, L.notInCrm)));
+  }
+  const risk = str(c.churn_risk);
+  const tier = str(c.tier);
+  const riskCls = ["low", "medium", "high"].includes(risk) ? risk : "other";
+  const facts = customerFacts(L, c);
+  return el("div", { ...attrs, class: "cust", "data-known": "true" },
+    el("div", { class: "cust__head" },
+      el("span", { class: "cust__name", "data-testid": "customer-name" }, str(c.name) || id),
+      tier ? el("span", { class: "chip chip--tier", "data-testid": "customer-tier", title: L.tier }, `${L.tier} ${tier}`) : null,
+      risk ? el("span", { class: `chip chip--risk chip--risk-${riskCls}`, "data-testid": "customer-churn", title: L.churn }, `${L.churn}: ${pick(L.risk, risk) || risk}`) : null,
+      id ? el("code", { class: "cust__id" }, id) : null),
+    facts.length ? el("div", { class: "cust__facts" }, ...facts) : null);
+}
+
+let linkForm = null; // kept across renders so typing is never lost
+let renderedCustomerCall = null;
+
+function buildLinkForm() {
+  const input = el("input", {
+    type: "text", class: "link__input", "data-testid": "customer-link-input", id: "customer-link-input",
+    autocomplete: "off", spellcheck: "false", maxlength: "64",
+  });
+  const button = el("button", { type: "submit", class: "link__submit", "data-testid": "customer-link-submit" });
+  const label = el("label", { class: "link__label", for: "customer-link-input" });
+  const error = el("p", { class: "inline-error", "data-testid": "customer-error", role: "alert", hidden: true });
+  const form = el("form", { class: "link", "data-testid": "customer-link", novalidate: true, autocomplete: "off" },
+    el("div", { class: "link__row" }, label, input, button), error);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    if (!id) {
+      input.focus();
+      return;
+    }
+    sendCustomerLink(followedCall(), id);
+  });
+  input.addEventListener("input", () => {
+    const call = followedCall();
+    if (call && call.linkError) {
+      call.linkError = null;
+      renderCustomer(call);
+    }
+  });
+  return { form, input, button, label, error };
+}
+
+function renderCustomer(call) {
+  const L = t(uiLang(call));
+  dom.customerBox.hidden = !call;
+  if (!call) return;
+  const c = call.customer;
+  const linked = c && c.known !== false;
+  const nodes = [];
+  if (c) nodes.push(buildCustomer(L, c));
+  if (!linked) {
+    if (call.ended) {
+      if (!c) nodes.push(el("p", { class: "placeholder placeholder--small", "data-testid": "no-customer" }, L.noCustomer));
+    } else {
+      if (!linkForm) linkForm = buildLinkForm();
+      const f = linkForm;
+      f.label.textContent = L.customerIdLabel;
+      f.input.placeholder = L.linkPlaceholder;
+      f.button.textContent = call.linkPending ? L.linking : L.link;
+      f.button.disabled = call.linkPending !== null;
+      f.input.disabled = call.linkPending !== null;
+      const err = call.linkError;
+      f.error.hidden = !err;
+      f.error.textContent = err ? pick(L.errors, err.code) || err.text : "";
+      f.error.setAttribute("data-code", err ? err.code : "");
+      f.input.setAttribute("aria-invalid", err ? "true" : "false");
+      nodes.push(f.form);
+    }
+  }
+  // Keep the form node itself (focus, typed text) when only its state changed.
+  const same = nodes.length === dom.customerBody.children.length && nodes.every((n, i) => dom.customerBody.children[i] === n);
+  if (!same) dom.customerBody.replaceChildren(...nodes);
+  if (renderedCustomerCall !== call.id && linkForm) {
+    linkForm.input.value = ""; // another call: another customer
+  }
+  renderedCustomerCall = call.id;
 }
 
 // warnings ---------------------------------------------------------------------
@@ -1046,6 +1508,7 @@ const conn = new Connection({
   url,
   onEnvelope,
   onState(s, info) {
+    if (s === "open") forgetRequests();
     state.conn = s;
     state.connInfo = info || {};
     renderStatus();
@@ -1061,5 +1524,7 @@ const conn = new Connection({
 });
 
 window.agentAssist.connection = conn;
+// The label the header shows for a phase, so tests can check every engine phase has one.
+window.agentAssist.phaseLabel = (name, lang) => pick(t(lang).phaseName, name) || null;
 renderAll();
 conn.start();

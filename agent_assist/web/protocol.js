@@ -91,11 +91,15 @@ export class Connection {
     this._connect();
   }
 
+  /**
+   * Send one client message on the open socket. Returns its `seq` (the server echoes it
+   * as `ref_seq` in an error about it), or false when the socket is not open.
+   */
   send(type, callId, data) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.outSeq += 1;
     this.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type, call_id: callId, seq: this.outSeq, t_ms: 0, data }));
-    return true;
+    return this.outSeq;
   }
 
   _setState(state, info = {}) {
