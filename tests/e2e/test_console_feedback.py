@@ -38,7 +38,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def open_console(browser: Browser, server: RunningServer) -> Page:
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    await page.goto(server.http + "/")
+    await page.goto(server.signin_url("test-console-agent-desk", "supervisor", "/"))
+    await page.wait_for_url(server.http + "/")
     await expect(page.locator("[data-testid=status]")).to_have_attribute("data-state", "open")
     return page
 
