@@ -68,6 +68,16 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class NlpConfig:
+    """The signal classifier's second opinion (encoder + head) beside the rules."""
+
+    second_opinion: bool = True
+    encoder: str = "use-multilingual"  # a model in models/manifest.toml
+    head: str = "signal_head.onnx"  # inside the models folder; trained by scripts/
+    threads: int = 1
+
+
+@dataclass(frozen=True)
 class DemoConfig:
     calls: tuple[str, ...] = ("en", "ja")
 
@@ -82,6 +92,7 @@ class Config:
     vad: VadConfig = VadConfig()
     policy: PolicyConfig = PolicyConfig()
     demo: DemoConfig = DemoConfig()
+    nlp: NlpConfig = NlpConfig()
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -96,6 +107,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "vad": VadConfig,
     "policy": PolicyConfig,
     "demo": DemoConfig,
+    "nlp": NlpConfig,
 }
 
 
@@ -187,6 +199,8 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("vad.min_silence_ms: must be at least 100")
     if not 2 <= cfg.vad.max_utterance_s <= 30:
         problems.append("vad.max_utterance_s: must be 2..30 (Whisper windows are 30 s)")
+    if not 1 <= cfg.nlp.threads <= 8:
+        problems.append("nlp.threads: must be 1..8")
     problems.extend(
         f"demo.calls: unknown sample call {c!r} (have 'en', 'ja')"
         for c in cfg.demo.calls

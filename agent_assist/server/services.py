@@ -19,6 +19,8 @@ from agent_assist.config import Config
 from agent_assist.core.policy import PolicyBook, parse_policy
 from agent_assist.core.signals import Analyzer, NegationScope, SignalDetector, SignalRule
 from agent_assist.errors import ConfigError
+from agent_assist.model_files import read_manifest, verify_model
+from agent_assist.nlp.signal_model import OnnxSignalClassifier, SentenceEncoder
 from agent_assist.nlp.spacy_analyzer import SpacyAnalyzer, load_rule_set
 from agent_assist.server.hub import Hub
 from agent_assist.store.sqlite import SqliteStore, Store
@@ -42,7 +44,11 @@ class Services:
         self.store.close()
 
 
-def build_detector() -> SignalDetector:
+def build_detector(config: Config | None = None) -> SignalDetector:
+    """Rules for both languages, plus the model's second opinion when ``config`` enables it.
+
+    Without a config (unit tests of the rules) the detector is rules only.
+    """
     analyzers: dict[str, Analyzer] = {}
     rules: dict[str, SignalRule] = {}
     negation: dict[str, NegationScope] = {}
@@ -51,7 +57,23 @@ def build_detector() -> SignalDetector:
         analyzers[lang] = SpacyAnalyzer(rule_set)
         rules.update(rule_set.rules)
         negation[lang] = rule_set.negation
-    return SignalDetector(analyzers, rules, negation)
+    second = load_signal_classifier(config) if config and config.nlp.second_opinion else None
+    return SignalDetector(analyzers, rules, negation, second)
+
+
+def load_signal_classifier(config: Config) -> OnnxSignalClassifier:
+    """The encoder (verified by sha256, or ``ModelError`` naming the fix) and the head."""
+    models_dir = config.resolve(config.models.dir)
+    manifest = read_manifest(models_dir / "manifest.toml")
+    spec = manifest.get(config.nlp.encoder)
+    if spec is None:
+        raise ConfigError(
+            "config.toml",
+            [f"nlp.encoder: {config.nlp.encoder!r} is not in the manifest ({sorted(manifest)})"],
+        )
+    folder = verify_model(models_dir, spec)
+    encoder = SentenceEncoder(folder / spec.files[0].name, threads=config.nlp.threads)
+    return OnnxSignalClassifier(encoder, models_dir / config.nlp.head)
 
 
 def load_policy(config: Config) -> PolicyBook:
@@ -75,7 +97,7 @@ def build_services(
     config: Config, *, with_asr: bool = True, store_path: Path | None = None
 ) -> Services:
     """Load rules, policy, models and storage; ``with_asr=False`` serves text-mode calls only."""
-    detector = build_detector()
+    detector = build_detector(config)
     policy = load_policy(config)
     engine = vad = None
     if with_asr:
