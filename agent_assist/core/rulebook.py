@@ -73,6 +73,9 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
         negatable = raw.get("negatable", True)
         if not isinstance(negatable, bool):
             problems.append(f"{where}.negatable: must be true or false")
+        veto = raw.get("veto", False)
+        if not isinstance(veto, bool):
+            problems.append(f"{where}.veto: must be true or false")
         detail = raw.get("detail", "")
         if detail != "" and (signal != "offer_made" or detail not in OFFER_DETAILS):
             problems.append(f"{where}.detail: only offer_made rules name one of {OFFER_DETAILS}")
@@ -96,6 +99,7 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
             speakers=frozenset(cast(list[Speaker], speakers)),
             negatable=bool(negatable),
             detail=str(detail),
+            veto=bool(veto),
         )
         patterns[rule_id] = cast(list[Pattern], pats)
         if kana:

@@ -77,6 +77,9 @@ class SignalRule:
     negatable: bool
     detail: str = ""
     """Copied to ``SignalDetected.detail`` (e.g. the kind of offer the words show)."""
+    veto: bool = False
+    """A look-alike ("cancel that message", "cancellation fee"): its words are not the
+    signal, so an overlapping hit of the signal is dropped and the model may not add it."""
 
 
 class SecondOpinion(Protocol):
@@ -140,11 +143,19 @@ class SignalDetector:
         found: dict[str, SignalDetected] = {}
         details: dict[str, str] = {}
         vetoed: set[str] = set()
+        look_alikes: list[tuple[str, PhraseHit]] = []
+        for hit in analysis.hits:
+            rule = self._rules.get(hit.rule_id)
+            if rule is not None and rule.veto and final.speaker in rule.speakers:
+                look_alikes.append((rule.signal, hit))
+                vetoed.add(rule.signal)
         # plain rules give the evidence first; a rule that names a detail (the offer's
         # kind) fills in the detail, and the evidence only when no plain rule matched
         for hit in sorted(analysis.hits, key=lambda h: (self._has_detail(h), h.start, h.end)):
             rule = self._rules.get(hit.rule_id)
-            if rule is None or final.speaker not in rule.speakers:
+            if rule is None or rule.veto or final.speaker not in rule.speakers:
+                continue
+            if any(s == rule.signal and overlaps(hit, v) for s, v in look_alikes):
                 continue
             if rule.negatable and scope is not None and is_negated(analysis.tokens, hit, scope):
                 vetoed.add(rule.signal)
@@ -194,6 +205,10 @@ class SignalDetector:
                 )
             )
         return out
+
+
+def overlaps(a: PhraseHit, b: PhraseHit) -> bool:
+    return a.start < b.end and b.start < a.end
 
 
 def whole_utterance(final: TranscriptFinal) -> Evidence:

@@ -17,7 +17,13 @@ from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import Config
 from agent_assist.core.policy import PolicyBook, parse_policy
-from agent_assist.core.signals import Analyzer, NegationScope, SignalDetector, SignalRule
+from agent_assist.core.signals import (
+    Analyzer,
+    NegationScope,
+    SecondOpinion,
+    SignalDetector,
+    SignalRule,
+)
 from agent_assist.errors import ConfigError
 from agent_assist.model_files import read_manifest, verify_model
 from agent_assist.nlp.signal_model import OnnxSignalClassifier, SentenceEncoder
@@ -44,10 +50,13 @@ class Services:
         self.store.close()
 
 
-def build_detector(config: Config | None = None) -> SignalDetector:
+def build_detector(
+    config: Config | None = None, *, second_opinion: SecondOpinion | None = None
+) -> SignalDetector:
     """Rules for both languages, plus the model's second opinion when ``config`` enables it.
 
-    Without a config (unit tests of the rules) the detector is rules only.
+    Without a config (unit tests of the rules) the detector is rules only, unless a
+    ``second_opinion`` is injected (training replays out-of-fold scores through it).
     """
     analyzers: dict[str, Analyzer] = {}
     rules: dict[str, SignalRule] = {}
@@ -57,8 +66,9 @@ def build_detector(config: Config | None = None) -> SignalDetector:
         analyzers[lang] = SpacyAnalyzer(rule_set)
         rules.update(rule_set.rules)
         negation[lang] = rule_set.negation
-    second = load_signal_classifier(config) if config and config.nlp.second_opinion else None
-    return SignalDetector(analyzers, rules, negation, second)
+    if config is not None and config.nlp.second_opinion:
+        second_opinion = load_signal_classifier(config)
+    return SignalDetector(analyzers, rules, negation, second_opinion)
 
 
 def load_signal_classifier(config: Config) -> OnnxSignalClassifier:
