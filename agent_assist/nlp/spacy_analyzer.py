@@ -46,8 +46,10 @@ if not SpacyToken.has_extension("reading"):
     SpacyToken.set_extension("reading", getter=_reading)
 
 
-def same_length_fold(text: str) -> str:
-    """Full-width letters and digits to ASCII (ＡＢＣ１２３ → ABC123), character by character.
+def same_length_fold(text: str, lower_shouting: bool = False) -> str:
+    """Full-width letters and digits to ASCII (ＡＢＣ１２３ → ABC123), character by character;
+    with ``lower_shouting``, an all-capitals text to lower case (English lemma tables are
+    lower case).
 
     Each character maps to exactly one, so evidence offsets still point into the
     original text; characters whose normal form is longer are kept as they are.
@@ -59,7 +61,10 @@ def same_length_fold(text: str) -> str:
             continue
         folded = unicodedata.normalize("NFKC", ch)
         out.append(folded if len(folded) == 1 and folded.isascii() else ch)
-    return "".join(out)
+    joined = "".join(out)
+    if lower_shouting and joined.isupper():
+        joined = "".join(c.lower() if len(c.lower()) == 1 else c for c in joined)
+    return joined
 
 
 def load_rule_set(language: str, path: Path | None = None) -> SignalRuleSet:
@@ -102,7 +107,7 @@ class SpacyAnalyzer:
             raise ConfigError(f"signals/{rule_set.language}.toml", problems)
 
     def analyze(self, text: str) -> Analysis:
-        doc = self._nlp(same_length_fold(text[:MAX_CHARS]))
+        doc = self._nlp(same_length_fold(text[:MAX_CHARS], self.language == "en"))
         tokens = tuple(
             Token(text=t.text, lemma=t.lemma_ or t.text, start=t.idx, end=t.idx + len(t.text))
             for t in doc
