@@ -109,10 +109,14 @@ class FixedScores:
         return self.current
 
 
-def false_alarm_rate(
-    rows: list[tuple[str, str, np.ndarray]], signals: list[str], thresholds: dict[str, float]
-) -> float:
-    """Share of neutral phrases on which the model adds a signal the rules did not veto.
+def model_false_alarms(
+    rows: list[tuple[str, str, np.ndarray]],
+    signals: list[str],
+    thresholds: dict[str, float],
+    show: bool = False,
+) -> tuple[float, dict[str, int]]:
+    """Share of neutral phrases on which the model adds a signal the rules did not veto,
+    and how often each signal was the one added.
 
     Rule false alarms are the rules' business; this measures what the model adds, as
     either speaker (a neutral phrase has none), after negation and look-alike vetoes.
@@ -120,14 +124,21 @@ def false_alarm_rate(
     fixed = FixedScores(thresholds)
     detector = build_detector(second_opinion=fixed)
     fired = 0
+    culprits: dict[str, int] = {}
     for text, language, scores in rows:
         fixed.current = dict(zip(signals, map(float, scores), strict=False))
-        for speaker in ("customer", "agent"):
-            final = TranscriptFinal("t", 0, "u", speaker, 0, language, text)
-            if any(sig.rule_id.startswith("model.") for sig in detector.feed(final)):
-                fired += 1
-                break
-    return fired / max(len(rows), 1)
+        added = {
+            sig.signal
+            for speaker in ("customer", "agent")
+            for sig in detector.feed(TranscriptFinal("t", 0, "u", speaker, 0, language, text))
+            if sig.rule_id.startswith("model.")
+        }
+        fired += bool(added)
+        if added and show:
+            print(f"  model adds {sorted(added)} to neutral: {text}")
+        for signal in added:
+            culprits[signal] = culprits.get(signal, 0) + 1
+    return fired / max(len(rows), 1), culprits
 
 
 def export(w: np.ndarray, b: np.ndarray, metadata: dict[str, str], path: Path) -> None:
@@ -162,6 +173,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "models" / "signal_head.onnx")
     parser.add_argument("--l2", type=float, default=1e-5)
     parser.add_argument("--epochs", type=int, default=500)
+    parser.add_argument("--show-false-alarms", action="store_true")
     args = parser.parse_args()
 
     manifest = read_manifest(REPO / "models" / "manifest.toml")
@@ -204,19 +216,22 @@ def main() -> int:
         t, p, r = pick_threshold(oof[:, j], y[:, j] > 0)
         thresholds[s] = t
         print(f"{s:24} {t:.3f} {p:.2f}   {r:.2f}")
-    # then raise the floor until the model, after the rules' negation and look-alike
-    # vetoes, rarely adds a signal to a "none" phrase (out-of-fold scores)
+    # then, while the model (after the rules' negation and look-alike vetoes) adds a
+    # signal to too many "none" phrases, raise the threshold of the signal it adds most
     none_rows = [
         (texts[i], examples[groups[i]].language, oof[i]) for i in np.where(y[:, -1] > 0)[0]
     ]
-    floor = THRESHOLD_FLOOR
     while True:
-        thresholds = {s: max(t, floor) for s, t in thresholds.items()}
-        rate = false_alarm_rate(none_rows, signals, thresholds)
-        if rate <= FALSE_ALARM_TARGET or floor >= 0.95:
+        rate, culprits = model_false_alarms(none_rows, signals, thresholds)
+        raisable = {s: n for s, n in culprits.items() if thresholds[s] < 0.975}
+        if rate <= FALSE_ALARM_TARGET or not raisable:
             break
-        floor += 0.025
-    print(f"floor {floor:.3f}: model-added false alarms on 'none' phrases {rate:.3f}")
+        worst = max(raisable, key=lambda k: raisable[k])
+        thresholds[worst] = round(thresholds[worst] + 0.025, 3)
+    if args.show_false_alarms:
+        model_false_alarms(none_rows, signals, thresholds, show=True)
+    print(f"model-added false alarms on 'none' phrases (out-of-fold): {rate:.3f}")
+    print("thresholds:", json.dumps(thresholds))
 
     w, b = fit(x, y, args.l2, args.epochs)
     metadata = {

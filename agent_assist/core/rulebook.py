@@ -122,10 +122,16 @@ def _parse_negation(raw: object, problems: list[str]) -> NegationScope:
         problems.append("negation.window: must be an integer from 1 to 10")
         window = 0
     lists: dict[str, frozenset[str]] = {}
-    for key in ("cues", "breaks"):
+    for key in ("cues", "breaks", "model_veto"):
         value = raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append(f"negation.{key}: must be a list of strings")
             value = []
         lists[key] = frozenset(v.lower() for v in value)
-    return NegationScope(cues=lists["cues"], side=str(side), window=window, breaks=lists["breaks"])
+    return NegationScope(
+        cues=lists["cues"],
+        side=str(side),
+        window=window,
+        breaks=lists["breaks"],
+        model_veto=lists["model_veto"],
+    )

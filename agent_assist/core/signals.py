@@ -65,6 +65,13 @@ class NegationScope:
     side: str  # "before" | "after"
     window: int
     breaks: frozenset[str]
+    model_veto: frozenset[str] = frozenset()
+    """Signals the model may not add to an utterance holding any negation cue: it reads
+    "not slow" much like "slow", and has no scope to check."""
+
+
+def has_negation(tokens: Sequence[Token], scope: NegationScope) -> bool:
+    return any(t.lemma.lower() in scope.cues or t.text.lower() in scope.cues for t in tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +181,8 @@ class SignalDetector:
             )
         out = [replace(sig, detail=details.get(signal, "")) for signal, sig in found.items()]
         if self._second_opinion is not None:
+            if scope is not None and has_negation(analysis.tokens, scope):
+                vetoed |= scope.model_veto
             out += self._model_signals(final, found.keys() | vetoed)
         return out
 
