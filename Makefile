@@ -1,5 +1,5 @@
 # The README names these targets. `make demo` and `make test` set everything up first.
-.PHONY: setup setup-test demo serve test lint models bench clean
+.PHONY: setup setup-test demo serve test lint models bench clean eval train-signal-head
 
 setup:
 	scripts/setup.sh run
@@ -21,6 +21,16 @@ lint:
 
 test: setup-test lint
 	.venv/bin/python -m pytest -q
+
+# Signal detection: per-signal precision/recall/F1, false alarms and p95 latency on the
+# third-party set (../shared/eval), the written ja/en sets and their ASR versions (eval/).
+# Needs the encoder installed (`make models`).
+eval:
+	.venv/bin/python -m agent_assist.nlp.evaluation --write eval/RESULTS.md
+
+# Retrain the small classifier head (models/signal_head.onnx) from data/intents/*.toml.
+train-signal-head:
+	.venv/bin/python scripts/train_signal_head.py
 
 clean:
 	rm -rf .venv var .pytest_cache .mypy_cache .ruff_cache

@@ -113,6 +113,8 @@ def _models(config: Config, action: str) -> int:
     models_dir = config.resolve(config.models.dir)
     manifest = read_manifest(models_dir / "manifest.toml")
     wanted = {lc.model for lc in config.asr.languages.values()}
+    if config.nlp.second_opinion:
+        wanted.add(config.nlp.encoder)
     for name in sorted(wanted):
         spec = manifest.get(name)
         if spec is None:

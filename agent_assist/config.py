@@ -71,6 +71,16 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class NlpConfig:
+    """The signal classifier's second opinion (encoder + head) beside the rules."""
+
+    second_opinion: bool = True
+    encoder: str = "use-multilingual"  # a model in models/manifest.toml
+    head: str = "signal_head.onnx"  # inside the models folder; trained by scripts/
+    threads: int = 1
+
+
+@dataclass(frozen=True)
 class DemoConfig:
     calls: tuple[str, ...] = ("en", "ja")
 
@@ -110,6 +120,7 @@ class Config:
     archive: ArchiveConfig = ArchiveConfig()
     pricing: PricingConfig = PricingConfig()
     scorecard: Scorecard = field(default_factory=Scorecard)
+    nlp: NlpConfig = NlpConfig()
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -127,6 +138,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "auth": AuthConfig,
     "archive": ArchiveConfig,
     "pricing": PricingConfig,
+    "nlp": NlpConfig,
 }
 
 
@@ -273,6 +285,8 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("auth.session_hours / auth.link_minutes: must be at least 1")
     if cfg.scorecard.silence_ms < 500 or cfg.scorecard.overlap_ms < 100:
         problems.append("scorecard.silence_ms / overlap_ms: at least 500 / 100 ms")
+    if not 1 <= cfg.nlp.threads <= 8:
+        problems.append("nlp.threads: must be 1..8")
     problems.extend(
         f"demo.calls: unknown sample call {c!r} (have 'en', 'ja')"
         for c in cfg.demo.calls

@@ -120,5 +120,5 @@ async def test_statistics_count_outcomes_and_value_from_stored_events(
         assert main(["--config", str(config_path), "report", "--format", "json"]) == 0
     text = printed.getvalue()
     assert "agent ann: 2 call(s)" in text and "+24,000 JPY" in text
-    assert "Compliance" in text and "«upgrade»" in text and "no evidence" in text
+    assert "Compliance" in text and "«upgrade»" in text and "no closing summary" in text
     assert '"lifetime_value": 24000.0' in text

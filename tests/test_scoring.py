@@ -1,6 +1,5 @@
 """The scorecard from events: scripted calls with expected item scores, and hand-built calls
-with signals that the rules cannot detect yet (greeting, empathy, ...), which must light up
-their items without a code change."""
+that exercise each item's evidence directly (greeting, empathy, closing ...)."""
 
 from __future__ import annotations
 
@@ -51,18 +50,18 @@ def scripted_messages(
 # item -> expected automatic fraction (None: no evidence / not applicable)
 EXPECTED = {
     "en_demo": {
-        "greeting_verification": None,
+        "greeting_verification": 0.5,  # greeted, identity never verified
         "needs_discovery": 1.0,
         "listening": 0.89,
-        "empathy": None,
+        "empathy": 0.5,  # the speed complaint met with empathy, the cancellation not
         "offer_fit": 0.5,
-        "benefit_framing": None,
+        "benefit_framing": 0.5,  # "three times faster" framed; the deadline pitch not
         "respect_for_no": 0.0,
         "compliance": 0.0,
-        "closing": None,
+        "closing": 0.0,
     },
     "en_downsell_after_price_no": {
-        "needs_discovery": 0.5,
+        "needs_discovery": 0.0,  # the first offer came before any needs question
         "offer_fit": 2 / 3,
         "respect_for_no": 0.0,
         "compliance": 0.0,
@@ -101,7 +100,8 @@ def test_demo_call_fails_on_compliance_with_cited_moments(
     assert [m.quote for m in compliance.moments] == ["upgrade", "only available today"]
     assert all(m.t_ms == 26700 and m.speaker == "agent" for m in compliance.moments)
     greeting = score.item("greeting_verification")
-    assert greeting.status == "no_evidence" and "greeting" in greeting.summary
+    assert greeting.status == "scored" and greeting.auto == 0.5
+    assert "identity verification" in greeting.summary  # greeted, never verified
 
 
 def test_a_clean_call_totals_over_the_items_with_evidence(
@@ -110,8 +110,9 @@ def test_a_clean_call_totals_over_the_items_with_evidence(
     score = score_call(
         scripted_messages(CALLS / "en_negated_complaint.toml", detector, policy_book), None, TODAY
     )
-    # needs discovery 0/15, listening 10/10, compliance 10/10: 20 of 35 points
-    assert not score.failed and score.total == pytest.approx(100 * 20 / 35, abs=0.1)
+    # greeting 0/10, needs discovery 0/15, listening 10/10, compliance 10/10, closing 0/10:
+    # 20 of 55 points; empathy, offer fit, framing and respect for a no do not apply
+    assert not score.failed and score.total == pytest.approx(100 * 20 / 55, abs=0.1)
 
 
 # -- hand-built calls: future signals light their items up -------------------------------

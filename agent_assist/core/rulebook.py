@@ -8,7 +8,7 @@ file sees all of them in one go.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from agent_assist.core.events import SPEAKERS, Speaker
@@ -24,6 +24,12 @@ class SignalRuleSet:
     rules: dict[str, SignalRule]
     patterns: dict[str, list[Pattern]]
     negation: NegationScope
+    readings: dict[str, list[str]] = field(default_factory=dict)
+    """Per rule, katakana readings matched across tokens (robust to wrong kanji from ASR)."""
+
+
+OFFER_DETAILS = ("upsell", "cross_sell", "downsell")
+KATAKANA = frozenset(chr(c) for c in range(0x30A1, 0x30FB)) | {"ー"}
 
 
 def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
@@ -36,6 +42,7 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
     negation = _parse_negation(doc.get("negation"), problems)
     rules: dict[str, SignalRule] = {}
     patterns: dict[str, list[Pattern]] = {}
+    readings: dict[str, list[str]] = {}
     raw_rules = doc.get("rule")
     if not isinstance(raw_rules, list) or not raw_rules:
         problems.append("rule: at least one [[rule]] table is required")
@@ -66,8 +73,21 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
         negatable = raw.get("negatable", True)
         if not isinstance(negatable, bool):
             problems.append(f"{where}.negatable: must be true or false")
-        pats = raw.get("patterns")
-        if not isinstance(pats, list) or not pats:
+        veto = raw.get("veto", False)
+        if not isinstance(veto, bool):
+            problems.append(f"{where}.veto: must be true or false")
+        detail = raw.get("detail", "")
+        if detail != "" and (signal != "offer_made" or detail not in OFFER_DETAILS):
+            problems.append(f"{where}.detail: only offer_made rules name one of {OFFER_DETAILS}")
+            detail = ""
+        kana = raw.get("readings", [])
+        if not isinstance(kana, list) or not all(
+            isinstance(k, str) and len(k) >= 3 and set(k) <= KATAKANA for k in kana
+        ):
+            problems.append(f"{where}.readings: must be katakana strings of 3 or more characters")
+            kana = []
+        pats = raw.get("patterns", [])
+        if not isinstance(pats, list) or not (pats or kana):
             problems.append(f"{where}.patterns: must be a non-empty list of token patterns")
             pats = []
         for j, pat in enumerate(pats):
@@ -78,11 +98,15 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
             signal=str(signal),
             speakers=frozenset(cast(list[Speaker], speakers)),
             negatable=bool(negatable),
+            detail=str(detail),
+            veto=bool(veto),
         )
         patterns[rule_id] = cast(list[Pattern], pats)
+        if kana:
+            readings[rule_id] = cast(list[str], kana)
     if problems:
         raise ConfigError(source, problems)
-    return SignalRuleSet(language=language, rules=rules, patterns=patterns, negation=negation)
+    return SignalRuleSet(language, rules, patterns, negation, readings)
 
 
 def _parse_negation(raw: object, problems: list[str]) -> NegationScope:
@@ -98,10 +122,16 @@ def _parse_negation(raw: object, problems: list[str]) -> NegationScope:
         problems.append("negation.window: must be an integer from 1 to 10")
         window = 0
     lists: dict[str, frozenset[str]] = {}
-    for key in ("cues", "breaks"):
+    for key in ("cues", "breaks", "model_veto"):
         value = raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append(f"negation.{key}: must be a list of strings")
             value = []
         lists[key] = frozenset(v.lower() for v in value)
-    return NegationScope(cues=lists["cues"], side=str(side), window=window, breaks=lists["breaks"])
+    return NegationScope(
+        cues=lists["cues"],
+        side=str(side),
+        window=window,
+        breaks=lists["breaks"],
+        model_veto=lists["model_veto"],
+    )

@@ -4,12 +4,17 @@ Tokenising and phrase matching are the analyzer's job (spaCy, behind ``Analyzer`
 this module decides what a match means: whose words count for which signal, whether
 a negation in scope cancels it ("not slow", 遅くない), and which characters are the
 evidence. It is pure and deterministic.
+
+A ``SecondOpinion`` (a sentence classifier behind a protocol) may add signals the
+patterns missed, for paraphrases. Rules are precise, the model recalls: a rule hit
+always stands; a model score counts only above its abstain threshold, only for a signal
+the speaker can have, and never for a signal whose trigger phrase was negated here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from agent_assist.core.events import Evidence, SignalDetected, Speaker, TranscriptFinal
@@ -60,6 +65,13 @@ class NegationScope:
     side: str  # "before" | "after"
     window: int
     breaks: frozenset[str]
+    model_veto: frozenset[str] = frozenset()
+    """Signals the model may not add to an utterance holding any negation cue: it reads
+    "not slow" much like "slow", and has no scope to check."""
+
+
+def has_negation(tokens: Sequence[Token], scope: NegationScope) -> bool:
+    return any(t.lemma.lower() in scope.cues or t.text.lower() in scope.cues for t in tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,24 @@ class SignalRule:
     signal: str
     speakers: frozenset[Speaker]
     negatable: bool
+    detail: str = ""
+    """Copied to ``SignalDetected.detail`` (e.g. the kind of offer the words show)."""
+    veto: bool = False
+    """A look-alike ("cancel that message", "cancellation fee"): its words are not the
+    signal, so an overlapping hit of the signal is dropped and the model may not add it."""
+
+
+class SecondOpinion(Protocol):
+    """A classifier that scores every signal for one text, for paraphrases rules miss.
+
+    ``model_id`` is versioned (it becomes part of the cited rule id); ``thresholds``
+    are the per-signal abstain thresholds chosen when the model was trained.
+    """
+
+    model_id: str
+    thresholds: Mapping[str, float]
+
+    def scores(self, text: str, language: str) -> Mapping[str, float]: ...
 
 
 def is_negated(tokens: Sequence[Token], hit: PhraseHit, scope: NegationScope) -> bool:
@@ -96,10 +126,20 @@ class SignalDetector:
         analyzers: Mapping[str, Analyzer],
         rules: Mapping[str, SignalRule],
         negation: Mapping[str, NegationScope],
+        second_opinion: SecondOpinion | None = None,
     ) -> None:
         self._analyzers = analyzers
         self._rules = rules
         self._negation = negation
+        self._second_opinion = second_opinion
+        speakers: dict[str, set[Speaker]] = {}
+        for rule in rules.values():
+            speakers.setdefault(rule.signal, set()).update(rule.speakers)
+        self._speakers_of = {signal: frozenset(s) for signal, s in speakers.items()}
+
+    @property
+    def second_opinion(self) -> SecondOpinion | None:
+        return self._second_opinion
 
     def feed(self, final: TranscriptFinal) -> list[SignalDetected]:
         analyzer = self._analyzers.get(final.language)
@@ -108,11 +148,28 @@ class SignalDetector:
         analysis = analyzer.analyze(final.text)
         scope = self._negation.get(final.language)
         found: dict[str, SignalDetected] = {}
-        for hit in sorted(analysis.hits, key=lambda h: (h.start, h.end)):
+        details: dict[str, str] = {}
+        vetoed: set[str] = set()
+        look_alikes: list[tuple[str, PhraseHit]] = []
+        for hit in analysis.hits:
             rule = self._rules.get(hit.rule_id)
-            if rule is None or final.speaker not in rule.speakers or rule.signal in found:
+            if rule is not None and rule.veto and final.speaker in rule.speakers:
+                look_alikes.append((rule.signal, hit))
+                vetoed.add(rule.signal)
+        # plain rules give the evidence first; a rule that names a detail (the offer's
+        # kind) fills in the detail, and the evidence only when no plain rule matched
+        for hit in sorted(analysis.hits, key=lambda h: (self._has_detail(h), h.start, h.end)):
+            rule = self._rules.get(hit.rule_id)
+            if rule is None or rule.veto or final.speaker not in rule.speakers:
+                continue
+            if any(s == rule.signal and overlaps(hit, v) for s, v in look_alikes):
                 continue
             if rule.negatable and scope is not None and is_negated(analysis.tokens, hit, scope):
+                vetoed.add(rule.signal)
+                continue
+            if rule.detail:
+                details.setdefault(rule.signal, rule.detail)
+            if rule.signal in found:
                 continue
             found[rule.signal] = SignalDetected(
                 call_id=final.call_id,
@@ -122,7 +179,60 @@ class SignalDetector:
                 rule_id=rule.rule_id,
                 evidence=evidence_for(final, analysis.tokens, hit),
             )
-        return list(found.values())
+        out = [replace(sig, detail=details.get(signal, "")) for signal, sig in found.items()]
+        if self._second_opinion is not None:
+            if scope is not None and has_negation(analysis.tokens, scope):
+                vetoed |= scope.model_veto
+            out += self._model_signals(final, found.keys() | vetoed)
+        return out
+
+    def _has_detail(self, hit: PhraseHit) -> bool:
+        rule = self._rules.get(hit.rule_id)
+        return rule is not None and bool(rule.detail)
+
+    def _model_signals(
+        self, final: TranscriptFinal, settled: Collection[str]
+    ) -> list[SignalDetected]:
+        """Signals only the model saw: above threshold, speaker's own, not negated."""
+        model = self._second_opinion
+        assert model is not None
+        out: list[SignalDetected] = []
+        for signal, score in sorted(model.scores(final.text, final.language).items()):
+            threshold = model.thresholds.get(signal)
+            if threshold is None or score < threshold or signal in settled:
+                continue
+            if final.speaker not in self._speakers_of.get(signal, frozenset()):
+                continue
+            out.append(
+                SignalDetected(
+                    call_id=final.call_id,
+                    t_ms=final.t_ms,
+                    signal=signal,
+                    speaker=final.speaker,
+                    rule_id=f"model.{signal}.{model.model_id}",
+                    evidence=whole_utterance(final),
+                )
+            )
+        return out
+
+
+def overlaps(a: PhraseHit, b: PhraseHit) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def whole_utterance(final: TranscriptFinal) -> Evidence:
+    """A model judges the whole utterance: its evidence is the text without outer spaces."""
+    text = final.text
+    start = len(text) - len(text.lstrip())
+    end = len(text.rstrip())
+    return Evidence(
+        utterance_id=final.utterance_id,
+        speaker=final.speaker,
+        text=text,
+        start=start,
+        end=end,
+        quote=text[start:end],
+    )
 
 
 def evidence_for(final: TranscriptFinal, tokens: Sequence[Token], hit: PhraseHit) -> Evidence:

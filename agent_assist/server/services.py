@@ -18,9 +18,17 @@ from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import Config
 from agent_assist.core.catalog import Catalog, parse_catalog
 from agent_assist.core.policy import PolicyBook, parse_policy
-from agent_assist.core.signals import Analyzer, NegationScope, SignalDetector, SignalRule
+from agent_assist.core.signals import (
+    Analyzer,
+    NegationScope,
+    SecondOpinion,
+    SignalDetector,
+    SignalRule,
+)
 from agent_assist.crm import CustomerDirectory, FileCustomerDirectory
 from agent_assist.errors import ConfigError
+from agent_assist.model_files import read_manifest, verify_model
+from agent_assist.nlp.signal_model import OnnxSignalClassifier, SentenceEncoder
 from agent_assist.nlp.spacy_analyzer import SpacyAnalyzer, load_rule_set
 from agent_assist.server.hub import Hub
 from agent_assist.store.sqlite import SqliteStore, Store
@@ -45,7 +53,14 @@ class Services:
         self.store.close()
 
 
-def build_detector() -> SignalDetector:
+def build_detector(
+    config: Config | None = None, *, second_opinion: SecondOpinion | None = None
+) -> SignalDetector:
+    """Rules for both languages, plus the model's second opinion when ``config`` enables it.
+
+    Without a config (unit tests of the rules) the detector is rules only, unless a
+    ``second_opinion`` is injected (training replays out-of-fold scores through it).
+    """
     analyzers: dict[str, Analyzer] = {}
     rules: dict[str, SignalRule] = {}
     negation: dict[str, NegationScope] = {}
@@ -54,7 +69,24 @@ def build_detector() -> SignalDetector:
         analyzers[lang] = SpacyAnalyzer(rule_set)
         rules.update(rule_set.rules)
         negation[lang] = rule_set.negation
-    return SignalDetector(analyzers, rules, negation)
+    if config is not None and config.nlp.second_opinion:
+        second_opinion = load_signal_classifier(config)
+    return SignalDetector(analyzers, rules, negation, second_opinion)
+
+
+def load_signal_classifier(config: Config) -> OnnxSignalClassifier:
+    """The encoder (verified by sha256, or ``ModelError`` naming the fix) and the head."""
+    models_dir = config.resolve(config.models.dir)
+    manifest = read_manifest(models_dir / "manifest.toml")
+    spec = manifest.get(config.nlp.encoder)
+    if spec is None:
+        raise ConfigError(
+            "config.toml",
+            [f"nlp.encoder: {config.nlp.encoder!r} is not in the manifest ({sorted(manifest)})"],
+        )
+    folder = verify_model(models_dir, spec)
+    encoder = SentenceEncoder(folder / spec.files[0].name, threads=config.nlp.threads)
+    return OnnxSignalClassifier(encoder, models_dir / config.nlp.head)
 
 
 def load_policy(config: Config) -> PolicyBook:
@@ -89,9 +121,9 @@ def build_services(
     config: Config, *, with_asr: bool = True, store_path: Path | None = None
 ) -> Services:
     """Load rules, policy, models and storage; ``with_asr=False`` serves text-mode calls only."""
-    detector = build_detector()
-    policy = load_policy(config)
+    policy = load_policy(config)  # data files first: their problems show before model loads
     customers = load_customers(config, policy.catalog)
+    detector = build_detector(config)
     engine = vad = None
     if with_asr:
         recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir))

@@ -66,6 +66,11 @@ def _skip_reason(doc: dict[str, Any]) -> str | None:
 
 @pytest.mark.parametrize("path", CALL_FILES, ids=[p.stem for p in CALL_FILES])
 def test_scripted_call(path: Path, detector: SignalDetector, policy_book: PolicyBook) -> None:
+    check_scripted_call(path, detector, policy_book)
+
+
+def check_scripted_call(path: Path, detector: SignalDetector, policy_book: PolicyBook) -> None:
+    """Run one scripted call and compare what it shows with its ``[[expect]]`` tables."""
     doc = tomllib.loads(path.read_text(encoding="utf-8"))
     if (reason := _skip_reason(doc)) is not None:
         pytest.skip(reason)

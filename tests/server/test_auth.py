@@ -180,5 +180,5 @@ async def test_override_needs_a_supervisor_a_reason_and_the_pages_origin(
     ok = {**sup, "Origin": f"http://{host}"}
     status, _, body = await asyncio.to_thread(http, text_server, path, "POST", ok)
     item = next(i for i in json.loads(body)["items"] if i["item_id"] == "closing")
-    assert status == 200 and item["auto"] is None and item["final"] == 0.5
+    assert status == 200 and item["auto"] == 0.0 and item["final"] == 0.5
     assert item["override"]["by"] == "test-supervisor"
