@@ -51,6 +51,17 @@ class UtteranceSegmenter:
     def in_speech(self) -> bool:
         return bool(self._current)
 
+    @property
+    def open_start_ms(self) -> int:
+        """Where the utterance being spoken started (only meaningful ``in_speech``)."""
+        return self._start_window * WINDOW_MS
+
+    def open_audio(self) -> Samples:
+        """The audio of the utterance being spoken so far (for partial hypotheses)."""
+        if not self._current:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._current)
+
     def push(self, audio: Samples, probs: Samples) -> list[UtteranceAudio]:
         done: list[UtteranceAudio] = []
         frames = audio.reshape(-1, WINDOW) if audio.size else audio.reshape(0, WINDOW)

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from agent_assist import __version__
 from agent_assist.errors import AgentAssistError, ProtocolError
 from agent_assist.protocol import (
+    ENCODINGS,
     CallEnd,
     CallStart,
     Hello,
@@ -201,7 +202,9 @@ class AgentAssistServer:
         if isinstance(message, bytes):
             if call is None or call.ended:
                 raise AgentAssistError("audio before 'call.start'", code="call.not_started")
-            channel, pcm = parse_audio_frame(message, len(call.start.channels), max_frame)
+            channel, pcm = parse_audio_frame(
+                message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
+            )
             call.push_audio(channel, pcm)
             return call
         msg = parse_client_message(message)
