@@ -57,6 +57,8 @@ class AsrConfig:
     """Most utterances of one language decoded together; 1 turns batching off."""
     max_lag_s: float = 5.0
     """Queue wait of the oldest utterance above which the engine reports falling behind."""
+    early_final: bool = True
+    """Start decoding after ``vad.speech_pad_ms`` of silence, before the endpoint is sure."""
     languages: dict[str, LanguageAsrConfig] = field(
         default_factory=lambda: {
             "en": LanguageAsrConfig(model="tiny.en", window_s=20.0),

@@ -162,11 +162,16 @@ class RecognitionEngine:
                 if self._closed:
                     return
                 jobs = self._take()
+            if not jobs:
+                continue
             self._run(jobs)
 
     def _take(self) -> list[_Job]:
         """Under the lock: the next batch of finals, else the oldest partial."""
         now = time.monotonic()
+        live = [j for j in self._finals if not j.future.cancelled()]
+        if len(live) != len(self._finals):  # withdrawn early finals: never decode them
+            self._finals = deque(live)
         if self._finals:
             first = self._finals.popleft()
             jobs = [first]
@@ -185,6 +190,8 @@ class RecognitionEngine:
                 self._n.last_wait_ms = wait
                 self._n.max_wait_ms = max(self._n.max_wait_ms, wait)
             return jobs
+        if not self._partials:
+            return []
         key = min(self._partials, key=lambda k: self._partials[k].submitted)
         return [self._partials.pop(key)]
 
@@ -220,6 +227,11 @@ class RecognitionEngine:
     def _oldest_wait_ms(self, now: float) -> int:
         oldest = min((j.submitted for j in self._finals), default=now)
         return round((now - oldest) * 1000)
+
+    def lag_ms(self) -> int:
+        """How long the oldest queued final has waited (0 when none waits)."""
+        with self._cond:
+            return self._oldest_wait_ms(time.monotonic())
 
     def stats(self) -> EngineStats:
         with self._cond:

@@ -150,12 +150,14 @@ class WhisperRecognizer:
         window = max(self._window(lang.cfg, n) for n in frames)
         beam = lang.cfg.partial_beam_size if partial else lang.cfg.beam_size
         encoded, outs = self._decode(lang, feats, frames, window, beam)
+        max_new = self._max_new(lang, max(frames))
         results: list[Recognized] = []
         for i, ((_samples, offset_ms), (ids, score, no_speech)) in enumerate(
             zip(items, outs, strict=True)
         ):
             enc = encoded
-            if window < FULL_WINDOW and _loops(lang.tokenizer.decode(ids), language):
+            capped = len(ids) >= max_new
+            if window < FULL_WINDOW and (capped or _loops(lang.tokenizer.decode(ids), language)):
                 enc, redo = self._decode(lang, [feats[i]], [frames[i]], FULL_WINDOW, beam)
                 ids, score, no_speech = redo[0]
                 i_enc = 0
@@ -176,6 +178,10 @@ class WhisperRecognizer:
         window = min(FULL_WINDOW, window)
         return window + window % 2  # the encoder's stride-2 convolution wants an even length
 
+    def _max_new(self, lang: _Lang, frames: int) -> int:
+        """Token budget from the audio length: a loop stops early instead of at 224."""
+        return min(220 - len(lang.prompt), 10 + round(TOKENS_PER_S * frames / FRAMES_PER_S))
+
     def _decode(
         self,
         lang: _Lang,
@@ -189,8 +195,7 @@ class WhisperRecognizer:
             batch[i, :, :n] = f[:, :n]
         model = lang.model.model
         encoded = model.encode(ctranslate2.StorageView.from_array(batch), to_cpu=False)
-        longest = max(frames) / FRAMES_PER_S
-        max_new = min(220 - len(lang.prompt), 10 + round(TOKENS_PER_S * longest))
+        max_new = self._max_new(lang, max(frames))
         generated = model.generate(
             encoded,
             [lang.prompt] * len(feats),
@@ -298,6 +303,13 @@ def _loops(text: str, language: str) -> bool:
     """A short encoder window sometimes makes Whisper repeat itself: detect that."""
     if _REPEAT.search(text):
         return True
+    span = 12 if language == "ja" else 30  # a phrase this long said twice is a loop
+    first: dict[str, int] = {}
+    compact = re.sub(r"\s+", " ", text)
+    for i in range(len(compact) - span + 1):
+        seen = first.setdefault(compact[i : i + span], i)
+        if i - seen >= span:
+            return True
     return language != "ja" and bool(_REPEAT_WORD.search(text))
 
 

@@ -55,6 +55,7 @@ class _Channel:
     generation: int = 0  # bumps when an utterance closes, so late partials are dropped
     partial_at_ms: int = 0  # audio length of the open utterance at the last partial request
     partial_busy: bool = False
+    early: tuple[UtteranceAudio, asyncio.Future[Recognized]] | None = None
 
 
 @dataclass
@@ -173,7 +174,27 @@ class LiveCall:
         for utterance in ch.segmenter.push(windows, probs):
             self._close(ch, utterance)
         if ch.segmenter.in_speech:
-            self._maybe_partial(ch)
+            self._maybe_early_final(ch)
+            if ch.segmenter.trailing_silence_ms == 0:  # in a pause the final comes soon
+                self._maybe_partial(ch)
+
+    def _maybe_early_final(self, ch: _Channel) -> None:
+        """Decode the utterance as it stands at the first pause; ``_close`` reuses it."""
+        engine = self.services.engine
+        assert engine is not None
+        peek = ch.segmenter.peek_closing()
+        if ch.early is not None and (peek is None or peek.end_ms != ch.early[0].end_ms):
+            ch.early[1].cancel()  # speech went on: that guess is void
+            ch.early = None
+        if (
+            peek is None
+            or ch.early is not None
+            or self.language == "auto"
+            or not self.services.config.asr.early_final
+            or engine.lag_ms() > self.services.config.partials.max_lag_ms
+        ):
+            return
+        ch.early = (peek, engine.submit(peek, self.language))
 
     def _close(self, ch: _Channel, utterance: UtteranceAudio) -> None:
         """An utterance ended: queue it for its final (the engine starts on it at once)."""
@@ -182,7 +203,18 @@ class LiveCall:
         ch.stabilizer.reset()
         engine = self.services.engine
         assert engine is not None
-        result = None if self.language == "auto" else engine.submit(utterance, self.language)
+        early, ch.early = ch.early, None
+        result: asyncio.Future[Recognized] | None = None
+        if early is not None and (early[0].start_ms, early[0].end_ms) == (
+            utterance.start_ms,
+            utterance.end_ms,
+        ):
+            result = early[1]
+        else:
+            if early is not None:
+                early[1].cancel()
+            if self.language != "auto":
+                result = engine.submit(utterance, self.language)
         self._work.put_nowait(_Pending(ch.speaker, utterance, uid, result))
 
     def _next_id(self, speaker: Speaker) -> str:
