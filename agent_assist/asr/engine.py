@@ -198,29 +198,37 @@ class RecognitionEngine:
     def _run(self, jobs: list[_Job]) -> None:
         started = time.monotonic()
         first = jobs[0]
+        results: list[Any] = []
+        error: Exception | None = None
         try:
             if first.call is not None:
-                _settle(first.future, first.call())
+                results = [first.call()]
             else:
-                results = self._recognizer.transcribe_batch(
-                    [(j.samples, j.offset_ms) for j in jobs], first.language, partial=first.partial
+                results = list(
+                    self._recognizer.transcribe_batch(
+                        [(j.samples, j.offset_ms) for j in jobs],
+                        first.language,
+                        partial=first.partial,
+                    )
                 )
-                for job, result in zip(jobs, results, strict=True):
-                    _settle(job.future, result)
         except Exception as exc:  # the caller decides; the worker keeps serving
             log.exception("recognition failed for %d utterance(s)", len(jobs))
+            error = exc
+        with self._cond:  # count before anyone hears the result: stats never lag behind
+            self._n.busy_s += time.monotonic() - started
+            if first.partial:
+                self._n.partials_done += 1
+            else:
+                self._n.decoded += len(jobs)
+                self._n.batches += 1
+        if error is not None:
             for job in jobs:
-                if not job.future.done():
-                    with contextlib.suppress(InvalidStateError):  # a cancel may race us
-                        job.future.set_exception(exc)
-        finally:
-            with self._cond:
-                self._n.busy_s += time.monotonic() - started
-                if first.partial:
-                    self._n.partials_done += 1
-                else:
-                    self._n.decoded += len(jobs)
-                    self._n.batches += 1
+                with contextlib.suppress(InvalidStateError):  # a cancel may race us
+                    if not job.future.done():
+                        job.future.set_exception(error)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            _settle(job.future, result)
 
     # -- reporting ----------------------------------------------------------------------
 
@@ -263,6 +271,9 @@ class RecognitionEngine:
         for job in pending:
             if not job.future.done():
                 job.future.cancel()
+        for thread in self._threads:  # a decode in flight finishes; then the worker exits
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
 
 
 def _settle(future: Future[Any], value: Any) -> None:
