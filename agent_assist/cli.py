@@ -1,4 +1,4 @@
-"""Command line: ``agent-assist serve | replay | demo | models``."""
+"""Command line: ``agent-assist serve | replay | demo | mic | models``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.audio.mic import add_mic_parser, run_mic
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_replay(config, args))
         if args.command == "demo":
             return asyncio.run(_demo(config, args))
+        if args.command == "mic":
+            return asyncio.run(_mic(config, args))
     except AgentAssistError as err:
         print(f"agent-assist: error: {err}", file=sys.stderr)
         return 2
@@ -79,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds to wait for a console to connect before replaying",
     )
+    add_mic_parser(sub)
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
     return p
@@ -138,6 +142,18 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
             await embedded.close()
             embedded.services.close()
     return 0
+
+
+async def _mic(config: Config, args: argparse.Namespace) -> int:
+    async def serve_embedded() -> tuple[str, AgentAssistServer | None]:
+        url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
+        if args.server or await _answers(config.server.host, config.server.port):
+            return url, None
+        embedded = AgentAssistServer(build_services(config))
+        host, port = await embedded.start(port=0)
+        return f"ws://{host}:{port}/ws", embedded
+
+    return await run_mic(config, args, serve_embedded, _print_event, _until_interrupted)
 
 
 def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | ScriptedCall:

@@ -155,19 +155,25 @@ class WhisperRecognizer:
         for i, ((_samples, offset_ms), (ids, score, no_speech)) in enumerate(
             zip(items, outs, strict=True)
         ):
-            enc = encoded
+            enc, i_enc = encoded, i
             capped = len(ids) >= max_new
-            if window < FULL_WINDOW and (capped or _loops(lang.tokenizer.decode(ids), language)):
+            retried = window < FULL_WINDOW and (
+                capped or _loops(lang.tokenizer.decode(ids), language)
+            )
+            if retried:
+                enc, redo = self._decode(lang, [feats[i]], [frames[i]], FULL_WINDOW, beam)
+                (ids, score, no_speech), i_enc = redo[0], 0
+            result = self._result(
+                lang, language, ids, score, no_speech, enc, i_enc, frames[i], offset_ms, partial
+            )
+            short = window < FULL_WINDOW and not retried and not partial
+            if short and _cut_short(result, offset_ms, frames[i]):
                 enc, redo = self._decode(lang, [feats[i]], [frames[i]], FULL_WINDOW, beam)
                 ids, score, no_speech = redo[0]
-                i_enc = 0
-            else:
-                i_enc = i
-            results.append(
-                self._result(
-                    lang, language, ids, score, no_speech, enc, i_enc, frames[i], offset_ms, partial
+                result = self._result(
+                    lang, language, ids, score, no_speech, enc, 0, frames[i], offset_ms, False
                 )
-            )
+            results.append(result)
         return results
 
     def _window(self, lc: LanguageAsrConfig, frames: int) -> int:
@@ -281,8 +287,12 @@ class WhisperRecognizer:
 
 
 def _prompt(tokenizer: Tokenizer, vocabulary: tuple[str, ...], language: str) -> list[int]:
-    """Start of transcript, preceded by the vocabulary as "previous text" when given."""
-    start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    """Start of transcript, preceded by the vocabulary as "previous text" when given.
+
+    Timestamp tokens stay on (no ``<|notimestamps|>``): without them, a window shorter
+    than 30 s often ends English text a few words early; with them it does not.
+    """
+    start = list(tokenizer.sot_sequence)
     if not vocabulary:
         return start
     joiner = "、" if language == "ja" else ", "
@@ -311,6 +321,18 @@ def _loops(text: str, language: str) -> bool:
         if i - seen >= span:
             return True
     return language != "ja" and bool(_REPEAT_WORD.search(text))
+
+
+def _cut_short(result: Recognized, offset_ms: int, frames: int) -> bool:
+    """A short window sometimes ends the text early: the words stop long before the audio.
+
+    The segmenter keeps ``vad.speech_pad_ms`` (~0.2 s) after the speech; words that end
+    more than a second before the utterance does mean whole words were never written.
+    """
+    if not result.words:
+        return False
+    audio_end = offset_ms + frames * 1000 // FRAMES_PER_S
+    return audio_end - result.words[-1].end_ms > 1200
 
 
 def _invented(text: str, no_speech: float, avg_logprob: float, vocabulary: str) -> bool:
