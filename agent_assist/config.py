@@ -53,7 +53,7 @@ class AsrConfig:
     default_language: str = "auto"
     workers: int = 1
     """Decoding threads sharing the model; each uses ``cpu_threads`` cores."""
-    batch_size: int = 4
+    batch_size: int = 1
     """Most utterances of one language decoded together; 1 turns batching off."""
     max_lag_s: float = 5.0
     """Queue wait of the oldest utterance above which the engine reports falling behind."""

@@ -245,8 +245,8 @@ def main() -> int:
         "",
         "| calls | endpoint → final p50 / p95 s | speech end → final p50 / p95 s | "
         "first partial p50 / p95 s | finals | max lag s | bounded | CPU-s per audio-s | "
-        "partials done / shed | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "partials done / shed | peak MB | other processes, cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in load_rows:
         L.append(
@@ -255,9 +255,14 @@ def main() -> int:
             f"{f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} | "
             f"{r['finals']} | {f(r['max_lag_s'])} | {f(r['bounded'])} | "
             f"{f(r['cpu_per_audio_s'], 3)} | {r['partials_done']} / "
-            f"{r['partials_dropped']} | {f(r['peak_rss_mb'], 0)} |"
+            f"{r['partials_dropped']} | {f(r['peak_rss_mb'], 0)} | {f(r['other_cores'], 1)} |"
         )
+    busiest = max(r["other_cores"] for _, r in load_rows)
     L += [
+        "",
+        "*Other processes, cores*: CPU the rest of the machine used during that run (from "
+        f"`/proc/stat`), out of {os.cpu_count()}. Well above 0 means this engine had less "
+        f"than the whole machine and its figures understate it (busiest run: {busiest:.1f}).",
         "",
         f"Largest number of concurrent two-channel calls with bounded lag: **{best}** "
         f"(tried up to {max(s for s in steps if s <= a.max_calls)}).",

@@ -132,6 +132,8 @@ def bench_config(args: dict[str, Any]) -> Config:
         if args.get(key) is not None:
             changes[key] = args[key]
     cfg = replace(cfg, asr=replace(asr, **changes))
+    if args.get("min_silence_ms") is not None:
+        cfg = replace(cfg, vad=replace(cfg.vad, min_silence_ms=int(args["min_silence_ms"])))
     if args.get("partials") is not None:
         cfg = replace(cfg, partials=replace(cfg.partials, enabled=bool(args["partials"])))
     return cfg

@@ -96,6 +96,7 @@ class RecognitionEngine:
         self._partials: dict[Hashable, _Job] = {}
         self._n = _Counters()
         self._closed = False
+        self._warned = 0.0
         self._threads = [
             threading.Thread(target=self._work, name=f"asr-{i}", daemon=True)
             for i in range(self._cfg.workers)
@@ -189,6 +190,14 @@ class RecognitionEngine:
                 self._n.waits.append(wait)
                 self._n.last_wait_ms = wait
                 self._n.max_wait_ms = max(self._n.max_wait_ms, wait)
+            if wait > self._cfg.max_lag_s * 1000 and now - self._warned > 10:
+                self._warned = now
+                log.warning(
+                    "recognition is %.1f s behind (%d utterances queued): too many calls "
+                    "for this machine",
+                    wait / 1000,
+                    len(self._finals),
+                )
             return jobs
         if not self._partials:
             return []

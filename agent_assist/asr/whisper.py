@@ -236,7 +236,7 @@ class WhisperRecognizer:
     ) -> Recognized:
         text = _clean(lang.tokenizer.decode(ids))
         empty = Recognized("", language, (), no_speech, avg_logprob)
-        if not text or _invented(text, no_speech, avg_logprob, lang.prompt_text):
+        if not text or _invented(text, language, no_speech, avg_logprob, lang.prompt_text):
             return empty
         if partial:
             return Recognized(text, language, (), no_speech, avg_logprob)
@@ -335,13 +335,30 @@ def _cut_short(result: Recognized, offset_ms: int, frames: int) -> bool:
     return audio_end - result.words[-1].end_ms > 1200
 
 
-def _invented(text: str, no_speech: float, avg_logprob: float, vocabulary: str) -> bool:
-    """Known phantom phrases, or the prompt echoed back, without confident evidence."""
+def _invented(
+    text: str, language: str, no_speech: float, avg_logprob: float, vocabulary: str
+) -> bool:
+    """Text Whisper makes up from noise, unless it is confident it heard speech.
+
+    Known phantom phrases; a hypothesis that still loops after the 30 s retry; text made
+    only of the vocabulary given as prompt (a prompt invites its own echo).
+    """
+    unsure = no_speech > 0.3 or avg_logprob < -0.5
     norm = _normalise(text)
     if norm in PHANTOM_PHRASES and (avg_logprob < -0.4 or no_speech > 0.3):
         return True
-    if vocabulary and norm and norm in _normalise(vocabulary) and no_speech > 0.3:
+    if _loops(text, language) and unsure:
         return True
+    if vocabulary and (no_speech > 0.2 or avg_logprob < -0.5):
+        if language == "ja":
+            chars = [c for c in text if c.isalnum()]
+            known = sum(c in vocabulary for c in chars)
+        else:
+            chars = re.findall(r"[a-z0-9']+", norm)
+            vocab_words = set(re.findall(r"[a-z0-9']+", vocabulary.lower()))
+            known = sum(w in vocab_words for w in chars)
+        if chars and known >= 0.8 * len(chars):
+            return True
     return no_speech > 0.8 and avg_logprob < -0.8
 
 
