@@ -16,7 +16,7 @@ serve: setup
 models: setup
 
 lint:
-	.venv/bin/ruff check agent_assist tests scripts
+	.venv/bin/ruff check agent_assist tests scripts bench
 	.venv/bin/mypy
 
 # Speed and accuracy of recognition -> BENCHMARKS.md (~12 min on 2 cores; not part of test).
