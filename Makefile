@@ -16,8 +16,13 @@ serve: setup
 models: setup
 
 lint:
-	.venv/bin/ruff check agent_assist tests scripts
+	.venv/bin/ruff check agent_assist tests scripts bench
 	.venv/bin/mypy
+
+# Speed and accuracy of recognition -> BENCHMARKS.md (~12 min on 2 cores; not part of test).
+# BENCH_ARGS="--device cuda --compute-type float16 --batch-size 8" on a GPU machine.
+bench: setup
+	.venv/bin/python -m bench $(BENCH_ARGS)
 
 test: setup-test lint
 	.venv/bin/python -m pytest -q

@@ -1,5 +1,5 @@
-"""Command line: ``agent-assist serve | replay | demo | models | users | score | report``,
-and ``analyze``.
+"""Command line: ``agent-assist serve | replay | demo | mic | models | users | score |
+report | analyze``.
 
 Supervisor commands (users, score, report) live in ``supervisor_cli``.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.audio.mic import add_mic_parser, run_mic
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_supervisor_command(config, args)
         if args.command == "analyze":
             return asyncio.run(_analyze(config, args))
+        if args.command == "mic":
+            return asyncio.run(_mic(config, args))
     except AgentAssistError as err:
         print(f"agent-assist: error: {err}", file=sys.stderr)
         return 2
@@ -95,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds to wait for a console to connect before replaying",
     )
+    add_mic_parser(sub)
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
     from agent_assist.supervisor_cli import add_supervisor_commands
@@ -203,6 +207,19 @@ async def _analyze(config: Config, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if counts["failed"] else 0
+
+
+async def _mic(config: Config, args: argparse.Namespace) -> int:
+    async def serve_embedded() -> tuple[str, AgentAssistServer | None, str | None]:
+        url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
+        if args.server or await _answers(config.server.host, config.server.port):
+            token = os.environ.get("AGENT_ASSIST_TOKEN") or config.auth.source_token or None
+            return url, None, token
+        embedded = AgentAssistServer(build_services(config))
+        host, port = await embedded.start(port=0)
+        return f"ws://{host}:{port}/ws", embedded, _source_token(embedded)
+
+    return await run_mic(config, args, serve_embedded, _print_event, _until_interrupted)
 
 
 def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | ScriptedCall:

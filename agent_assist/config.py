@@ -38,6 +38,12 @@ class ModelsConfig:
 class LanguageAsrConfig:
     model: str = "base"
     beam_size: int = 5
+    partial_beam_size: int = 1
+    window_s: float = 0.0
+    """Encoder window: 0 fits it to the utterance (+ ``window_pad_s``); else a fixed length."""
+    window_pad_s: float = 1.0
+    vocabulary: tuple[str, ...] = ()
+    """Product and plan names given to Whisper as a prompt, so it spells them right."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,17 @@ class AsrConfig:
     compute_type: str = "int8"
     cpu_threads: int = 2
     default_language: str = "auto"
+    workers: int = 1
+    """Decoding threads sharing the model; each uses ``cpu_threads`` cores."""
+    batch_size: int = 1
+    """Most utterances of one language decoded together; 1 turns batching off."""
+    max_lag_s: float = 5.0
+    """Queue wait of the oldest utterance above which the engine reports falling behind."""
+    early_final: bool = True
+    """Start decoding after ``vad.speech_pad_ms`` of silence, before the endpoint is sure."""
     languages: dict[str, LanguageAsrConfig] = field(
         default_factory=lambda: {
-            "en": LanguageAsrConfig(model="tiny.en"),
+            "en": LanguageAsrConfig(model="tiny.en", window_s=20.0),
             "ja": LanguageAsrConfig(model="base"),
         }
     )
@@ -61,6 +75,17 @@ class VadConfig:
     speech_pad_ms: int = 200
     min_speech_ms: int = 250
     max_utterance_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class PartialsConfig:
+    """Interim text on the open utterance: cheap, rate-limited, dropped first under load."""
+
+    enabled: bool = True
+    interval_ms: int = 1000
+    min_audio_ms: int = 800
+    max_lag_ms: int = 1000
+    """Skip partials while the oldest queued final has waited longer than this."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +139,7 @@ class Config:
     models: ModelsConfig = ModelsConfig()
     asr: AsrConfig = AsrConfig()
     vad: VadConfig = VadConfig()
+    partials: PartialsConfig = PartialsConfig()
     policy: PolicyConfig = PolicyConfig()
     demo: DemoConfig = DemoConfig()
     auth: AuthConfig = AuthConfig()
@@ -133,6 +159,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreConfig,
     "models": ModelsConfig,
     "vad": VadConfig,
+    "partials": PartialsConfig,
     "policy": PolicyConfig,
     "demo": DemoConfig,
     "auth": AuthConfig,
@@ -270,11 +297,25 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("asr.compute_type: must be a ctranslate2 compute type such as 'int8'")
     if cfg.asr.cpu_threads < 1:
         problems.append("asr.cpu_threads: must be at least 1")
+    if not 1 <= cfg.asr.workers <= 16:
+        problems.append("asr.workers: must be 1..16")
+    if not 1 <= cfg.asr.batch_size <= 32:
+        problems.append("asr.batch_size: must be 1..32")
+    if cfg.asr.max_lag_s <= 0:
+        problems.append("asr.max_lag_s: must be > 0")
+    if cfg.partials.interval_ms < 200:
+        problems.append("partials.interval_ms: must be at least 200")
     for lang, lc in cfg.asr.languages.items():
         if lang not in ("ja", "en"):
             problems.append(f"asr.languages.{lang}: only 'ja' and 'en' are supported")
         if not 1 <= lc.beam_size <= 10:
             problems.append(f"asr.languages.{lang}.beam_size: must be 1..10")
+        if not 1 <= lc.partial_beam_size <= 10:
+            problems.append(f"asr.languages.{lang}.partial_beam_size: must be 1..10")
+        if lc.window_s != 0 and not 5 <= lc.window_s <= 30:
+            problems.append(f"asr.languages.{lang}.window_s: 0 (fit) or 5..30 seconds")
+        if not 0 <= lc.window_pad_s <= 10:
+            problems.append(f"asr.languages.{lang}.window_pad_s: must be 0..10 seconds")
     if not 0.05 <= cfg.vad.threshold <= 0.95:
         problems.append("vad.threshold: must be between 0.05 and 0.95")
     if cfg.vad.min_silence_ms < 100:

@@ -22,6 +22,10 @@ from agent_assist.core.events import (
 from agent_assist.errors import AgentAssistError, AudioFrameError, ProtocolError
 
 VERSION = 1
+ALL_CHANNELS = 255
+"""Audio frame channel byte meaning "every channel, interleaved" (a stereo gateway)."""
+ENCODINGS = {"pcm16": 2, "mulaw": 1, "alaw": 1}
+"""Audio encodings of ``call.start`` and their bytes per sample."""
 MIN_RATE, MAX_RATE = 8000, 48000
 _RENAMES = {"from_phase": "from", "to_phase": "to"}
 
@@ -46,6 +50,8 @@ class CallStart:
     mode: Literal["audio", "text"]
     agent: str | None = None
     """The agent on the call, when the source knows (a gateway); an agent's own source is them."""
+    encoding: str = "pcm16"
+    """Sample format of audio frames: "pcm16", or G.711 "mulaw" / "alaw" (1 byte/sample)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,23 +183,35 @@ def parse_client_message(text: str) -> ClientMessage:
     return message
 
 
-def parse_audio_frame(frame: bytes, n_channels: int, max_bytes: int) -> tuple[int, bytes]:
-    """Split a binary frame into (channel index, PCM16 bytes); raise ``AudioFrameError``."""
+def parse_audio_frame(
+    frame: bytes, n_channels: int, max_bytes: int, sample_width: int = 2
+) -> tuple[int, bytes]:
+    """Split a binary frame into (channel index, sample bytes); raise ``AudioFrameError``.
+
+    Channel ``ALL_CHANNELS`` carries every channel interleaved, sample by sample.
+    """
     if len(frame) > max_bytes:
         raise AudioFrameError(
             f"audio frame of {len(frame)} bytes exceeds server.max_frame_bytes ({max_bytes})",
             code="audio.frame_too_large",
         )
-    if len(frame) < 4:
+    if len(frame) < 2 + sample_width:
         raise AudioFrameError("audio frame shorter than its 2-byte header plus one sample")
     if frame[0] != VERSION:
         raise AudioFrameError(f"audio frame version {frame[0]} is not supported")
-    if frame[1] >= n_channels:
+    interleaved = frame[1] == ALL_CHANNELS
+    if frame[1] >= n_channels and not interleaved:
         raise AudioFrameError(
             f"audio frame for channel {frame[1]}, but the call has {n_channels} channel(s)"
         )
-    if len(frame) % 2:
-        raise AudioFrameError("audio frame payload must be whole 16-bit samples (even length)")
+    block = sample_width * (n_channels if interleaved else 1)
+    if (len(frame) - 2) % block:
+        if sample_width == 2 and not interleaved:
+            raise AudioFrameError("audio frame payload must be whole 16-bit samples (even length)")
+        raise AudioFrameError(
+            f"audio frame payload of {len(frame) - 2} bytes is not whole "
+            f"{'interleaved ' if interleaved else ''}samples of {block} byte(s)"
+        )
     return frame[1], frame[2:]
 
 
@@ -242,6 +260,9 @@ def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
     mode = d.get("mode", "audio")
     if mode not in ("audio", "text"):
         raise _bad("mode", "must be 'audio' or 'text'")
+    encoding = d.get("encoding", "pcm16")
+    if encoding not in ENCODINGS:
+        raise _bad("encoding", "must be 'pcm16', 'mulaw' or 'alaw'")
     title, customer = d.get("title", ""), d.get("customer_id")
     if not isinstance(title, str):
         raise _bad("title", "must be a string")
@@ -250,7 +271,9 @@ def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
     agent = d.get("agent")
     if agent is not None and (not isinstance(agent, str) or not 0 < len(agent) <= 64):
         raise _bad("agent", "must be a user name (1-64 characters) or null")
-    return CallStart(seq, language, rate, tuple(channels), title[:200], customer, mode, agent)
+    return CallStart(
+        seq, language, rate, tuple(channels), title[:200], customer, mode, agent, encoding
+    )
 
 
 def _turn(seq: int, t_ms: int, d: dict[str, Any]) -> TurnIn:

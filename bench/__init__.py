@@ -1,0 +1,1 @@
+"""`make bench`: speed and accuracy of the streaming recogniser (writes BENCHMARKS.md)."""

@@ -1,65 +1,292 @@
-"""The recognition engine shared by every call: one worker, a FIFO of utterances.
+"""The recognition engine shared by every call: a scheduler in front of the models.
 
-Calls submit utterances and await their text; the engine decodes them one at a time
-in arrival order (two threads of a 2-core CPU already go to the model). The queue
-length and the wait of the oldest item are reported as lag. Behind ``Recognizer``, the
-worker could be another process fed by a broker; callers would not change.
+Every call submits finished utterances (finals) and, while someone speaks, interim
+requests on the open utterance (partials). Worker threads take, in this order:
+
+1. finals, oldest first across all calls, batched with other queued finals of the same
+   language (up to ``asr.batch_size``): one encoder and decoder pass serves several
+   channels;
+2. partials, only when no final waits: at most one per channel (a newer request replaces
+   an older one), refused outright while the oldest final has waited longer than
+   ``partials.max_lag_ms``. Partials are what the engine sheds under load; finals are
+   never dropped.
+
+The wait of every final is recorded; ``stats()`` reports the queue, the lag of the
+oldest item, and the wait percentiles, and flags when lag exceeds ``asr.max_lag_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from agent_assist.asr.segmenter import UtteranceAudio
+from agent_assist.asr.vad import Samples
 from agent_assist.asr.whisper import Recognized, Recognizer
+from agent_assist.config import AsrConfig, PartialsConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class EngineStats:
     queued: int
+    """Finals waiting to be decoded."""
     decoded: int
     busy_s: float
+    """Worker time spent decoding (all workers together)."""
     last_wait_ms: int
+    oldest_wait_ms: int
+    """How long the oldest queued final has waited: the engine's lag now."""
+    wait_p50_ms: int
+    wait_p95_ms: int
+    max_wait_ms: int
+    lagging: bool
+    partials_done: int
+    partials_dropped: int
+    batches: int
+
+
+@dataclass
+class _Job:
+    language: str
+    samples: Samples
+    offset_ms: int
+    partial: bool
+    submitted: float
+    future: Future[Any]
+    key: Hashable = None
+    call: Callable[[], Any] | None = None
+
+
+@dataclass
+class _Counters:
+    decoded: int = 0
+    busy_s: float = 0.0
+    last_wait_ms: int = 0
+    max_wait_ms: int = 0
+    partials_done: int = 0
+    partials_dropped: int = 0
+    batches: int = 0
+    waits: deque[int] = field(default_factory=lambda: deque(maxlen=2000))
 
 
 class RecognitionEngine:
-    def __init__(self, recognizer: Recognizer) -> None:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        cfg: AsrConfig | None = None,
+        partials: PartialsConfig | None = None,
+    ) -> None:
         self._recognizer = recognizer
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
-        self._queued = 0
-        self._decoded = 0
-        self._busy_s = 0.0
-        self._last_wait_ms = 0
+        self._cfg = cfg or AsrConfig()
+        self._partials_cfg = partials or PartialsConfig()
+        self._cond = threading.Condition()
+        self._finals: deque[_Job] = deque()
+        self._partials: dict[Hashable, _Job] = {}
+        self._n = _Counters()
+        self._closed = False
+        self._warned = 0.0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"asr-{i}", daemon=True)
+            for i in range(self._cfg.workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- submitting ---------------------------------------------------------------------
+
+    def submit(self, utterance: UtteranceAudio, language: str) -> asyncio.Future[Recognized]:
+        """Queue a final; await the returned future for its text (never dropped)."""
+        fut: Future[Recognized] = Future()
+        job = _Job(language, utterance.samples, utterance.start_ms, False, time.monotonic(), fut)
+        with self._cond:
+            self._finals.append(job)
+            self._cond.notify()
+        return asyncio.wrap_future(fut)
 
     async def transcribe(self, utterance: UtteranceAudio, language: str) -> Recognized:
-        loop = asyncio.get_running_loop()
-        submitted = time.monotonic()
-        self._queued += 1
-        try:
-            return await loop.run_in_executor(self._pool, self._run, utterance, language, submitted)
-        finally:
-            self._queued -= 1
+        return await self.submit(utterance, language)
+
+    async def partial(
+        self, key: Hashable, samples: Samples, language: str, offset_ms: int
+    ) -> Recognized | None:
+        """Interim text of an open utterance, or None when shed (busy, or superseded)."""
+        fut: Future[Recognized | None] = Future()
+        now = time.monotonic()
+        with self._cond:
+            if self._closed or self._oldest_wait_ms(now) > self._partials_cfg.max_lag_ms:
+                self._n.partials_dropped += 1
+                return None
+            old = self._partials.pop(key, None)
+            if old is not None:
+                self._n.partials_dropped += 1
+                _settle(old.future, None)
+            self._partials[key] = _Job(language, samples, offset_ms, True, now, fut, key)
+            self._cond.notify()
+        return await asyncio.wrap_future(fut)
 
     async def detect_language(self, utterance: UtteranceAudio, candidates: tuple[str, ...]) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, self._recognizer.detect_language, utterance.samples, candidates
+        """Runs in the finals queue, so it keeps its place in line."""
+        fut: Future[str] = Future()
+        job = _Job(
+            "",
+            utterance.samples,
+            utterance.start_ms,
+            False,
+            time.monotonic(),
+            fut,
+            call=lambda: self._recognizer.detect_language(utterance.samples, candidates),
         )
+        with self._cond:
+            self._finals.append(job)
+            self._cond.notify()
+        return await asyncio.wrap_future(fut)
 
-    def _run(self, utterance: UtteranceAudio, language: str, submitted: float) -> Recognized:
+    # -- the workers --------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._finals and not self._partials:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                jobs = self._take()
+            if not jobs:
+                continue
+            self._run(jobs)
+
+    def _take(self) -> list[_Job]:
+        """Under the lock: the next batch of finals, else the oldest partial."""
+        now = time.monotonic()
+        live = [j for j in self._finals if not j.future.cancelled()]
+        if len(live) != len(self._finals):  # withdrawn early finals: never decode them
+            self._finals = deque(live)
+        if self._finals:
+            first = self._finals.popleft()
+            jobs = [first]
+            if first.call is None:
+                rest: deque[_Job] = deque()
+                while self._finals and len(jobs) < self._cfg.batch_size:
+                    job = self._finals.popleft()
+                    if job.call is None and job.language == first.language:
+                        jobs.append(job)
+                    else:
+                        rest.append(job)
+                self._finals.extendleft(reversed(rest))
+            for job in jobs:
+                wait = round((now - job.submitted) * 1000)
+                self._n.waits.append(wait)
+                self._n.last_wait_ms = wait
+                self._n.max_wait_ms = max(self._n.max_wait_ms, wait)
+            if wait > self._cfg.max_lag_s * 1000 and now - self._warned > 10:
+                self._warned = now
+                log.warning(
+                    "recognition is %.1f s behind (%d utterances queued): too many calls "
+                    "for this machine",
+                    wait / 1000,
+                    len(self._finals),
+                )
+            return jobs
+        if not self._partials:
+            return []
+        key = min(self._partials, key=lambda k: self._partials[k].submitted)
+        return [self._partials.pop(key)]
+
+    def _run(self, jobs: list[_Job]) -> None:
         started = time.monotonic()
-        self._last_wait_ms = round((started - submitted) * 1000)
+        first = jobs[0]
+        results: list[Any] = []
+        error: Exception | None = None
         try:
-            return self._recognizer.transcribe(utterance.samples, language, utterance.start_ms)
-        finally:
-            self._busy_s += time.monotonic() - started
-            self._decoded += 1
+            if first.call is not None:
+                results = [first.call()]
+            else:
+                results = list(
+                    self._recognizer.transcribe_batch(
+                        [(j.samples, j.offset_ms) for j in jobs],
+                        first.language,
+                        partial=first.partial,
+                    )
+                )
+        except Exception as exc:  # the caller decides; the worker keeps serving
+            log.exception("recognition failed for %d utterance(s)", len(jobs))
+            error = exc
+        with self._cond:  # count before anyone hears the result: stats never lag behind
+            self._n.busy_s += time.monotonic() - started
+            if first.partial:
+                self._n.partials_done += 1
+            else:
+                self._n.decoded += len(jobs)
+                self._n.batches += 1
+        if error is not None:
+            for job in jobs:
+                with contextlib.suppress(InvalidStateError):  # a cancel may race us
+                    if not job.future.done():
+                        job.future.set_exception(error)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            _settle(job.future, result)
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def _oldest_wait_ms(self, now: float) -> int:
+        oldest = min((j.submitted for j in self._finals), default=now)
+        return round((now - oldest) * 1000)
+
+    def lag_ms(self) -> int:
+        """How long the oldest queued final has waited (0 when none waits)."""
+        with self._cond:
+            return self._oldest_wait_ms(time.monotonic())
 
     def stats(self) -> EngineStats:
-        return EngineStats(self._queued, self._decoded, round(self._busy_s, 3), self._last_wait_ms)
+        with self._cond:
+            n = self._n
+            oldest = self._oldest_wait_ms(time.monotonic())
+            waits = np.asarray(n.waits or [0])
+            return EngineStats(
+                queued=len(self._finals),
+                decoded=n.decoded,
+                busy_s=round(n.busy_s, 3),
+                last_wait_ms=n.last_wait_ms,
+                oldest_wait_ms=oldest,
+                wait_p50_ms=int(np.percentile(waits, 50)),
+                wait_p95_ms=int(np.percentile(waits, 95)),
+                max_wait_ms=n.max_wait_ms,
+                lagging=oldest > self._cfg.max_lag_s * 1000,
+                partials_done=n.partials_done,
+                partials_dropped=n.partials_dropped,
+                batches=n.batches,
+            )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._cond:
+            self._closed = True
+            pending = [*self._finals, *self._partials.values()]
+            self._finals.clear()
+            self._partials.clear()
+            self._cond.notify_all()
+        for job in pending:
+            if not job.future.done():
+                job.future.cancel()
+        for thread in self._threads:  # a decode in flight finishes; then the worker exits
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
+
+
+def _settle(future: Future[Any], value: Any) -> None:
+    """Set a result unless the waiter gave up (a cancelled call or a closed engine)."""
+    with contextlib.suppress(InvalidStateError):
+        if not future.done():
+            future.set_result(value)

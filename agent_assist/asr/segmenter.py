@@ -51,6 +51,40 @@ class UtteranceSegmenter:
     def in_speech(self) -> bool:
         return bool(self._current)
 
+    @property
+    def open_start_ms(self) -> int:
+        """Where the utterance being spoken started (only meaningful ``in_speech``)."""
+        return self._start_window * WINDOW_MS
+
+    def open_audio(self) -> Samples:
+        """The audio of the utterance being spoken so far (for partial hypotheses)."""
+        if not self._current:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._current)
+
+    @property
+    def trailing_silence_ms(self) -> int:
+        """Silence since the last speech window of the open utterance."""
+        return self._silence_run * WINDOW_MS
+
+    def peek_closing(self) -> UtteranceAudio | None:
+        """The utterance as it will be cut if no more speech comes, once that is knowable.
+
+        After ``speech_pad_ms`` of silence the kept audio no longer changes, so a decode
+        can start before the endpoint is confirmed (``min_silence_ms``).
+        """
+        if not self._current or self._silence_run < self._pad_windows:
+            return None
+        keep = len(self._current) - (self._silence_run - self._pad_windows)
+        if self._speech_windows < self._min_speech_windows or keep <= 0:
+            return None
+        return UtteranceAudio(
+            index=self._count + 1,
+            start_ms=self._start_window * WINDOW_MS,
+            end_ms=(self._start_window + keep) * WINDOW_MS,
+            samples=np.concatenate(self._current[:keep]),
+        )
+
     def push(self, audio: Samples, probs: Samples) -> list[UtteranceAudio]:
         done: list[UtteranceAudio] = []
         frames = audio.reshape(-1, WINDOW) if audio.size else audio.reshape(0, WINDOW)

@@ -26,6 +26,7 @@ from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User
 from agent_assist.errors import AgentAssistError, ProtocolError
 from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
+    ENCODINGS,
     CallEnd,
     CallStart,
     CustomerLink,
@@ -252,7 +253,9 @@ class AgentAssistServer:
         if isinstance(message, bytes):
             if call is None or call.ended:
                 raise AgentAssistError("audio before 'call.start'", code="call.not_started")
-            channel, pcm = parse_audio_frame(message, len(call.start.channels), max_frame)
+            channel, pcm = parse_audio_frame(
+                message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
+            )
             call.push_audio(channel, pcm)
             return call
         msg = parse_client_message(message)

@@ -127,7 +127,7 @@ def build_services(
     engine = vad = None
     if with_asr:
         recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir))
-        engine = RecognitionEngine(recognizer)
+        engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
     store = SqliteStore(store_path or config.resolve(config.store.path))
     store.close_interrupted(now_iso())

@@ -34,7 +34,12 @@ from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.sqlite import CallFilter
 from agent_assist.supervision import NotFound, Supervision
 
-PAGES = {"/": "index.html", "/index.html": "index.html", "/review.html": "review.html"}
+PAGES = {
+    "/": "index.html",
+    "/index.html": "index.html",
+    "/review.html": "review.html",
+    "/mic.html": "mic.html",
+}
 SUPERVISOR_PAGES = {"/wall.html": "wall.html"}
 OPEN_FILES = {"login.html"}
 OPEN_SUFFIXES = (".css", ".js")

@@ -1,0 +1,143 @@
+"""What every benchmark part shares: the test audio, scoring, and the config variants."""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from agent_assist.asr.segmenter import UtteranceAudio, UtteranceSegmenter
+from agent_assist.asr.vad import SileroVad
+from agent_assist.config import Config, LanguageAsrConfig, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+AUDIO = REPO.parent / "shared" / "audio"
+
+
+@dataclass(frozen=True)
+class Clip:
+    key: str
+    lang: str
+    ref: str
+    samples: np.ndarray[Any, Any]  # 16 kHz mono float32
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / 16000
+
+
+def load_clips(keys: list[str] | None = None) -> list[Clip]:
+    manifest = json.loads((AUDIO / "manifest.json").read_text(encoding="utf-8"))
+    clips = []
+    for key, e in manifest.items():
+        if keys and key not in keys:
+            continue
+        data, rate = sf.read(AUDIO / e["path"], dtype="float32", always_2d=True)
+        ch = e.get("channel")
+        x = data[:, {"left": 0, "right": 1}[ch]] if ch else data.mean(axis=1)
+        if rate != 16000:
+            x = soxr.resample(x, rate, 16000)
+        clips.append(Clip(key, e["lang"], e["ref"], np.ascontiguousarray(x, dtype=np.float32)))
+    return clips
+
+
+def segment(vad: SileroVad, cfg: Config, x: np.ndarray[Any, Any]) -> list[UtteranceAudio]:
+    stream, seg = vad.stream(), UtteranceSegmenter(cfg.vad)
+    out: list[UtteranceAudio] = []
+    for i in range(0, x.size, 1600):
+        windows, probs = stream.push(x[i : i + 1600])
+        out += seg.push(windows, probs)
+    return out + seg.flush()
+
+
+# -- scoring -----------------------------------------------------------------------------
+
+FILLERS = {"uh", "um", "hmm", "mm", "er", "ah"}
+
+
+def en_words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).lower().replace("%", " percent")
+    text = re.sub(r"(?<=\d),(?=\d)", "", text)
+    return [w for w in re.findall(r"[a-z0-9']+", text) if w not in FILLERS]
+
+
+def ja_chars(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text)
+    return [c for c in text if c.isalnum()]
+
+
+def edits(a: list[str], b: list[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def error_counts(hyp: str, ref: str, lang: str) -> tuple[int, int]:
+    """(edits, reference length) in words (en) or characters (ja)."""
+    unit = ja_chars if lang == "ja" else en_words
+    r = unit(ref)
+    return edits(unit(hyp), r), len(r)
+
+
+def rates(rows: list[tuple[str, int, int]]) -> dict[str, float]:
+    """Pooled error rate per language from (lang, edits, length) rows."""
+    out = {}
+    for lang in ("en", "ja"):
+        e = sum(r[1] for r in rows if r[0] == lang)
+        n = sum(r[2] for r in rows if r[0] == lang)
+        if n:
+            out[lang] = e / n
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- configuration variants ---------------------------------------------------------------
+
+
+def bench_config(args: dict[str, Any]) -> Config:
+    """config.toml, with the model, device and levers the benchmark run asks for."""
+    cfg = load_config(REPO / "config.toml")
+    asr = cfg.asr
+    langs = dict(asr.languages)
+    for lang, lc in langs.items():
+        changes: dict[str, Any] = {}
+        if args.get("model") and args["model"] != "config":
+            changes["model"] = args["model"]
+        for key in ("beam_size", "window_s"):
+            if args.get(key) is not None:
+                changes[key] = args[key]
+        langs[lang] = replace(lc, **changes) if changes else lc
+    if args.get("model") == "base" and "en" in langs and args.get("window_s") is None:
+        langs["en"] = replace(langs["en"], window_s=langs["en"].window_s or 20.0)
+    changes = {"languages": langs}
+    for key in ("device", "compute_type", "batch_size", "workers", "cpu_threads", "early_final"):
+        if args.get(key) is not None:
+            changes[key] = args[key]
+    cfg = replace(cfg, asr=replace(asr, **changes))
+    if args.get("min_silence_ms") is not None:
+        cfg = replace(cfg, vad=replace(cfg.vad, min_silence_ms=int(args["min_silence_ms"])))
+    if args.get("partials") is not None:
+        cfg = replace(cfg, partials=replace(cfg.partials, enabled=bool(args["partials"])))
+    return cfg
+
+
+def language_config(cfg: Config, lang: str) -> LanguageAsrConfig:
+    return cfg.asr.languages[lang]
