@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import soxr
+from rapidfuzz.distance import Levenshtein
 
 from agent_assist.asr.segmenter import UtteranceAudio, UtteranceSegmenter
 from agent_assist.asr.vad import SileroVad
@@ -75,12 +76,7 @@ def ja_chars(text: str) -> list[str]:
 
 
 def edits(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
+    return int(Levenshtein.distance(a, b))
 
 
 def error_counts(hyp: str, ref: str, lang: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from rapidfuzz.distance import Levenshtein
 from websockets.asyncio.client import ClientConnection, connect
 
 from agent_assist.audio import g711
@@ -31,12 +32,7 @@ def words(text: str) -> list[str]:
 
 
 def distance(a: list[str] | str, b: list[str] | str) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
+    return int(Levenshtein.distance(a, b))
 
 
 def cer(hyp: str, ref: str) -> float:

@@ -14,26 +14,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from websockets.asyncio.client import ClientConnection, connect
 
 from agent_assist.core.phases import PHASES
 from agent_assist.replay import load_script, replay
 from tests.conftest import CALLS, RunningServer
-from tests.e2e.test_console import CHROMIUM_ARGS, chromium_path
 from tests.server.test_server import db_rows, msg, recv_json
 
 pytestmark = [pytest.mark.browser]
 
 FEEDBACK = ("used", "accepted", "declined", "dismissed")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        await b.close()
 
 
 async def open_console(browser: Browser, server: RunningServer) -> Page:

@@ -4,7 +4,6 @@ server and model answer with finals."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import soundfile as sf
 from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import RunningServer, shared_audio
+from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -29,16 +29,12 @@ def speech_wav(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def browser(speech_wav: Path) -> AsyncIterator[Browser]:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Chromium is not installed: run `make setup-test`")
+    path = chromium_path()
     async with async_playwright() as p:
         b = await p.chromium.launch(
             executable_path=path,
             args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
+                *CHROMIUM_ARGS,
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
                 f"--use-file-for-fake-audio-capture={speech_wav}%noloop",

@@ -17,7 +17,6 @@ from agent_assist.audio.files import read_call_audio
 from agent_assist.core.script import ScriptedCall, Turn
 from agent_assist.replay import load_script, replay
 from tests.conftest import CALLS, SAMPLES, RunningServer
-from tests.e2e.test_console import browser  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.browser]
 
@@ -60,7 +59,7 @@ async def signed_in(
 
 
 async def test_live_wall_updates_during_a_replayed_call(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     text_server: RunningServer,
 ) -> None:
     page = await signed_in(browser, text_server, "sue", "supervisor", "/wall.html")
@@ -102,7 +101,7 @@ async def test_live_wall_updates_during_a_replayed_call(
 
 @pytest.mark.model
 async def test_review_plays_the_stored_audio_jumps_to_a_cited_moment_and_saves_an_override(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asr_server: RunningServer,
 ) -> None:
     audio = read_call_audio(SAMPLES / "en_call.flac")
@@ -173,7 +172,7 @@ async def test_review_plays_the_stored_audio_jumps_to_a_cited_moment_and_saves_a
 
 
 async def test_an_agent_is_refused_another_agents_call(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     text_server: RunningServer,
 ) -> None:
     ann = await replay(text_server.url, load_script(CALLS / "en_demo.toml"), fast=True, agent="ann")

@@ -230,8 +230,9 @@ async def test_calls_survive_a_restart(config: Config, tmp_path: Path) -> None:
         assert len(restarted.store.events_after(call_id, 0)) == 1
     finally:
         restarted.close()
-        if server._server is not None:
+        if server._server is not None:  # the crashed process's listener goes too
             server._server.close()
+            await server._server.wait_closed()
 
 
 async def test_http_serves_the_console_and_nothing_else(text_server: RunningServer) -> None:
