@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_assist.core.scoring import call_facts, offer_outcomes
+from agent_assist.core.call_facts import call_facts, offer_outcomes
 from agent_assist.pricing import PriceTable
 from agent_assist.store.sqlite import CallFilter
 from agent_assist.supervision import Supervision

@@ -14,16 +14,14 @@ from functools import cache
 from typing import Any
 
 from agent_assist.config import Config
+from agent_assist.core.call_facts import call_facts, offer_outcomes, talk_timeline
 from agent_assist.core.scoring import (
     ITEM_TITLES,
     SCORECARD_VERSION,
     CallScore,
     Override,
-    call_facts,
-    offer_outcomes,
     score_call,
     score_to_json,
-    talk_timeline,
 )
 from agent_assist.errors import AgentAssistError
 from agent_assist.nlp.spacy_analyzer import load_rule_set

@@ -11,18 +11,10 @@ from typing import Any
 import pytest
 
 from agent_assist.config import parse_config
+from agent_assist.core.call_facts import call_facts, feedback_of, offer_outcomes, talk_timeline
 from agent_assist.core.events import Event
 from agent_assist.core.policy import PolicyBook
-from agent_assist.core.scoring import (
-    ItemSpec,
-    Override,
-    Scorecard,
-    call_facts,
-    feedback_of,
-    offer_outcomes,
-    score_call,
-    talk_timeline,
-)
+from agent_assist.core.scoring import ItemSpec, Override, Scorecard, score_call
 from agent_assist.core.script import parse_script, turn_final
 from agent_assist.core.session import CallSession
 from agent_assist.core.signals import SignalDetector
