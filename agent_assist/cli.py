@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from importlib import resources
@@ -19,6 +18,7 @@ from typing import TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.audio.mic import add_mic_parser, run_mic
+from agent_assist.auth import configured_source_token
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
@@ -151,7 +151,7 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
     language = args.language or config.asr.default_language
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
     embedded: AgentAssistServer | None = None
-    token = args.token or os.environ.get("AGENT_ASSIST_TOKEN") or config.auth.source_token or None
+    token = args.token or configured_source_token(config.auth)
     try:
         if args.server is None and not await _answers(config.server.host, config.server.port):
             log.info("no server on %s; replaying through an embedded one", url)
@@ -159,7 +159,7 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
             embedded = AgentAssistServer(services)
             host, port = await embedded.start(port=0)
             url = f"ws://{host}:{port}/ws"
-            token = _source_token(embedded)
+            token = embedded.source_token_for()
         result = await replay(
             url,
             call,
@@ -180,13 +180,6 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
             await embedded.close()
             embedded.services.close()
     return 0
-
-
-def _source_token(server: AgentAssistServer, name: str = "replay") -> str:
-    """Credentials an embedded server makes for its own replay client."""
-    if server.auth.user(name) is None:
-        server.auth.add_user(name, "source")
-    return server.auth.api_token(name)
 
 
 async def _analyze(config: Config, args: argparse.Namespace) -> int:
@@ -213,11 +206,11 @@ async def _mic(config: Config, args: argparse.Namespace) -> int:
     async def serve_embedded() -> tuple[str, AgentAssistServer | None, str | None]:
         url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
         if args.server or await _answers(config.server.host, config.server.port):
-            token = os.environ.get("AGENT_ASSIST_TOKEN") or config.auth.source_token or None
+            token = configured_source_token(config.auth)
             return url, None, token
         embedded = AgentAssistServer(build_services(config))
         host, port = await embedded.start(port=0)
-        return f"ws://{host}:{port}/ws", embedded, _source_token(embedded)
+        return f"ws://{host}:{port}/ws", embedded, embedded.source_token_for()
 
     return await run_mic(config, args, serve_embedded, _print_event, _until_interrupted)
 
@@ -245,7 +238,7 @@ async def _demo(config: Config, args: argparse.Namespace) -> int:
                 server.auth.add_user(name, role)
         wall = server.auth.signin_token("demo-supervisor")
         console = server.auth.signin_token("demo-agent")
-        token = _source_token(server, "demo-source")
+        token = server.source_token_for("demo-source")
         print(
             f"\n  agent-assist is running at {base}/ (sign-in links below work once)\n"
             f"  supervisor (live wall, reviews):  {base}/login?token={wall}\n"

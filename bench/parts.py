@@ -165,7 +165,7 @@ async def _serve(args: dict[str, Any]) -> tuple[AgentAssistServer, str]:
     services = await asyncio.to_thread(build_services, cfg, store_path=db)
     server = AgentAssistServer(services)
     host, port = await server.start("127.0.0.1", 0)
-    return server, f"ws://{host}:{port}/ws"
+    return server, f"ws://{host}:{port}/ws?token={server.source_token_for('bench')}"
 
 
 def stream(args: dict[str, Any]) -> dict[str, Any]:

@@ -11,18 +11,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from http import HTTPStatus
 from typing import cast
 from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
-from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User
+from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User, configured_source_token
 from agent_assist.errors import AgentAssistError, ProtocolError
 from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
@@ -42,7 +40,7 @@ from agent_assist.server.call_context import apply_feedback, link_at_start, link
 from agent_assist.server.hub import Subscriber
 from agent_assist.server.live_call import LiveCall
 from agent_assist.server.services import Services, now_iso
-from agent_assist.server.web import WebGate
+from agent_assist.server.web import WebGate, text_response
 from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision import Supervision
@@ -76,11 +74,18 @@ class AgentAssistServer:
         )
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
-        source_token = os.environ.get("AGENT_ASSIST_TOKEN") or config.auth.source_token
+        source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
             if self.auth.user("source") is None:
                 self.auth.add_user("source", "source")
             self.auth.register_api_token("source", source_token)
+
+    def source_token_for(self, name: str = "replay") -> str:
+        """An API token for a program this process runs against its own server (replay,
+        demo, benchmarks): the user ``name`` with the source role, made when missing."""
+        if self.auth.user(name) is None:
+            self.auth.add_user(name, "source")
+        return self.auth.api_token(name)
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         cfg = self.services.config.server
@@ -111,17 +116,13 @@ class AgentAssistServer:
             return self.web.handle(connection, request)
         user, how = self.web.identify(request, allow_query=True)
         if user is None:
-            return _response(
-                HTTPStatus.UNAUTHORIZED,
-                b"sign in, or send a token (Authorization: Bearer)\n",
-                "text/plain; charset=utf-8",
+            return text_response(
+                HTTPStatus.UNAUTHORIZED, "sign in, or send a token (Authorization: Bearer)\n"
             )
         if not self.web.origin_ok(request) or (
             how == "cookie" and request.headers.get("Origin") is None
         ):
-            return _response(
-                HTTPStatus.FORBIDDEN, b"origin not allowed\n", "text/plain; charset=utf-8"
-            )
+            return text_response(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         self._users[connection] = user
         return None
 
@@ -317,18 +318,6 @@ class AgentAssistServer:
     async def _send(self, ws: ServerConnection, text: str) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(text)
-
-
-def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
-    headers = Headers(
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-    )
-    return Response(status.value, status.phrase, headers, body)
 
 
 def _ref_seq(message: str | bytes) -> int | None:
