@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, cast
 
+from agent_assist.config import AuthConfig
 from agent_assist.errors import AgentAssistError
 from agent_assist.store.sqlite import UserRow
 
@@ -55,6 +57,11 @@ class UserStore(Protocol):
     def token_user(self, token_hash: str, kinds: tuple[str, ...], now: str) -> UserRow | None: ...
     def use_token(self, token_hash: str, now: str) -> bool: ...
     def delete_token(self, token_hash: str) -> None: ...
+
+
+def configured_source_token(auth: AuthConfig) -> str | None:
+    """The API token sources use when none is given: ``$AGENT_ASSIST_TOKEN``, else config."""
+    return os.environ.get("AGENT_ASSIST_TOKEN") or auth.source_token or None
 
 
 def hash_token(token: str) -> str:

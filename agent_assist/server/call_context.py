@@ -23,7 +23,7 @@ def link_at_start(services: Services, call: LiveCall) -> None:
     if not customer_id:
         return
     record = services.customers.lookup(customer_id) if services.customers else None
-    _emit(call, call.session.link_customer(call.call_id, customer_id, record))
+    _emit_all(call, call.session.link_customer(call.call_id, customer_id, record))
 
 
 def link_customer(services: Services, call: LiveCall, msg: CustomerLink) -> None:
@@ -31,7 +31,7 @@ def link_customer(services: Services, call: LiveCall, msg: CustomerLink) -> None
     record = services.customers.lookup(msg.customer_id) if services.customers else None
     if record is None:
         raise CallError(f"no customer {msg.customer_id!r} in the CRM", code="customer.unknown")
-    _emit(call, call.session.link_customer(call.call_id, msg.customer_id, record))
+    _emit_all(call, call.session.link_customer(call.call_id, msg.customer_id, record))
 
 
 def apply_feedback(call: LiveCall, msg: Feedback) -> None:
@@ -42,9 +42,9 @@ def apply_feedback(call: LiveCall, msg: Feedback) -> None:
             f"call {call.call_id} has no suggestion {msg.suggestion_id!r}",
             code="feedback.unknown_suggestion",
         )
-    _emit(call, [event, *call.session.feed(event)])
+    _emit_all(call, [event, *call.session.feed(event)])
 
 
-def _emit(call: LiveCall, events: list[Event]) -> None:
+def _emit_all(call: LiveCall, events: list[Event]) -> None:
     for event in events:
-        call._emit(event)
+        call.emit(event)

@@ -140,7 +140,7 @@ class LiveCall:
                 last_seq=0,
             )
         )
-        self._emit(
+        self.emit(
             CallStarted(
                 call_id=self.call_id,
                 t_ms=0,
@@ -257,7 +257,7 @@ class LiveCall:
             return
         if ch.open_id is None:
             ch.open_id = self._next_id(ch.speaker)
-        self._emit(
+        self.emit(
             TranscriptPartial(
                 call_id=self.call_id,
                 t_ms=start_ms,
@@ -303,7 +303,7 @@ class LiveCall:
         duration = self._audio_ms
         if self.recorder is not None:
             self.recorder.close()
-        self._emit(
+        self.emit(
             CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
         )
         self.services.store.end_call(self.call_id, now_iso(), reason, duration)
@@ -314,9 +314,9 @@ class LiveCall:
                 final = item if isinstance(item, TranscriptFinal) else await self._recognize(item)
                 if final is None:
                     continue
-                self._emit(final)
+                self.emit(final)
                 for event in self.session.feed(final):
-                    self._emit(event)
+                    self.emit(event)
             except Exception:  # one bad utterance must not end the call
                 log.exception("call %s: failed to process an utterance", self.call_id)
 
@@ -345,7 +345,7 @@ class LiveCall:
             words=result.words,
         )
 
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
         self._seq += 1
         emitted_ms = round((time.monotonic() - self._started) * 1000)
         body = encode_event(event, self._seq, emitted_ms)

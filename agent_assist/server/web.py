@@ -103,7 +103,7 @@ class WebGate:
         path = request.path.split("?", 1)[0]
         try:
             if path == "/healthz":
-                return _text(HTTPStatus.OK, "ok\n")
+                return text_response(HTTPStatus.OK, "ok\n")
             if path == "/login":
                 return self._signin_link(request)
             if path.startswith("/api/"):
@@ -121,7 +121,7 @@ class WebGate:
         if user is None:
             return _redirect(f"/login.html?next={quote(request.path, safe='')}")
         if path in SUPERVISOR_PAGES and not user.is_supervisor:
-            return _text(HTTPStatus.FORBIDDEN, "supervisors only\n")
+            return text_response(HTTPStatus.FORBIDDEN, "supervisors only\n")
         name = PAGES.get(path) or SUPERVISOR_PAGES[path]
         return self._file(name)
 
@@ -132,13 +132,13 @@ class WebGate:
             or name.startswith(".")
             or not (name in OPEN_FILES or name.endswith(OPEN_SUFFIXES))
         ):
-            return _text(HTTPStatus.NOT_FOUND, "not found\n")
+            return text_response(HTTPStatus.NOT_FOUND, "not found\n")
         return self._file(name)
 
     def _file(self, name: str) -> Response:
         resource = resources.files("agent_assist") / "web" / name
         if not resource.is_file():
-            return _text(HTTPStatus.NOT_FOUND, "not found\n")
+            return text_response(HTTPStatus.NOT_FOUND, "not found\n")
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
@@ -205,7 +205,7 @@ class WebGate:
     def _api(self, request: Request, path: str) -> Response:
         write = request.method == "POST"
         if request.method not in ("GET", "POST"):
-            return _text(HTTPStatus.METHOD_NOT_ALLOWED, "GET or POST\n")
+            return text_response(HTTPStatus.METHOD_NOT_ALLOWED, "GET or POST\n")
         if write and not self.origin_ok(request):
             return _forbidden("cross-origin request refused")
         if path == "/api/login" and write:
@@ -245,12 +245,12 @@ class WebGate:
             return _forbidden(f"call {call_id} belongs to another agent")
         if sub == "/override":
             if not write:
-                return _text(HTTPStatus.METHOD_NOT_ALLOWED, "POST\n")
+                return text_response(HTTPStatus.METHOD_NOT_ALLOWED, "POST\n")
             if not user.is_supervisor:
                 return _forbidden("only supervisors override scores")
             return self._override(user, call_id, q)
         if write:
-            return _text(HTTPStatus.METHOD_NOT_ALLOWED, "GET\n")
+            return text_response(HTTPStatus.METHOD_NOT_ALLOWED, "GET\n")
         if sub == "/audio":
             return self._audio(request, call_id)
         if sub == "/score":
@@ -392,7 +392,7 @@ def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
-def _text(status: HTTPStatus, text: str) -> Response:
+def text_response(status: HTTPStatus, text: str) -> Response:
     return _response(status, text.encode(), "text/plain; charset=utf-8")
 
 
@@ -411,6 +411,6 @@ def _forbidden(message: str) -> Response:
 
 
 def _redirect(location: str) -> Response:
-    response = _text(HTTPStatus.FOUND, "")
+    response = text_response(HTTPStatus.FOUND, "")
     response.headers["Location"] = location
     return response
