@@ -98,7 +98,18 @@ def test_evidence_points_at_the_words(detector: SignalDetector) -> None:
 )
 def test_odd_input_never_raises(detector: SignalDetector, text: str) -> None:
     for language in ("ja", "en", "fr"):
-        signals(detector, language, "customer", text)
+        final = TranscriptFinal(
+            call_id="c",
+            t_ms=0,
+            utterance_id="u1",
+            speaker="customer",
+            end_ms=1,
+            language=language,
+            text=text,
+        )
+        for sig in detector.feed(final):  # no error, and evidence is a real span of the text
+            ev = sig.evidence
+            assert text[ev.start : ev.end] == ev.quote != ""
 
 
 @pytest.mark.parametrize(

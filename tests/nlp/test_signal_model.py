@@ -114,7 +114,10 @@ def test_a_missing_head_names_the_fix(config: Config, tmp_path: Path) -> None:
 def test_odd_input_through_the_model(combined_detector: SignalDetector, text: str) -> None:
     for language in ("ja", "en"):
         for speaker in ("agent", "customer"):
-            feed(combined_detector, language, speaker, text)  # type: ignore[arg-type]
+            final = TranscriptFinal("c", 0, "u1", speaker, 1, language, text)  # type: ignore[arg-type]
+            for sig in combined_detector.feed(final):  # no error, and evidence is a real span
+                ev = sig.evidence
+                assert ev.text == text and text[ev.start : ev.end] == ev.quote != ""
 
 
 def test_model_text_folds_width_and_case_and_bounds_length() -> None:
