@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import platform
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent_assist.config import load_config
@@ -195,7 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = EVAL / f"{language}_signals{suffix}.csv"
             if path.is_file():
                 sets.append((f"own {language} set, {what}", read_own(path, language)))
-    out = ["# Signal evaluation", ""]
+    out = [
+        "# Signal evaluation",
+        "",
+        f"Written by `make eval` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}.",
+        "",
+    ]
     if not args.shared.is_dir():
         out += [f"(third-party set not found at {args.shared}: skipped)", ""]
     compare = ["## Rules only vs rules + model", ""]
