@@ -1,5 +1,5 @@
 """Command line: ``agent-assist serve | replay | demo | mic | models | users | score |
-report | analyze``.
+report | analyze | worker | cluster``.
 
 Supervisor commands (users, score, report) live in ``supervisor_cli``.
 """
@@ -19,6 +19,7 @@ from typing import TextIO
 from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.audio.mic import add_mic_parser, run_mic
 from agent_assist.auth import configured_source_token
+from agent_assist.cluster.commands import add_cluster_commands, run_cluster_command
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_analyze(config, args))
         if args.command == "mic":
             return asyncio.run(_mic(config, args))
+        if args.command in ("worker", "cluster"):
+            return run_cluster_command(config, args)
     except AgentAssistError as err:
         print(f"agent-assist: error: {err}", file=sys.stderr)
         return 2
@@ -99,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for a console to connect before replaying",
     )
     add_mic_parser(sub)
+    add_cluster_commands(sub)
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
     from agent_assist.supervisor_cli import add_supervisor_commands

@@ -21,6 +21,7 @@ from websockets.http11 import Request, Response
 
 from agent_assist import __version__
 from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User, configured_source_token
+from agent_assist.cluster.gateway import ClusterLink
 from agent_assist.errors import AgentAssistError, ProtocolError
 from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
@@ -56,6 +57,7 @@ class AgentAssistServer:
         self.services = services
         self.calls: dict[str, LiveCall] = {}
         self._server: Server | None = None
+        self.cluster: ClusterLink | None = None
         config = services.config
         store = cast(SqliteStore, services.store)
         self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
@@ -99,7 +101,16 @@ class AgentAssistServer:
         )
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
+        if self.services.config.cluster.redis_url:  # events to and from other gateways
+            self.cluster = ClusterLink(self.services.config, self.services.hub.deliver, self.load)
+            self.services.hub.relay = self.cluster.publish
+            await self.cluster.start()
         return bound_host, bound_port
+
+    def load(self) -> dict[str, object]:
+        """This gateway's load, reported to the cluster."""
+        engine = self.services.engine
+        return {"calls": len(self.calls), "lag_ms": engine.lag_ms() if engine else 0}
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
@@ -107,6 +118,9 @@ class AgentAssistServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.cluster is not None:
+            self.services.hub.relay = None
+            await self.cluster.close()
 
     # -- HTTP: the console page and a small read-only API -------------------------------
 

@@ -53,6 +53,8 @@ class Hub:
         self.store = store
         self.queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
+        self.relay: Callable[[str, int, str], None] | None = None
+        """Where this process's events also go (the other gateways of a cluster)."""
 
     def add(self, subscribe: str | None) -> Subscriber:
         sub = Subscriber(subscribe=subscribe, queue=asyncio.Queue(maxsize=self.queue_size))
@@ -66,6 +68,18 @@ class Hub:
         return any(sub.subscribe == "*" for sub in self._subscribers)
 
     def publish(self, call_id: str, seq: int, body: str) -> None:
+        self._fan_out(call_id, seq, body)
+        if self.relay is not None:
+            self.relay(call_id, seq, body)
+
+    def deliver(self, call_id: str, seq: int, body: str) -> None:
+        """An event another gateway stored: fill any gap from the store, then fan out."""
+        for sub in list(self._subscribers):
+            if sub.wants(call_id) and seq > sub.sent.get(call_id, 0) + 1:
+                self.backlog(sub, call_id, sub.sent.get(call_id, 0))
+        self._fan_out(call_id, seq, body)
+
+    def _fan_out(self, call_id: str, seq: int, body: str) -> None:
         for sub in list(self._subscribers):
             if sub.wants(call_id):
                 sub.offer(call_id, seq, body)

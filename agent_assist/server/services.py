@@ -15,6 +15,7 @@ from pathlib import Path
 from agent_assist.asr.engine import RecognitionEngine
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
+from agent_assist.cluster.gateway import remote_engine
 from agent_assist.config import Config
 from agent_assist.core.catalog import Catalog, parse_catalog
 from agent_assist.core.policy import PolicyBook, parse_policy
@@ -125,14 +126,17 @@ def build_services(
     customers = load_customers(config, policy.catalog)
     detector = build_detector(config)
     engine = vad = None
-    if with_asr:
+    if with_asr and config.cluster.redis_url:  # decodes run on `agent-assist worker`s
+        engine, vad = remote_engine(config), SileroVad()
+    elif with_asr:
         recognizer = WhisperRecognizer(
             config.asr, config.resolve(config.models.dir), config.vad
         )
         engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
     store = SqliteStore(store_path or config.resolve(config.store.path))
-    store.close_interrupted(now_iso())
+    if not config.cluster.redis_url:  # in a cluster, other gateways' calls are live
+        store.close_interrupted(now_iso())
     hub = Hub(store, config.server.queue_size)
     return Services(config, store, hub, detector, policy, engine, vad, customers)
 
