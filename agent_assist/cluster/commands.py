@@ -48,7 +48,14 @@ def _with_redis(config: Config, url: str | None) -> Config:
 
 
 def run_worker(config: Config, name: str = "") -> int:
-    """Load the models, then serve jobs until SIGTERM or SIGINT."""
+    """Load the models of the worker's languages, then serve jobs until SIGTERM or SIGINT."""
+    if config.cluster.worker_languages:
+        served = {
+            lang: lc
+            for lang, lc in config.asr.languages.items()
+            if lang in config.cluster.worker_languages
+        }
+        config = replace(config, asr=replace(config.asr, languages=served))
     recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir), config.vad)
     worker = RecognitionWorker(recognizer, config, name)
     stop = threading.Event()

@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def node_name(configured: str, role: str) -> str:
-    return configured or f"{role}-{socket.gethostname()}-{os.getpid()}"
+    """The configured name, else role, host, process id and a random tag (unique per run)."""
+    return configured or f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass

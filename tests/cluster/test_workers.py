@@ -1,0 +1,165 @@
+"""Gateways and recognition workers over a real Redis, with real models on real audio.
+
+One module-scoped Redis (append-only) and two ``agent-assist worker`` processes serve
+every test: two gateways with consoles on each other; a worker killed with SIGKILL
+mid-call; Redis restarted mid-call. Each disturbed call must end with exactly the
+utterances of the undisturbed one: none lost, none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis
+from rapidfuzz import fuzz
+from websockets.asyncio.client import connect
+
+from agent_assist.audio.files import read_call_audio
+from agent_assist.cluster.gateway import RemoteRecognitionEngine
+from agent_assist.cluster.jobs import GROUP, Keys
+from agent_assist.cluster.private_servers import PrivateRedis
+from agent_assist.config import Config
+from agent_assist.replay import ReplayResult, load_script, replay
+from tests.cluster.conftest import Workers
+from tests.conftest import CALLS, SAMPLES, _serve
+
+pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
+
+Utterance = tuple[str, str, int, int]  # id, speaker, start, end
+
+
+def finals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "transcript.final"]
+
+
+def utterances(events: list[dict[str, Any]]) -> list[Utterance]:
+    return [
+        (e["data"]["utterance_id"], e["data"]["speaker"], e["t_ms"], e["data"]["end_ms"])
+        for e in finals(events)
+    ]
+
+
+def text_of(events: list[dict[str, Any]]) -> str:
+    return " ".join(e["data"]["text"] for e in finals(events))
+
+
+async def watch(url: str, calls_to_end: int, into: list[dict[str, Any]]) -> None:
+    """A supervisor's console subscribed to every call, until ``calls_to_end`` end."""
+    async with connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"v": 1, "type": "hello", "call_id": None, "seq": 1, "t_ms": 0,
+                                  "data": {"role": "console", "subscribe": "*"}}))  # fmt: skip
+        ended = 0
+        while ended < calls_to_end:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 120))
+            if m["type"] == "ready":
+                continue
+            into.append(m)
+            ended += m["type"] == "call.ended"
+
+
+def assert_once_in_order(seen: list[dict[str, Any]], call_id: str, result: ReplayResult) -> None:
+    mine = [m["seq"] for m in seen if m["call_id"] == call_id]
+    assert mine == list(range(1, len(mine) + 1)), mine[:20]
+    assert mine[-1] == max(e["seq"] for e in result.events if e["call_id"] == call_id)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def undisturbed(
+    cluster_config: Config, workers: Workers, tmp_path_factory: pytest.TempPathFactory
+) -> ReplayResult:
+    """Two gateways on one store; an audio call on A, a text call on B, consoles on both.
+
+    Also the reference transcript for the disturbed runs below.
+    """
+    db = tmp_path_factory.mktemp("gateways") / "calls.sqlite3"
+    audio = read_call_audio(SAMPLES / "en_call.flac")
+    script = load_script(CALLS / "en_demo.toml")
+    async with _serve(cluster_config, db, True) as a, _serve(cluster_config, db, True) as b:
+        on_a: list[dict[str, Any]] = []
+        on_b: list[dict[str, Any]] = []
+        consoles = [asyncio.create_task(watch(a.url, 2, on_a)),
+                    asyncio.create_task(watch(b.url, 2, on_b))]  # fmt: skip
+        await asyncio.sleep(0.3)
+        heard, said = await asyncio.gather(
+            replay(a.url, audio, language="en", fast=True), replay(b.url, script, fast=True)
+        )
+        done, _ = await asyncio.wait(consoles, timeout=60)
+        summary = {
+            name: {c: [m["seq"] for m in seen if m["call_id"] == c][-3:] for c in (heard.call_id, said.call_id)}
+            for name, seen in (("a", on_a), ("b", on_b))
+        }
+        assert len(done) == 2, summary
+        for console in (on_a, on_b):
+            assert_once_in_order(console, heard.call_id, heard)
+            assert_once_in_order(console, said.call_id, said)
+        assert b.server.cluster is not None and b.server.cluster.received > 0
+        assert a.server.cluster is not None and a.server.cluster.received > 0
+        nodes = await a.server.cluster.nodes()
+        roles = Counter(n["role"] for n in nodes.values())
+        assert roles["gateway"] == 2 and roles["worker"] == 2, nodes
+    return heard
+
+
+async def test_two_gateways_share_workers_and_events(undisturbed: ReplayResult) -> None:
+    assert len(finals(undisturbed.events)) >= 5
+    assert "nova" in text_of(undisturbed.events).lower()
+
+
+async def test_a_worker_killed_mid_call_loses_and_repeats_no_final(
+    cluster_config: Config,
+    workers: Workers,
+    redis_server: PrivateRedis,
+    undisturbed: ReplayResult,
+    tmp_path: Path,
+) -> None:
+    r = redis.Redis.from_url(redis_server.url)
+    stream = Keys(cluster_config.cluster.prefix).jobs("final", "en")
+    audio = read_call_audio(SAMPLES / "en_call.flac")
+    async with _serve(cluster_config, tmp_path / "calls.sqlite3", True) as gw:
+        call = asyncio.create_task(replay(gw.url, audio, language="en", fast=True))
+        deadline = time.monotonic() + 60
+        while not r.xpending_range(stream, GROUP, "-", "+", 10, consumername="w1"):
+            assert time.monotonic() < deadline and not call.done(), "w1 never took a final"
+            await asyncio.sleep(0.005)
+        workers.kill("w1")  # holding at least one final it read and never answered
+        result = await asyncio.wait_for(call, 120)
+        engine = gw.server.services.engine
+        assert isinstance(engine, RemoteRecognitionEngine)
+        assert engine.remote.finals_asked == engine.remote.finals_answered
+    assert utterances(result.events) == utterances(undisturbed.events)
+    assert fuzz.ratio(text_of(result.events), text_of(undisturbed.events)) > 90
+    report = json.loads(r.get(Keys(cluster_config.cluster.prefix).node("w2")) or b"{}")
+    assert report["reclaimed"] >= 1, report
+    assert r.xpending(stream, GROUP)["pending"] == 0
+    workers.start("w1")
+
+
+async def test_redis_restarted_mid_call_keeps_every_final(
+    cluster_config: Config,
+    workers: Workers,
+    redis_server: PrivateRedis,
+    undisturbed: ReplayResult,
+    tmp_path: Path,
+) -> None:
+    audio = read_call_audio(SAMPLES / "en_call.flac")
+    seen: list[dict[str, Any]] = []
+    async with _serve(cluster_config, tmp_path / "calls.sqlite3", True) as gw:
+        call = asyncio.create_task(
+            replay(gw.url, audio, language="en", fast=True, on_event=seen.append)
+        )
+        while len(finals(seen)) < 2:
+            assert not call.done()
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(redis_server.restart)
+        result = await asyncio.wait_for(call, 180)
+    assert utterances(result.events) == utterances(undisturbed.events)
+    assert fuzz.ratio(text_of(result.events), text_of(undisturbed.events)) > 90
+    ids = [u[0] for u in utterances(result.events)]
+    assert len(ids) == len(set(ids))
