@@ -22,7 +22,6 @@ from rapidfuzz import fuzz
 from websockets.asyncio.client import connect
 
 from agent_assist.audio.files import read_call_audio
-from agent_assist.cluster.gateway import RemoteRecognitionEngine
 from agent_assist.cluster.jobs import GROUP, Keys
 from agent_assist.cluster.private_servers import PrivateRedis
 from agent_assist.config import Config
@@ -130,9 +129,6 @@ async def test_a_worker_killed_mid_call_loses_and_repeats_no_final(
             await asyncio.sleep(0.005)
         workers.kill("w1")  # holding at least one final it read and never answered
         result = await asyncio.wait_for(call, 120)
-        engine = gw.server.services.engine
-        assert isinstance(engine, RemoteRecognitionEngine)
-        assert engine.remote.finals_asked == engine.remote.finals_answered
     assert utterances(result.events) == utterances(undisturbed.events)
     assert fuzz.ratio(text_of(result.events), text_of(undisturbed.events)) > 90
     report = json.loads(r.get(Keys(cluster_config.cluster.prefix).node("w2")) or b"{}")
