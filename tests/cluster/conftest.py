@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_assist.cluster.private_servers import PrivatePostgres, PrivateRedis
+from agent_assist.cluster.private_servers import PrivateRedis
 from agent_assist.config import Config, load_config
 from tests.conftest import REPO
 
@@ -26,13 +26,6 @@ from tests.conftest import REPO
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
     """Append-only file on: a restart keeps what Redis acknowledged."""
     server = PrivateRedis(tmp_path_factory.mktemp("redis"), aof=True).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres().start()
     yield server
     server.stop()
 

@@ -91,7 +91,10 @@ async def undisturbed(
         )
         done, _ = await asyncio.wait(consoles, timeout=60)
         summary = {
-            name: {c: [m["seq"] for m in seen if m["call_id"] == c][-3:] for c in (heard.call_id, said.call_id)}
+            name: {
+                c: [m["seq"] for m in seen if m["call_id"] == c][-3:]
+                for c in (heard.call_id, said.call_id)
+            }
             for name, seen in (("a", on_a), ("b", on_b))
         }
         assert len(done) == 2, summary
