@@ -76,8 +76,15 @@ class ClusterLink:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self.received = 0
+        self.nodes_seen: dict[str, dict[str, Any]] = {}
+        """Every node's last load report, refreshed each heartbeat."""
+        self.remote_calls: dict[str, str] = {}
+        """Live calls other gateways hold (call id -> gateway), for late-joining consoles."""
 
     async def start(self) -> None:
+        with contextlib.suppress(*RedisDown):
+            self.nodes_seen = await self.nodes()
+            await self._refresh_remote_calls()
         self._tasks = [
             asyncio.create_task(self._send_loop()),
             asyncio.create_task(self._receive_loop()),
@@ -107,10 +114,15 @@ class ClusterLink:
         channel = self._keys.events()
         while True:
             call_id, seq, body = await self._outbox.get()
+            kind = _event_type(body)
             message = json.dumps({"node": self.name, "call": call_id, "seq": seq, "body": body})
             while True:
                 try:
+                    if kind == "call.started":
+                        await self._redis.hset(self._keys.calls(), call_id, self.name)
                     await self._redis.publish(channel, message)
+                    if kind == "call.ended":
+                        await self._redis.hdel(self._keys.calls(), call_id)
                     break
                 except RedisDown:  # others fill the gap from the store later
                     await asyncio.sleep(0.5)
@@ -131,6 +143,11 @@ class ClusterLink:
                     if doc["node"] == self.name:
                         continue
                     self.received += 1
+                    kind = _event_type(doc["body"])
+                    if kind == "call.started":
+                        self.remote_calls[doc["call"]] = doc["node"]
+                    elif kind == "call.ended":
+                        self.remote_calls.pop(doc["call"], None)
                     try:
                         self._deliver(doc["call"], int(doc["seq"]), doc["body"])
                     except Exception:
@@ -145,7 +162,18 @@ class ClusterLink:
             report = {"role": "gateway", "at": time.time(), **self._load()}
             with contextlib.suppress(*RedisDown):
                 await self._redis.set(self._keys.node(self.name), json.dumps(report), ex=ttl)
+                self.nodes_seen = await self.nodes()
+                await self._refresh_remote_calls()
             await asyncio.sleep(self._cfg.heartbeat_s)
+
+    async def _refresh_remote_calls(self) -> None:
+        """Live calls of other gateways still beating (a crashed gateway's calls drop out)."""
+        held = await self._redis.hgetall(self._keys.calls())
+        self.remote_calls = {
+            call.decode(): node.decode()
+            for call, node in held.items()
+            if node.decode() != self.name and node.decode() in self.nodes_seen
+        }
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
         """Every node's last load report (gateways and workers still beating)."""
@@ -157,3 +185,7 @@ class ClusterLink:
                 name = key.decode()[len(prefix) :]
                 out[name] = json.loads(raw)
         return out
+
+
+def _event_type(body: str) -> str:
+    return str(json.loads(body).get("type", ""))

@@ -11,6 +11,8 @@ Keys (all under ``[cluster] prefix``):
   only slow) still yields one final.
 - ``{p}:reply:{job id}``: a list the gateway blocks on, pushed when the answer lands.
 - ``{p}:node:{name}``: each node's load report, expiring when the node stops beating.
+- ``{p}:events``: the pub/sub channel of every gateway's events; ``{p}:calls``: the
+  live calls and the gateway holding each.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class Keys:
 
     def events(self) -> str:
         return f"{self.prefix}:events"
+
+    def calls(self) -> str:
+        """Hash of live calls: call id -> the gateway holding it."""
+        return f"{self.prefix}:calls"
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,8 @@ class AgentAssistServer:
         hub = self.services.hub
         if hello.resume_call_id:
             hub.backlog(sub, hello.resume_call_id, hello.resume_after_seq)
-        for call_id in list(self.calls):
+        held_elsewhere = list(self.cluster.remote_calls) if self.cluster else []
+        for call_id in [*self.calls, *held_elsewhere]:
             if sub.wants(call_id) and call_id != hello.resume_call_id:
                 hub.backlog(sub, call_id, 0)
 

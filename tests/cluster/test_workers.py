@@ -49,8 +49,11 @@ def text_of(events: list[dict[str, Any]]) -> str:
     return " ".join(e["data"]["text"] for e in finals(events))
 
 
-async def watch(url: str, calls_to_end: int, into: list[dict[str, Any]]) -> None:
-    """A supervisor's console subscribed to every call, until ``calls_to_end`` end."""
+async def watch(
+    url: str, calls_to_end: int, into: list[dict[str, Any]], mode: str | None = None
+) -> None:
+    """A supervisor's console subscribed to every call, until ``calls_to_end`` calls (of
+    ``mode``, when given) end."""
     async with connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"v": 1, "type": "hello", "call_id": None, "seq": 1, "t_ms": 0,
                                   "data": {"role": "console", "subscribe": "*"}}))  # fmt: skip
@@ -60,7 +63,8 @@ async def watch(url: str, calls_to_end: int, into: list[dict[str, Any]]) -> None
             if m["type"] == "ready":
                 continue
             into.append(m)
-            ended += m["type"] == "call.ended"
+            modes = {e["call_id"]: e["data"]["mode"] for e in into if e["type"] == "call.started"}
+            ended += m["type"] == "call.ended" and mode in (None, modes.get(m["call_id"]))
 
 
 def assert_once_in_order(seen: list[dict[str, Any]], call_id: str, result: ReplayResult) -> None:
@@ -86,18 +90,24 @@ async def undisturbed(
         consoles = [asyncio.create_task(watch(a.url, 2, on_a)),
                     asyncio.create_task(watch(b.url, 2, on_b))]  # fmt: skip
         await asyncio.sleep(0.3)
-        heard, said = await asyncio.gather(
+        calls = asyncio.gather(
             replay(a.url, audio, language="en", fast=True), replay(b.url, script, fast=True)
         )
+        while not finals(on_b):  # a console joining B late sees A's call from its start
+            await asyncio.sleep(0.02)
+        late: list[dict[str, Any]] = []
+        consoles.append(asyncio.create_task(watch(b.url, 1, late, mode="audio")))
+        heard, said = await calls
         done, _ = await asyncio.wait(consoles, timeout=60)
         summary = {
             name: {
                 c: [m["seq"] for m in seen if m["call_id"] == c][-3:]
                 for c in (heard.call_id, said.call_id)
             }
-            for name, seen in (("a", on_a), ("b", on_b))
+            for name, seen in (("a", on_a), ("b", on_b), ("late", late))
         }
-        assert len(done) == 2, summary
+        assert len(done) == 3, summary
+        assert_once_in_order(late, heard.call_id, heard)
         for console in (on_a, on_b):
             assert_once_in_order(console, heard.call_id, heard)
             assert_once_in_order(console, said.call_id, said)
