@@ -68,6 +68,7 @@ class PrivateRedis:
     """``redis-server`` on a free loopback port; ``aof=True`` keeps writes across restarts."""
 
     def __init__(self, folder: Path | None = None, *, aof: bool = False) -> None:
+        self._own_folder = folder is None
         self.folder = folder or Path(tempfile.mkdtemp(prefix="agent-assist-redis-"))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.aof = aof
@@ -109,11 +110,18 @@ class PrivateRedis:
         self.stop()
         self.start()
 
+    def remove(self) -> None:
+        """Stop, and delete the folder when this object made it."""
+        self.stop()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
 
 class PrivatePostgres:
     """A throw-away PostgreSQL cluster (``initdb``) on a free port, trust auth on loopback."""
 
     def __init__(self, folder: Path | None = None) -> None:
+        self._own_folder = folder is None
         self.folder = folder or Path(tempfile.mkdtemp(prefix="agent-assist-pg-"))
         self.port = free_port()
         self._uid: int | None = None
@@ -167,6 +175,12 @@ class PrivatePostgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run([find_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def remove(self) -> None:
+        """Stop, and delete the cluster's folder when this object made it."""
+        self.stop()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def create_database(self, name: str) -> str:
         """A fresh database; returns its URL."""

@@ -20,7 +20,7 @@ from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore, Store
 def postgres() -> Iterator[PrivatePostgres]:
     server = PrivatePostgres().start()
     yield server
-    server.stop()
+    server.remove()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
