@@ -45,8 +45,10 @@ def node_name(configured: str, role: str) -> str:
 class WorkerCounters:
     decoded: int = 0
     partials: int = 0
-    skipped: int = 0
-    """Jobs acknowledged without decoding: already answered, or a stale partial."""
+    already_answered: int = 0
+    """Jobs acknowledged without decoding because their answer exists (queued twice)."""
+    stale_partials: int = 0
+    """Partials dropped unread: nobody waits for them any more."""
     reclaimed: int = 0
     batches: int = 0
     busy_s: float = 0.0
@@ -164,10 +166,12 @@ class RecognitionWorker:
         todo: list[tuple[str, str, Job]] = []
         now_ms = time.time() * 1000
         for stream, msg_id, job in batch:
-            stale = job.kind == "partial" and now_ms > job.deadline_ms
-            if stale or self._redis.exists(self._keys.result(job.job_id)):
-                self.counters.skipped += 1
+            if job.kind == "partial" and now_ms > job.deadline_ms:
                 self._ack(stream, msg_id)
+                self.counters.stale_partials += 1
+            elif self._redis.exists(self._keys.result(job.job_id)):
+                self._ack(stream, msg_id)
+                self.counters.already_answered += 1
             else:
                 todo.append((stream, msg_id, job))
         groups: dict[tuple[str, str], list[tuple[str, str, Job]]] = defaultdict(list)
@@ -179,12 +183,12 @@ class RecognitionWorker:
             answers = self._decode(kind, [job for _, _, job in items])
             self.counters.busy_s += time.monotonic() - started
             self.counters.batches += 1
-            for (stream, msg_id, job), answer in zip(items, answers, strict=True):
-                self._answer(stream, msg_id, job, answer)
-            if kind == "partial":
+            if kind == "partial":  # counted before anyone hears the answer
                 self.counters.partials += len(items)
             else:
                 self.counters.decoded += len(items)
+            for (stream, msg_id, job), answer in zip(items, answers, strict=True):
+                self._answer(stream, msg_id, job, answer)
 
     def _decode(self, kind: str, jobs: list[Job]) -> list[dict[str, Any]]:
         try:
