@@ -169,10 +169,9 @@ class ClusterLink:
     async def _refresh_remote_calls(self) -> None:
         """Live calls of other gateways still beating (a crashed gateway's calls drop out)."""
         held = await self._redis.hgetall(self._keys.calls())
+        pairs = ((_text(call), _text(node)) for call, node in held.items())
         self.remote_calls = {
-            call.decode(): node.decode()
-            for call, node in held.items()
-            if node.decode() != self.name and node.decode() in self.nodes_seen
+            call: node for call, node in pairs if node != self.name and node in self.nodes_seen
         }
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
@@ -189,3 +188,7 @@ class ClusterLink:
 
 def _event_type(body: str) -> str:
     return str(json.loads(body).get("type", ""))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
