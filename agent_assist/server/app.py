@@ -65,7 +65,8 @@ class AgentAssistServer:
         self.archive: AudioArchive | None = None
         if config.archive.enabled:
             folder = config.resolve(config.archive.dir) if config.archive.dir else None
-            self.archive = AudioArchive(folder or store.path.parent / "audio")
+            db_file = getattr(store, "path", config.resolve(config.store.path))  # PostgreSQL: none
+            self.archive = AudioArchive(folder or db_file.parent / "audio")
         self.web = WebGate(
             self.auth,
             config.auth,

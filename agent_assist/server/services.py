@@ -32,7 +32,8 @@ from agent_assist.model_files import read_manifest, verify_model
 from agent_assist.nlp.signal_model import OnnxSignalClassifier, SentenceEncoder
 from agent_assist.nlp.spacy_analyzer import SpacyAnalyzer, load_rule_set
 from agent_assist.server.hub import Hub
-from agent_assist.store.sqlite import SqliteStore, Store
+from agent_assist.store.choice import open_store
+from agent_assist.store.sqlite import Store
 
 LANGUAGES = ("ja", "en")
 
@@ -134,7 +135,7 @@ def build_services(
         )
         engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
-    store = SqliteStore(store_path or config.resolve(config.store.path))
+    store = open_store(config, store_path)
     if not config.cluster.redis_url:  # in a cluster, other gateways' calls are live
         store.close_interrupted(now_iso())
     hub = Hub(store, config.server.queue_size)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_assist.cluster.private_servers import PrivateRedis
+from agent_assist.cluster.private_servers import PrivatePostgres, PrivateRedis
 from agent_assist.config import Config, load_config
 from tests.conftest import REPO
 
@@ -86,6 +86,13 @@ class Workers:
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres().start()
+    yield server
+    server.remove()
 
 
 @pytest.fixture(scope="module")

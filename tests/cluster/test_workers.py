@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from websockets.asyncio.client import connect
 
 from agent_assist.audio.files import read_call_audio
 from agent_assist.cluster.jobs import GROUP, Keys
-from agent_assist.cluster.private_servers import PrivateRedis
+from agent_assist.cluster.private_servers import PrivatePostgres, PrivateRedis
 from agent_assist.config import Config
 from agent_assist.replay import ReplayResult, load_script, replay
 from tests.cluster.conftest import Workers
@@ -75,13 +76,17 @@ def assert_once_in_order(seen: list[dict[str, Any]], call_id: str, result: Repla
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def undisturbed(
-    cluster_config: Config, workers: Workers, tmp_path_factory: pytest.TempPathFactory
+    cluster_config: Config,
+    workers: Workers,
+    postgres: PrivatePostgres,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> ReplayResult:
-    """Two gateways on one store; an audio call on A, a text call on B, consoles on both.
-
-    Also the reference transcript for the disturbed runs below.
+    """Two gateways on one PostgreSQL store; an audio call on A, a text call on B,
+    consoles on both. Also the reference transcript for the disturbed runs below.
     """
-    db = tmp_path_factory.mktemp("gateways") / "calls.sqlite3"
+    db = tmp_path_factory.mktemp("gateways") / "unused.sqlite3"
+    url = postgres.create_database("gateways")
+    cluster_config = replace(cluster_config, store=replace(cluster_config.store, url=url))
     audio = read_call_audio(SAMPLES / "en_call.flac")
     script = load_script(CALLS / "en_demo.toml")
     async with _serve(cluster_config, db, True) as a, _serve(cluster_config, db, True) as b:
@@ -116,6 +121,11 @@ async def undisturbed(
         nodes = await a.server.cluster.nodes()
         roles = Counter(n["role"] for n in nodes.values())
         assert roles["gateway"] == 2 and roles["worker"] == 2, nodes
+        stored = a.server.services.store.events_after(heard.call_id, 0)
+        assert [json.loads(body)["seq"] for body in stored] == [
+            e["seq"] for e in heard.events if e["call_id"] == heard.call_id
+        ]
+    assert not db.exists()  # everything went to PostgreSQL
     return heard
 
 
