@@ -65,7 +65,9 @@ class RecognitionWorker:
             self._cfg.redis_url, socket_connect_timeout=2, socket_timeout=10
         )
         self._finals = [self._keys.jobs("final", lang) for lang in self.languages]
-        self._finals.append(self._keys.jobs("detect"))
+        models = [config.asr.languages[lang].model for lang in self.languages]
+        if any(not model.endswith(".en") for model in models):  # detection: multilingual only
+            self._finals.append(self._keys.jobs("detect"))
         self._partials = [self._keys.jobs("partial", lang) for lang in self.languages]
         self.counters = WorkerCounters()
         self._last_claim = 0.0
