@@ -174,6 +174,29 @@ class ClusterLink:
             call: node for call, node in pairs if node != self.name and node in self.nodes_seen
         }
 
+    def capacity(self) -> dict[str, Any]:
+        """The cluster as this gateway last saw it: for the health report and the wall."""
+        workers = [n for n in self.nodes_seen.values() if n.get("role") == "worker"]
+        gateways = [n for n in self.nodes_seen.values() if n.get("role") == "gateway"]
+        languages = sorted({lang for w in workers for lang in w.get("languages", [])})
+        busy = [float(w.get("busy_share", 0.0)) for w in workers]
+        return {
+            "workers": len(workers),
+            "gateways": len(gateways),
+            "calls": sum(int(g.get("calls", 0)) for g in gateways),
+            "languages": languages,
+            "worker_busy": round(sum(busy) / len(busy), 3) if busy else 0.0,
+        }
+
+    def refusal(self, language: str) -> str:
+        """Why an audio call in ``language`` cannot be served now ('' when it can)."""
+        served = self.capacity()["languages"]
+        if language == "auto" and served:
+            return ""
+        if language not in served:
+            return f"no recognition worker serves {language!r} (workers serve {served or 'none'})"
+        return ""
+
     async def nodes(self) -> dict[str, dict[str, Any]]:
         """Every node's last load report (gateways and workers still beating)."""
         out: dict[str, dict[str, Any]] = {}

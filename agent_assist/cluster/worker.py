@@ -15,6 +15,7 @@ decoded once even when a gateway queued it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -72,19 +73,25 @@ class RecognitionWorker:
         self.counters = WorkerCounters()
         self._last_claim = 0.0
         self._last_beat = 0.0
-        self._started = time.time()
+        self._busy_at_beat = 0.0
 
     # -- the loop -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Serve until ``stop`` is set; Redis outages are waited out, never fatal."""
         ready = False
+        beating: threading.Thread | None = None
         while not stop.is_set():
             try:
                 if not ready:
                     self._ensure_groups()
                     self._beat(force=True)
                     ready = True
+                    if beating is None:  # reports go on while a long batch decodes
+                        beating = threading.Thread(
+                            target=self._beat_loop, args=(stop,), daemon=True
+                        )
+                        beating.start()
                     if on_ready is not None:
                         on_ready()
                 self._turn()
@@ -96,10 +103,11 @@ class RecognitionWorker:
                 if "NOGROUP" not in str(exc):
                     raise
                 ready = False  # Redis lost its data (restart without persistence)
+        if beating is not None:
+            beating.join(timeout=5)
         self._redis.close()
 
     def _turn(self) -> None:
-        self._beat()
         batch = self._reclaim()
         if not batch:
             batch = self._read(self._finals, block_ms=None)
@@ -225,12 +233,20 @@ class RecognitionWorker:
 
     # -- load reports -------------------------------------------------------------------
 
+    def _beat_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self._cfg.heartbeat_s):
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                self._beat(force=True)  # an outage is the serving loop's to report
+
     def _beat(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_beat < self._cfg.heartbeat_s:
             return
+        span = now - self._last_beat
         self._last_beat = now
         c = self.counters
+        share = (c.busy_s - self._busy_at_beat) / span if 0 < span < 60 else 0.0
+        self._busy_at_beat = c.busy_s
         report = {
             "role": "worker",
             "languages": list(self.languages),
@@ -238,7 +254,7 @@ class RecognitionWorker:
             "partials": c.partials,
             "reclaimed": c.reclaimed,
             "busy_s": round(c.busy_s, 3),
-            "busy_share": round(c.busy_s / max(1e-3, time.time() - self._started), 3),
+            "busy_share": round(min(1.0, share), 3),  # since the last report
             "at": time.time(),
         }
         ttl = max(3, round(3 * self._cfg.heartbeat_s))
