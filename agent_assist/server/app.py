@@ -297,6 +297,11 @@ class AgentAssistServer:
                 raise AgentAssistError(
                     "this connection already carries a call", code="call.already_started"
                 )
+            if self.cluster is not None and msg.mode == "audio":
+                language = msg.language or self.services.config.asr.default_language
+                if reason := self.cluster.refusal(language):
+                    raise AgentAssistError(f"the cluster takes no such call now: {reason}",
+                                           code="call.limit")  # fmt: skip
             call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
             self._agents[call.call_id] = agent  # known before call.started goes out

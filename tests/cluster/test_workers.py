@@ -182,3 +182,22 @@ async def test_redis_restarted_mid_call_keeps_every_final(
     assert fuzz.ratio(text_of(result.events), text_of(undisturbed.events)) > 90
     ids = [u[0] for u in utterances(result.events)]
     assert len(ids) == len(set(ids))
+
+
+async def test_a_call_no_worker_can_decode_is_refused(
+    cluster_config: Config, workers: Workers, tmp_path: Path
+) -> None:
+    async with _serve(cluster_config, tmp_path / "calls.sqlite3", True) as gw:
+        assert gw.server.cluster is not None
+        assert gw.server.cluster.capacity()["languages"] == ["en"]  # the workers: English only
+        async with connect(gw.url) as ws:
+            await ws.send(json.dumps({"v": 1, "type": "hello", "call_id": None, "seq": 1,
+                                      "t_ms": 0, "data": {"role": "source"}}))  # fmt: skip
+            assert json.loads(await ws.recv())["type"] == "ready"
+            start = {"language": "ja", "mode": "audio", "sample_rate": 16000,
+                     "channels": ["agent", "customer"]}  # fmt: skip
+            await ws.send(json.dumps({"v": 1, "type": "call.start", "call_id": None, "seq": 2,
+                                      "t_ms": 0, "data": start}))  # fmt: skip
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert refused["type"] == "error" and refused["data"]["code"] == "call.limit"
+            assert "'ja'" in refused["data"]["message"]
