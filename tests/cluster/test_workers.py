@@ -125,6 +125,17 @@ async def undisturbed(
         assert [json.loads(body)["seq"] for body in stored] == [
             e["seq"] for e in heard.events if e["call_id"] == heard.call_id
         ]
+        async with connect(b.url) as ws:  # resume A's call on B: exactly what followed
+            hello = {"role": "console", "subscribe": None,
+                     "resume": {"call_id": heard.call_id, "after_seq": 10}}  # fmt: skip
+            await ws.send(json.dumps({"v": 1, "type": "hello", "call_id": None, "seq": 1,
+                                      "t_ms": 0, "data": hello}))  # fmt: skip
+            assert json.loads(await ws.recv())["type"] == "ready"
+            resumed = []
+            while not resumed or resumed[-1]["type"] != "call.ended":
+                resumed.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        last = max(e["seq"] for e in heard.events if e["call_id"] == heard.call_id)
+        assert [m["seq"] for m in resumed] == list(range(11, last + 1))
     assert not db.exists()  # everything went to PostgreSQL
     return heard
 
