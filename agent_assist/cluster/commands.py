@@ -72,7 +72,6 @@ def run_worker(config: Config, name: str = "") -> int:
 
 async def _local_cluster(config: Config, args: argparse.Namespace) -> int:
     """A private Redis under ``var/cluster``, N worker processes, this process the gateway."""
-    from agent_assist.cli import _until_interrupted
     from agent_assist.server.app import AgentAssistServer
     from agent_assist.server.services import build_services
 
@@ -105,3 +104,12 @@ async def _local_cluster(config: Config, args: argparse.Namespace) -> int:
                 proc.wait(timeout=15)
         redis_server.stop()
     return 0
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
