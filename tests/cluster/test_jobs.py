@@ -85,3 +85,47 @@ def test_partials_shed_finals_wait_and_a_job_is_answered_once(
         serving.join(timeout=10)
         remote.close()
         r.close()
+
+
+def test_redis_restarted_without_persistence_loses_no_final(
+    config: Config, recognizer: WhisperRecognizer, plain_redis: PrivateRedis
+) -> None:
+    """Redis forgets every job and group: workers recreate their groups, gateways queue
+    their unanswered finals again."""
+    cluster = ClusterConfig(redis_url=plain_redis.url, prefix="t", claim_timeout_s=2.0)
+    config = replace(config, cluster=cluster)
+    remote = RedisRecognizer(cluster, partial_timeout_s=0.5)
+    audio = jfk()
+
+    def serve() -> tuple[RecognitionWorker, threading.Event, threading.Thread]:
+        worker, stop = RecognitionWorker(recognizer, config, "w"), threading.Event()
+        thread = threading.Thread(target=worker.run, args=(stop,))
+        thread.start()
+        return worker, stop, thread
+
+    worker, stop, thread = serve()
+    try:
+        plain_redis.restart()  # groups gone while the worker waits on them
+        [first] = remote.transcribe_batch([(audio, 0)], "en")
+        assert "ask not" in first.text.lower()
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+    answers: list[Recognized] = []
+    waiting = threading.Thread(
+        target=lambda: answers.extend(remote.transcribe_batch([(audio, 0)], "en"))
+    )
+    waiting.start()
+    time.sleep(1.0)
+    plain_redis.restart()  # the queued job is lost with no worker to take it
+    time.sleep(1.0)
+    worker, stop, thread = serve()
+    try:
+        waiting.join(timeout=60)
+        assert answers and "ask not" in answers[0].text.lower()
+        assert remote.resubmitted >= 1 and worker.counters.decoded == 1
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        remote.close()
