@@ -103,10 +103,17 @@ class AgentAssistServer:
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
         if self.services.config.cluster.redis_url:  # events to and from other gateways
-            self.cluster = ClusterLink(self.services.config, self.services.hub.deliver, self.load)
+            self.cluster = ClusterLink(self.services.config, self._deliver_remote, self.load)
             self.services.hub.relay = self.cluster.publish
             await self.cluster.start()
         return bound_host, bound_port
+
+    def _deliver_remote(self, call_id: str, seq: int, body: str) -> None:
+        """An event of a call another gateway holds. Its agent is stored just after the
+        call starts there, so a cached "no agent" is asked again until one appears."""
+        if call_id in self._agents and self._agents[call_id] is None:
+            del self._agents[call_id]
+        self.services.hub.deliver(call_id, seq, body)
 
     def load(self) -> dict[str, object]:
         """This gateway's load, reported to the cluster."""

@@ -92,11 +92,17 @@ async def undisturbed(
     async with _serve(cluster_config, db, True) as a, _serve(cluster_config, db, True) as b:
         on_a: list[dict[str, Any]] = []
         on_b: list[dict[str, Any]] = []
-        consoles = [asyncio.create_task(watch(a.url, 2, on_a)),
-                    asyncio.create_task(watch(b.url, 2, on_b))]  # fmt: skip
+        ann_on_b: list[dict[str, Any]] = []  # an agent's console: her own call only
+        ann_url = f"{b.ws}?token={b.token_for('ann', 'agent')}"
+        consoles = [
+            asyncio.create_task(watch(a.url, 2, on_a)),
+            asyncio.create_task(watch(b.url, 2, on_b)),
+            asyncio.create_task(watch(ann_url, 1, ann_on_b, mode="audio")),
+        ]
         await asyncio.sleep(0.3)
         calls = asyncio.gather(
-            replay(a.url, audio, language="en", fast=True), replay(b.url, script, fast=True)
+            replay(a.url, audio, language="en", fast=True, agent="ann"),
+            replay(b.url, script, fast=True),
         )
         while not finals(on_b):  # a console joining B late sees A's call from its start
             await asyncio.sleep(0.02)
@@ -111,8 +117,10 @@ async def undisturbed(
             }
             for name, seen in (("a", on_a), ("b", on_b), ("late", late))
         }
-        assert len(done) == 3, summary
+        assert len(done) == 4, summary
         assert_once_in_order(late, heard.call_id, heard)
+        assert_once_in_order(ann_on_b, heard.call_id, heard)
+        assert {m["call_id"] for m in ann_on_b} == {heard.call_id}
         for console in (on_a, on_b):
             assert_once_in_order(console, heard.call_id, heard)
             assert_once_in_order(console, said.call_id, said)
