@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from agent_assist.analyze import analyze
 from agent_assist.cli import main
+from agent_assist.clients.analyze import analyze
 from agent_assist.config import Config, load_config
-from agent_assist.pricing import load_price_table
-from agent_assist.stats import agent_stats, stats_csv
 from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
+from agent_assist.supervision.statistics import agent_stats, stats_csv
 from tests.conftest import CALLS, SAMPLES
 
 

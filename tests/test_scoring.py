@@ -18,12 +18,12 @@ from agent_assist.core.scoring import ItemSpec, Override, Scorecard, score_call
 from agent_assist.core.script import parse_script, turn_final
 from agent_assist.core.session import CallSession
 from agent_assist.core.signals import SignalDetector
+from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import ConfigError
 from agent_assist.protocol import encode_event
-from agent_assist.supervision import known_signal_names
 from tests.conftest import CALLS
 
-TODAY = known_signal_names()
+TODAY = SIGNAL_NAMES
 
 
 def scripted_messages(

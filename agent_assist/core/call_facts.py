@@ -11,22 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent_assist.core.vocabulary import OFFER_SIGNALS
+
 Message = Mapping[str, Any]
 
-OFFER_SIGNALS = frozenset({"offer_made", "downsell_offer"})
-NEED_SIGNALS = frozenset(
-    {
-        "speed_complaint",
-        "price_objection",
-        "usage_limit",
-        "renewal_timing",
-        "life_change",
-        "competitor_mention",
-        "satisfaction",
-    }
-)
-COMPLAINT_SIGNALS = frozenset({"speed_complaint", "cancel_intent", "anger", "usage_limit"})
-REFUSAL_SIGNALS = frozenset({"refusal", "price_objection", "cancel_intent"})
 PUSH_RULES = ("compliance.push_after_no.", "compliance.pitch_during_cancellation.")
 EMPATHY_WINDOW_MS = 30_000
 FEEDBACK_TYPES = frozenset({"feedback", "offer.feedback", "suggestion.feedback"})

@@ -14,11 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent_assist.core.call_facts import (
-    COMPLAINT_SIGNALS,
     EMPATHY_WINDOW_MS,
-    NEED_SIGNALS,
     PUSH_RULES,
-    REFUSAL_SIGNALS,
     CallFacts,
     Message,
     Moment,
@@ -26,6 +23,11 @@ from agent_assist.core.call_facts import (
     call_facts,
     evidence_moment,
     talk_timeline,
+)
+from agent_assist.core.vocabulary import (
+    COMPLAINT_SIGNALS,
+    DISCOVERED_NEED_SIGNALS,
+    REFUSAL_SIGNALS,
 )
 
 Status = Literal["scored", "no_evidence", "not_applicable"]
@@ -269,7 +271,7 @@ def _offer_fit(c: _Ctx) -> _Result:
     offers = c.facts.offers()
     if not offers:
         return "not_applicable", None, "no offer made", ()
-    needs = c.facts.of(*NEED_SIGNALS, speaker="customer")
+    needs = c.facts.of(*DISCOVERED_NEED_SIGNALS, speaker="customer")
     warned = {evidence_moment(w, "").utterance_id for w in c.facts.warnings}
     moments: list[Moment] = []
     fit = 0

@@ -20,9 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
-from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User, configured_source_token
 from agent_assist.errors import AgentAssistError, ProtocolError
-from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -36,14 +34,22 @@ from agent_assist.protocol import (
     parse_audio_frame,
     parse_client_message,
 )
-from agent_assist.server.call_context import apply_feedback, link_at_start, link_customer
-from agent_assist.server.hub import Subscriber
-from agent_assist.server.live_call import LiveCall
-from agent_assist.server.services import Services, now_iso
+from agent_assist.runtime.call_context import apply_feedback, link_at_start, link_customer
+from agent_assist.runtime.hub import Subscriber
+from agent_assist.runtime.live_call import LiveCall
+from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.web import WebGate, text_response
 from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.accounts import (
+    ANONYMOUS,
+    Authenticator,
+    AuthError,
+    User,
+    configured_source_token,
+)
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"

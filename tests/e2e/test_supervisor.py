@@ -14,8 +14,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from agent_assist.audio.files import read_call_audio
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.core.script import ScriptedCall, Turn
-from agent_assist.replay import load_script, replay
 from tests.conftest import CALLS, SAMPLES, RunningServer
 
 pytestmark = [pytest.mark.browser]

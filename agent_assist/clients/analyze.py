@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.config import Config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
-from agent_assist.replay import load_script, replay
+from agent_assist.runtime.services import build_services, now_iso
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services, now_iso
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff", ".toml")
 ANALYZER_USER = "batch-analyzer"

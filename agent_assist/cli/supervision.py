@@ -12,14 +12,14 @@ import json
 import sys
 from typing import Any
 
-from agent_assist.auth import ROLES, Authenticator
 from agent_assist.config import Config
 from agent_assist.core.scoring import CallScore, score_to_json
 from agent_assist.errors import AgentAssistError
-from agent_assist.pricing import load_price_table
-from agent_assist.stats import agent_stats, stats_csv, stats_json, stats_text
 from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.accounts import ROLES, Authenticator
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
+from agent_assist.supervision.statistics import agent_stats, stats_csv, stats_json, stats_text
 
 
 def add_supervisor_commands(sub: Any) -> None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_assist.core.call_facts import call_facts, offer_outcomes
-from agent_assist.pricing import PriceTable
 from agent_assist.store.sqlite import CallFilter
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.pricing import PriceTable
+from agent_assist.supervision.review import Supervision
 
 UNASSIGNED = "(unassigned)"
 

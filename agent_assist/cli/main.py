@@ -1,7 +1,7 @@
 """Command line: ``agent-assist serve | replay | demo | mic | models | users | score |
 report | analyze``.
 
-Supervisor commands (users, score, report) live in ``supervisor_cli``.
+Supervisor commands (users, score, report) live in ``cli.supervision``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
-from agent_assist.audio.mic import add_mic_parser, run_mic
-from agent_assist.auth import configured_source_token
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
-from agent_assist.errors import AgentAssistError
+from agent_assist.errors import AgentAssistError, AudioInputError
 from agent_assist.model_files import install_model, read_manifest, verify_model
-from agent_assist.replay import load_script, replay
+from agent_assist.runtime.services import build_services
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services
+from agent_assist.supervision.accounts import configured_source_token
 
 log = logging.getLogger("agent_assist")
 
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return asyncio.run(_demo(config, args))
         if args.command in ("users", "score", "report"):
-            from agent_assist.supervisor_cli import run_supervisor_command
+            from agent_assist.cli.supervision import run_supervisor_command
 
             return run_supervisor_command(config, args)
         if args.command == "analyze":
@@ -98,10 +97,22 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds to wait for a console to connect before replaying",
     )
-    add_mic_parser(sub)
+    mic = sub.add_parser("mic", help="stream the microphone as a live call until Ctrl-C")
+    mic.add_argument("--server", help="ws:// URL (default: from config; else an embedded server)")
+    mic.add_argument("--device", help="input device name or index (see --list)")
+    mic.add_argument("--list", action="store_true", help="list input devices and exit")
+    mic.add_argument("--rate", type=int, default=16000, help="capture rate (8000..48000)")
+    mic.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    mic.add_argument(
+        "--speaker",
+        choices=["agent", "customer"],
+        default="customer",
+        help="whose voice a mono microphone carries (a stereo device: agent left, customer right)",
+    )
+    mic.add_argument("--stereo", action="store_true", help="capture two channels")
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
-    from agent_assist.supervisor_cli import add_supervisor_commands
+    from agent_assist.cli.supervision import add_supervisor_commands
 
     add_supervisor_commands(sub)
     a = sub.add_parser("analyze", help="run stored recordings through the pipeline; store, score")
@@ -183,7 +194,7 @@ async def _replay(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _analyze(config: Config, args: argparse.Namespace) -> int:
-    from agent_assist.analyze import analyze
+    from agent_assist.clients.analyze import analyze
 
     outcomes = await analyze(
         config,
@@ -203,16 +214,38 @@ async def _analyze(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _mic(config: Config, args: argparse.Namespace) -> int:
-    async def serve_embedded() -> tuple[str, AgentAssistServer | None, str | None]:
-        url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
-        if args.server or await _answers(config.server.host, config.server.port):
-            token = configured_source_token(config.auth)
-            return url, None, token
+    from agent_assist.audio.mic import list_devices
+    from agent_assist.clients.mic import stream_microphone
+
+    if args.list:
+        print(list_devices())
+        return 0
+    if not 8000 <= args.rate <= 48000:
+        raise AudioInputError("--rate must be 8000..48000", code="audio.bad_input")
+    url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
+    embedded: AgentAssistServer | None = None
+    token = configured_source_token(config.auth)
+    if not args.server and not await _answers(config.server.host, config.server.port):
         embedded = AgentAssistServer(build_services(config))
         host, port = await embedded.start(port=0)
-        return f"ws://{host}:{port}/ws", embedded, embedded.source_token_for()
-
-    return await run_mic(config, args, serve_embedded, _print_event, _until_interrupted)
+        url, token = f"ws://{host}:{port}/ws", embedded.source_token_for()
+    print(f"  streaming the microphone to {url} (Ctrl-C to end the call)", flush=True)
+    try:
+        await stream_microphone(
+            url,
+            rate=args.rate,
+            speakers=("agent", "customer") if args.stereo else (args.speaker,),
+            device=args.device,
+            language=args.language or config.asr.default_language,
+            until=_until_interrupted,
+            on_event=_print_event,
+            token=token,
+        )
+    finally:
+        if embedded is not None:
+            await embedded.close()
+            embedded.services.close()
+    return 0
 
 
 def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | ScriptedCall:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from agent_assist.config import Config
@@ -23,23 +22,14 @@ from agent_assist.core.scoring import (
     score_call,
     score_to_json,
 )
+from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import AgentAssistError
-from agent_assist.nlp.spacy_analyzer import load_rule_set
 from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore
 
 
 class NotFound(AgentAssistError):
     code = "call.unknown"
     fault = "client"
-
-
-@cache
-def known_signal_names() -> frozenset[str]:
-    """Every signal the bundled rules can detect (reading the TOML only, no spaCy)."""
-    names: set[str] = set()
-    for lang in ("ja", "en"):
-        names |= {rule.signal for rule in load_rule_set(lang).rules.values()}
-    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -73,7 +63,7 @@ class Supervision:
     ) -> None:
         self.store = store
         self.card = config.scorecard
-        self.known = known if known is not None else known_signal_names()
+        self.known = known if known is not None else SIGNAL_NAMES
         key = repr((sorted(self.card.items.items()), self.card, sorted(self.known)))
         self.card_key = f"{SCORECARD_VERSION}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 

@@ -9,7 +9,6 @@ written to a JSONL file, one protocol message per line, exactly as the console g
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import tomllib
 from collections.abc import Callable
@@ -17,12 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from websockets.asyncio.client import ClientConnection, connect
-
 from agent_assist.audio.files import CallAudio
+from agent_assist.clients.source import SourceClient
 from agent_assist.core.script import ScriptedCall, ScriptFeedback, parse_script
-from agent_assist.errors import AgentAssistError, ConfigError, ProtocolError
-from agent_assist.protocol import audio_frame
+from agent_assist.errors import AgentAssistError, ConfigError
 
 FRAME_MS = 100
 
@@ -39,70 +36,6 @@ def load_script(path: Path) -> ScriptedCall:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"not a valid scripted call (TOML): {exc}"]) from exc
     return parse_script(doc, str(path))
-
-
-class _Client:
-    """A source connection: hello, call.start, then frames or turns, then call.end."""
-
-    def __init__(
-        self,
-        ws: ClientConnection,
-        sink: TextIO | None,
-        on_event: Callable[[dict[str, Any]], None] | None,
-    ) -> None:
-        self.ws = ws
-        self.sink = sink
-        self.on_event = on_event
-        self.events: list[dict[str, Any]] = []
-        self.errors: list[dict[str, Any]] = []
-        self.seq = 0
-        self.suggestions: set[str] = set()
-        self.started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def send(
-        self, type_: str, data: dict[str, Any], call_id: str | None = None, t_ms: int = 0
-    ) -> None:
-        self.seq += 1
-        await self.ws.send(
-            json.dumps(
-                {
-                    "v": 1,
-                    "type": type_,
-                    "call_id": call_id,
-                    "seq": self.seq,
-                    "t_ms": t_ms,
-                    "data": data,
-                },
-                ensure_ascii=False,
-            )
-        )
-
-    async def read(self) -> None:
-        async for message in self.ws:
-            msg = json.loads(message)
-            if msg["type"] == "error":
-                self.errors.append(msg)
-                if not self.started.done():
-                    self.started.set_exception(
-                        ProtocolError(msg["data"]["message"], code=msg["data"]["code"])
-                    )
-                continue
-            if msg["type"] == "ready":
-                continue
-            self.events.append(msg)
-            if msg["type"] == "suggestion":
-                self.suggestions.add(msg["data"]["suggestion_id"])
-            if self.sink is not None:
-                self.sink.write(json.dumps(msg, ensure_ascii=False) + "\n")
-                self.sink.flush()
-            if self.on_event is not None:
-                self.on_event(msg)
-            if msg["type"] == "call.started" and not self.started.done():
-                self.started.set_result(msg["call_id"])
-            if msg["type"] == "call.ended" and not self.ended.done():
-                self.ended.set_result(None)
-                return
 
 
 async def replay(
@@ -123,13 +56,9 @@ async def replay(
     ``token`` signs the connection in (``Authorization: Bearer``); ``agent`` names the
     agent the call belongs to; ``on_progress`` hears the fraction of the call sent.
     """
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    async with connect(url, max_size=None, additional_headers=headers) as ws:
-        client = _Client(ws, events_out, on_event)
-        await client.send("hello", {"role": "source", "subscribe": None})
-        reader = asyncio.create_task(client.read())
+    async with SourceClient.connect(url, token=token, sink=events_out, on_event=on_event) as client:
         if isinstance(call, ScriptedCall):
-            start = {
+            start: dict[str, Any] = {
                 "language": call.language,
                 "mode": "text",
                 "title": title or call.title,
@@ -147,16 +76,13 @@ async def replay(
             }
         if agent:
             start["agent"] = agent
-        await client.send("call.start", start)
-        call_id = await asyncio.wait_for(client.started, timeout=30)
+        call_id = await client.start(start)
         t0 = time.monotonic()
         if isinstance(call, ScriptedCall):
             end_ms = await _send_turns(client, call, call_id, t0, fast)
         else:
             end_ms = await _send_audio(client, call, t0, fast, on_progress)
-        await client.send("call.end", {"reason": "hangup"}, call_id, end_ms)
-        await client.ended
-        await reader
+        await client.end(call_id, end_ms)
         if client.errors:
             first = client.errors[0]["data"]
             raise AgentAssistError(
@@ -175,7 +101,7 @@ async def _pace(t0: float, at_ms: int, fast: bool) -> None:
 
 
 async def _send_audio(
-    client: _Client,
+    client: SourceClient,
     audio: CallAudio,
     t0: float,
     fast: bool,
@@ -187,14 +113,12 @@ async def _send_audio(
         await _pace(t0, i * FRAME_MS, fast)
         if on_progress is not None and i % 10 == 0:
             on_progress(start / total)
-        block = audio.pcm16[start : start + step]
-        for channel in range(block.shape[1]):
-            await client.ws.send(audio_frame(channel, block[:, channel].astype("<i2").tobytes()))
+        await client.send_block(audio.pcm16[start : start + step])
     return round(total * 1000 / audio.sample_rate)
 
 
 async def _send_turns(
-    client: _Client, call: ScriptedCall, call_id: str, t0: float, fast: bool
+    client: SourceClient, call: ScriptedCall, call_id: str, t0: float, fast: bool
 ) -> int:
     marks = list(call.feedback)
     for turn in call.turns:
@@ -213,7 +137,7 @@ async def _send_turns(
 
 
 async def _send_mark(
-    client: _Client, mark: ScriptFeedback, call_id: str, t0: float, fast: bool
+    client: SourceClient, mark: ScriptFeedback, call_id: str, t0: float, fast: bool
 ) -> None:
     """The agent's console mark, once the server has shown the suggestion it is about."""
     await _pace(t0, mark.at_ms, fast)
