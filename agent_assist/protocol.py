@@ -121,6 +121,67 @@ def event_data(event: Event) -> dict[str, Any]:
     return raw
 
 
+def encode_client_message(msg: ClientMessage, call_id: str | None = None) -> str:
+    """Serialise one client → server message (the inverse of ``parse_client_message``).
+
+    Every source (replay, the microphone, tests) builds its messages here, so what a client
+    sends and what the server accepts cannot drift apart. ``call_id`` labels the envelope
+    of a message about a started call (turn, call.end) for logs; the server ignores it.
+    """
+    t_ms = 0
+    data: dict[str, Any]
+    if isinstance(msg, Hello):
+        type_, data = "hello", {"role": msg.role, "subscribe": msg.subscribe}
+        if msg.resume_call_id is not None:
+            data["resume"] = {"call_id": msg.resume_call_id, "after_seq": msg.resume_after_seq}
+    elif isinstance(msg, CallStart):
+        type_ = "call.start"
+        data = {
+            "language": msg.language,
+            "sample_rate": msg.sample_rate,
+            "channels": list(msg.channels),
+            "title": msg.title,
+            "customer_id": msg.customer_id,
+            "mode": msg.mode,
+            "encoding": msg.encoding,
+        }
+        if msg.agent is not None:
+            data["agent"] = msg.agent
+    elif isinstance(msg, TurnIn):
+        type_, t_ms = "turn", msg.t_ms
+        data = {"speaker": msg.speaker, "end_ms": msg.end_ms, "text": msg.text}
+    elif isinstance(msg, CallEnd):
+        type_, t_ms, data = "call.end", msg.t_ms, {"reason": msg.reason}
+    elif isinstance(msg, Feedback):
+        type_, call_id = "feedback", msg.call_id
+        data = {"suggestion_id": msg.suggestion_id, "action": msg.action}
+    else:
+        type_, call_id, data = "customer.link", msg.call_id, {"customer_id": msg.customer_id}
+    return json.dumps(
+        {
+            "v": VERSION,
+            "type": type_,
+            "call_id": call_id,
+            "seq": msg.seq,
+            "t_ms": t_ms,
+            "data": data,
+        },
+        ensure_ascii=False,
+    )
+
+
+def encode_ready(server: str, active_calls: list[dict[str, Any]]) -> str:
+    """The server's answer to ``hello``: who it is and the calls the client may see."""
+    return envelope(
+        "ready",
+        None,
+        0,
+        0,
+        0,
+        {"server": server, "protocol": VERSION, "active_calls": active_calls},
+    )
+
+
 def encode_event(event: Event, seq: int, emitted_ms: int) -> str:
     return envelope(event.TYPE, event.call_id, seq, event.t_ms, emitted_ms, event_data(event))
 

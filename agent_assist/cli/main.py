@@ -14,16 +14,19 @@ import signal
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
-from agent_assist.clients.replay import load_script, replay
+from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError, AudioInputError
 from agent_assist.model_files import install_model, read_manifest, verify_model
 from agent_assist.runtime.services import build_services
-from agent_assist.server.app import AgentAssistServer
+
+if TYPE_CHECKING:
+    from agent_assist.server.app import AgentAssistServer
+from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.supervision.accounts import configured_source_token
 
 log = logging.getLogger("agent_assist")
@@ -144,6 +147,8 @@ def _models(config: Config, action: str) -> int:
 
 
 async def _serve(config: Config, host: str | None, port: int | None) -> int:
+    from agent_assist.server.app import AgentAssistServer
+
     services = build_services(config)
     server = AgentAssistServer(services)
     bound = await server.start(host, port)
@@ -157,40 +162,55 @@ async def _serve(config: Config, host: str | None, port: int | None) -> int:
 
 
 async def _replay(config: Config, args: argparse.Namespace) -> int:
+    """Into the named server, else the configured one when it answers, else in-process."""
     call = _load_call(args.file, args.mono, args.swap)
     url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
     language = args.language or config.asr.default_language
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
-    embedded: AgentAssistServer | None = None
-    token = args.token or configured_source_token(config.auth)
     try:
         if args.server is None and not await _answers(config.server.host, config.server.port):
-            log.info("no server on %s; replaying through an embedded one", url)
-            services = build_services(config, with_asr=isinstance(call, CallAudio))
-            embedded = AgentAssistServer(services)
-            host, port = await embedded.start(port=0)
-            url = f"ws://{host}:{port}/ws"
-            token = embedded.source_token_for()
-        result = await replay(
-            url,
+            log.info("no server on %s; replaying in-process", url)
+            result = await _replay_in_process(config, call, args, language, sink)
+        else:
+            result = await replay(
+                url,
+                call,
+                language=language,
+                fast=args.fast,
+                events_out=sink,
+                on_event=_print_event,
+                token=args.token or configured_source_token(config.auth),
+                agent=args.agent,
+            )
+        print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
+    finally:
+        if sink is not None:
+            sink.close()
+    return 0
+
+
+async def _replay_in_process(
+    config: Config,
+    call: CallAudio | ScriptedCall,
+    args: argparse.Namespace,
+    language: str,
+    sink: TextIO | None,
+) -> ReplayResult:
+    services = build_services(config, with_asr=isinstance(call, CallAudio))
+    desk = CallDesk(services, build_archive(services))
+    try:
+        return await replay_in_process(
+            desk,
             call,
             language=language,
             fast=args.fast,
             events_out=sink,
             on_event=_print_event,
-            token=token,
             agent=args.agent,
         )
-        print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
     finally:
-        if sink is not None:
-            sink.close()
-        if embedded is not None:
-            if token:
-                embedded.auth.logout(token)
-            await embedded.close()
-            embedded.services.close()
-    return 0
+        await desk.end_all("server_shutdown")
+        services.close()
 
 
 async def _analyze(config: Config, args: argparse.Namespace) -> int:
@@ -222,6 +242,8 @@ async def _mic(config: Config, args: argparse.Namespace) -> int:
         return 0
     if not 8000 <= args.rate <= 48000:
         raise AudioInputError("--rate must be 8000..48000", code="audio.bad_input")
+    from agent_assist.server.app import AgentAssistServer
+
     url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
     embedded: AgentAssistServer | None = None
     token = configured_source_token(config.auth)
@@ -256,6 +278,8 @@ def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | Scripted
 
 
 async def _demo(config: Config, args: argparse.Namespace) -> int:
+    from agent_assist.server.app import AgentAssistServer
+
     services = build_services(config)
     server = AgentAssistServer(services)
     try:

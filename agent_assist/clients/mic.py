@@ -12,7 +12,9 @@ from typing import Any
 
 from agent_assist.audio.mic import Block, microphone_blocks
 from agent_assist.clients.source import EventSink, SourceClient
+from agent_assist.core.events import Speaker
 from agent_assist.errors import AudioInputError
+from agent_assist.protocol import CallStart
 
 
 async def stream_blocks(
@@ -20,7 +22,7 @@ async def stream_blocks(
     blocks: AsyncIterator[Block],
     *,
     sample_rate: int,
-    speakers: tuple[str, ...],
+    speakers: tuple[Speaker, ...],
     language: str,
     title: str = "microphone",
     on_event: EventSink | None = None,
@@ -29,13 +31,7 @@ async def stream_blocks(
     """Send ``blocks`` as one call; return its call id once the server has ended it."""
     async with SourceClient.connect(url, token=token, on_event=on_event) as client:
         call_id = await client.start(
-            {
-                "language": language,
-                "sample_rate": sample_rate,
-                "channels": list(speakers),
-                "title": title,
-                "mode": "audio",
-            }
+            CallStart(0, language, sample_rate, speakers, title, None, "audio")
         )
         try:
             async for block in blocks:
@@ -49,7 +45,7 @@ async def stream_microphone(
     url: str,
     *,
     rate: int,
-    speakers: tuple[str, ...],
+    speakers: tuple[Speaker, ...],
     device: str | None,
     language: str,
     until: Callable[[], Awaitable[Any]],

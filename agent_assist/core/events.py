@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-Language = Literal["en", "ja"]
-LANGUAGES: tuple[Language, ...] = ("en", "ja")  # every language a call can be held in
+Language = Literal["ja", "en"]
+LANGUAGES: tuple[Language, ...] = ("ja", "en")
+"""Every language a call can be held in; the first is what detection falls back to."""
 Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
 OfferKind = Literal["upsell", "cross_sell", "downsell", "retention"]

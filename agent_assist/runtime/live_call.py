@@ -1,12 +1,11 @@
 """One call in progress: audio or scripted turns in, numbered and stored events out.
 
-Audio of each channel is decoded (PCM16 or G.711), resampled to 16 kHz (soxr) and cut
-into utterances by Silero VAD. A closed utterance goes to the shared engine at once (so
-it can be batched with other channels' utterances) and joins the call's queue; one task
-per call emits the finals in that order and feeds them to the call's ``CallSession``.
-While an utterance is open, partials are requested at most every
-``partials.interval_ms`` and emitted only as far as the stabiliser has committed them.
-Scripted turns join the same queue, so both modes share every stage after recognition.
+Audio frames are decoded (PCM16 or G.711), archived, and pushed per channel into the
+call's ``RecognizeStream`` (``asr/stream.py``), which owns everything about speech:
+resampling, VAD, endpointing, early finals, partial pacing, stabilising and language
+detection. This class keeps what is the call's: numbering the events, storing and
+publishing them, and feeding finals to the call's ``CallSession``. Scripted turns
+skip recognition and join the same path as finals.
 """
 
 from __future__ import annotations
@@ -15,24 +14,17 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import numpy as np
-import soxr
-
-from agent_assist.asr.segmenter import UtteranceAudio, UtteranceSegmenter
-from agent_assist.asr.stabilizer import Stabilizer
-from agent_assist.asr.vad import SAMPLE_RATE, Samples, VadStream
-from agent_assist.asr.whisper import Recognized
+from agent_assist.asr.pacing import Pacing
+from agent_assist.asr.stream import RecognizeStream, TranscriptEvent
 from agent_assist.audio import g711
 from agent_assist.core.events import (
     CallEnded,
     CallStarted,
     Event,
-    Speaker,
     TranscriptFinal,
-    TranscriptPartial,
 )
 from agent_assist.core.session import CallSession
 from agent_assist.errors import CallError
@@ -42,34 +34,6 @@ from agent_assist.store.audio_archive import CallRecorder
 from agent_assist.store.sqlite import CallRow
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Channel:
-    index: int
-    speaker: Speaker
-    resampler: soxr.ResampleStream | None
-    vad: VadStream
-    segmenter: UtteranceSegmenter
-    stabilizer: Stabilizer
-    open_id: str | None = None  # id of the utterance being spoken, once a partial named it
-    generation: int = 0  # bumps when an utterance closes, so late partials are dropped
-    partial_at_ms: int = 0  # audio length of the open utterance at the last partial request
-    partial_busy: bool = False
-    early: tuple[UtteranceAudio, asyncio.Future[Recognized]] | None = None
-
-
-@dataclass
-class _Pending:
-    """A closed utterance on its way through the engine (decoded in submission order)."""
-
-    speaker: Speaker
-    utterance: UtteranceAudio
-    utterance_id: str
-    result: asyncio.Future[Recognized] | None  # None until the call's language is known
-
-
-_Work = _Pending | TranscriptFinal
 
 
 def new_call_id() -> str:
@@ -93,35 +57,34 @@ class LiveCall:
         self.session = CallSession(
             services.detector, services.policy, self.language if self.language != "auto" else "en"
         )
-        self._channels: list[_Channel] = []
+        self._stream: RecognizeStream | None = None
         if start.mode == "audio":
             if services.engine is None or services.vad is None:
                 raise CallError(
                     "this server runs without speech recognition; use mode 'text'",
                     code="audio.wrong_mode",
                 )
-            for index, speaker in enumerate(start.channels):
-                resampler = (
-                    None
-                    if start.sample_rate == SAMPLE_RATE
-                    else soxr.ResampleStream(start.sample_rate, SAMPLE_RATE, 1, dtype="float32")
-                )
-                self._channels.append(
-                    _Channel(
-                        index,
-                        speaker,
-                        resampler,
-                        services.vad.stream(),
-                        UtteranceSegmenter(services.config.vad),
-                        Stabilizer(self.language),
-                    )
-                )
-        self._work: asyncio.Queue[_Work | None] = asyncio.Queue()
+            cfg = services.config
+            self._stream = RecognizeStream(
+                self.call_id,
+                start.channels,
+                start.sample_rate,
+                self.language,
+                engine=services.engine,
+                vad=services.vad,
+                vad_config=cfg.vad,
+                pacing=Pacing(
+                    partials=cfg.partials.enabled,
+                    interval_ms=cfg.partials.interval_ms,
+                    min_audio_ms=cfg.partials.min_audio_ms,
+                    max_lag_ms=cfg.partials.max_lag_ms,
+                    early_final=cfg.asr.early_final,
+                ),
+            )
+        self._turns: asyncio.Queue[TranscriptFinal | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._partial_tasks: set[asyncio.Task[None]] = set()
-        self._turns = 0
-        self.recorder: CallRecorder | None = None  # set by the server to archive the audio
-        self._counters: dict[str, int] = {}
+        self._turn_count = 0
+        self.recorder: CallRecorder | None = None  # set when the call's audio is archived
 
     async def begin(self) -> None:
         """Store the call and announce it; start the decoding task."""
@@ -152,7 +115,7 @@ class LiveCall:
                 started_at=self.started_at,
             )
         )
-        self._worker = asyncio.create_task(self._decode_loop(), name=f"decode {self.call_id}")
+        self._worker = asyncio.create_task(self._event_loop(), name=f"call {self.call_id}")
 
     def push_audio(self, channel: int, payload: bytes) -> None:
         """Take one frame's samples (``channel`` may be ``ALL_CHANNELS``, interleaved)."""
@@ -160,123 +123,28 @@ class LiveCall:
             raise CallError("audio frames on a text-mode call", code="audio.wrong_mode")
         pcm = g711.decode(payload, self.start.encoding)
         if channel == ALL_CHANNELS:
-            columns = pcm.reshape(-1, len(self._channels))
-            for index in range(len(self._channels)):
+            columns = pcm.reshape(-1, len(self.start.channels))
+            for index in range(len(self.start.channels)):
                 self._push_channel(index, columns[:, index])
         else:
             self._push_channel(channel, pcm)
 
     def _push_channel(self, channel: int, pcm: g711.Pcm16) -> None:
-        ch = self._channels[channel]
         if self.recorder is not None:
             self.recorder.push(channel, pcm.astype("<i2").tobytes())
-        samples = pcm.astype(np.float32) / 32768.0
-        if ch.resampler is not None:
-            samples = ch.resampler.resample_chunk(samples)
-        if channel == 0:
-            self._audio_ms += round(samples.size * 1000 / SAMPLE_RATE)
-        windows, probs = ch.vad.push(samples.astype(np.float32, copy=False))
-        for utterance in ch.segmenter.push(windows, probs):
-            self._close(ch, utterance)
-        if ch.segmenter.in_speech:
-            self._maybe_early_final(ch)
-            if ch.segmenter.trailing_silence_ms == 0:  # in a pause the final comes soon
-                self._maybe_partial(ch)
-
-    def _maybe_early_final(self, ch: _Channel) -> None:
-        """Decode the utterance as it stands at the first pause; ``_close`` reuses it."""
-        engine = self.services.engine
-        assert engine is not None
-        peek = ch.segmenter.peek_closing()
-        if ch.early is not None and (peek is None or peek.end_ms != ch.early[0].end_ms):
-            ch.early[1].cancel()  # speech went on: that guess is void
-            ch.early = None
-        if (
-            peek is None
-            or ch.early is not None
-            or self.language == "auto"
-            or not self.services.config.asr.early_final
-            or engine.lag_ms() > self.services.config.partials.max_lag_ms
-        ):
-            return
-        ch.early = (peek, engine.submit(peek, self.language))
-
-    def _close(self, ch: _Channel, utterance: UtteranceAudio) -> None:
-        """An utterance ended: queue it for its final (the engine starts on it at once)."""
-        uid = ch.open_id or self._next_id(ch.speaker)
-        ch.open_id, ch.partial_at_ms, ch.generation = None, 0, ch.generation + 1
-        ch.stabilizer.reset()
-        engine = self.services.engine
-        assert engine is not None
-        early, ch.early = ch.early, None
-        result: asyncio.Future[Recognized] | None = None
-        if early is not None and (early[0].start_ms, early[0].end_ms) == (
-            utterance.start_ms,
-            utterance.end_ms,
-        ):
-            result = early[1]
-        else:
-            if early is not None:
-                early[1].cancel()
-            if self.language != "auto":
-                result = engine.submit(utterance, self.language)
-        self._work.put_nowait(_Pending(ch.speaker, utterance, uid, result))
-
-    def _next_id(self, speaker: Speaker) -> str:
-        self._counters[speaker] = self._counters.get(speaker, 0) + 1
-        return f"{speaker}-{self._counters[speaker]:04d}"
-
-    def _maybe_partial(self, ch: _Channel) -> None:
-        """Ask for a partial when enough new speech arrived and none is in flight."""
-        cfg = self.services.config.partials
-        if not cfg.enabled or ch.partial_busy or self.language == "auto" or self.ended:
-            return
-        audio = ch.segmenter.open_audio()
-        open_ms = audio.size * 1000 // SAMPLE_RATE
-        if open_ms < cfg.min_audio_ms or open_ms - ch.partial_at_ms < cfg.interval_ms:
-            return
-        ch.partial_at_ms, ch.partial_busy = open_ms, True
-        task = asyncio.create_task(self._partial(ch, audio, ch.segmenter.open_start_ms))
-        self._partial_tasks.add(task)
-        task.add_done_callback(self._partial_tasks.discard)
-
-    async def _partial(self, ch: _Channel, audio: Samples, start_ms: int) -> None:
-        generation = ch.generation
-        engine = self.services.engine
-        assert engine is not None
-        try:
-            result = await engine.partial((self.call_id, ch.index), audio, self.language, start_ms)
-        except Exception:
-            log.exception("call %s: a partial failed", self.call_id)
-            return
-        finally:
-            ch.partial_busy = False
-        if result is None or not result.text or ch.generation != generation or self.ended:
-            return
-        if not ch.stabilizer.feed(result.text):
-            return
-        if ch.open_id is None:
-            ch.open_id = self._next_id(ch.speaker)
-        self.emit(
-            TranscriptPartial(
-                call_id=self.call_id,
-                t_ms=start_ms,
-                utterance_id=ch.open_id,
-                speaker=ch.speaker,
-                text=ch.stabilizer.text,
-            )
-        )
+        assert self._stream is not None
+        self._stream.push_audio(channel, pcm)
 
     def push_turn(self, turn: TurnIn) -> None:
         if self.mode != "text":
             raise CallError("scripted turns on an audio call", code="audio.wrong_mode")
-        self._turns += 1
+        self._turn_count += 1
         self._audio_ms = max(self._audio_ms, turn.end_ms)
-        self._work.put_nowait(
+        self._turns.put_nowait(
             TranscriptFinal(
                 call_id=self.call_id,
                 t_ms=turn.t_ms,
-                utterance_id=f"{turn.speaker}-{self._turns:04d}",
+                utterance_id=f"{turn.speaker}-{self._turn_count:04d}",
                 speaker=turn.speaker,
                 end_ms=turn.end_ms,
                 language=self.language,
@@ -289,17 +157,14 @@ class LiveCall:
         if self.ended:
             return
         self.ended = True
-        for ch in self._channels:
-            if ch.resampler is not None:
-                tail = ch.resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-                windows, probs = ch.vad.push(tail.astype(np.float32, copy=False))
-                for utterance in ch.segmenter.push(windows, probs):
-                    self._close(ch, utterance)
-            for utterance in ch.segmenter.flush():
-                self._close(ch, utterance)
-        self._work.put_nowait(None)
+        if self._stream is not None:
+            self._stream.end_input()
+        else:
+            self._turns.put_nowait(None)
         if self._worker is not None:
             await self._worker
+        if self._stream is not None:
+            self._audio_ms = self._stream.audio_ms
         duration = self._audio_ms
         if self.recorder is not None:
             self.recorder.close()
@@ -308,42 +173,35 @@ class LiveCall:
         )
         self.services.store.end_call(self.call_id, now_iso(), reason, duration)
 
-    async def _decode_loop(self) -> None:
-        while (item := await self._work.get()) is not None:
+    def _transcripts(self) -> AsyncIterator[TranscriptEvent]:
+        if self._stream is not None:
+            return aiter(self._stream)
+        return self._scripted_turns()
+
+    async def _scripted_turns(self) -> AsyncIterator[TranscriptEvent]:
+        while (final := await self._turns.get()) is not None:
+            yield final
+
+    async def _event_loop(self) -> None:
+        """Transcript events in order: partials published, finals through the session."""
+        async for event in self._transcripts():
             try:
-                final = item if isinstance(item, TranscriptFinal) else await self._recognize(item)
-                if final is None:
-                    continue
-                self.emit(final)
-                for event in self.session.feed(final):
-                    self.emit(event)
+                if isinstance(event, TranscriptFinal):
+                    self._follow_language(event.language)
+                self.emit(event)
+                if isinstance(event, TranscriptFinal):
+                    for derived in self.session.feed(event):
+                        self.emit(derived)
             except Exception:  # one bad utterance must not end the call
                 log.exception("call %s: failed to process an utterance", self.call_id)
 
-    async def _recognize(self, item: _Pending) -> TranscriptFinal | None:
-        engine = self.services.engine
-        assert engine is not None
-        if item.result is None:
-            if self.language == "auto":
-                self.language = await engine.detect_language(item.utterance, ("ja", "en"))
-                self.session.set_language(self.language)
-                self.services.store.set_language(self.call_id, self.language)
-                for ch in self._channels:
-                    ch.stabilizer = Stabilizer(self.language)
-            item.result = engine.submit(item.utterance, self.language)
-        result = await item.result
-        if not result.text:
-            return None
-        return TranscriptFinal(
-            call_id=self.call_id,
-            t_ms=item.utterance.start_ms,
-            utterance_id=item.utterance_id,
-            speaker=item.speaker,
-            end_ms=item.utterance.end_ms,
-            language=self.language,
-            text=result.text,
-            words=result.words,
-        )
+    def _follow_language(self, language: str) -> None:
+        """The stream detected the language of an ``auto`` call: the session follows."""
+        if language == self.language:
+            return
+        self.language = language
+        self.session.set_language(language)
+        self.services.store.set_language(self.call_id, language)
 
     def emit(self, event: Event) -> None:
         self._seq += 1

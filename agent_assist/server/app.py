@@ -30,16 +30,15 @@ from agent_assist.protocol import (
     Hello,
     TurnIn,
     encode_error,
-    envelope,
+    encode_ready,
     parse_audio_frame,
     parse_client_message,
 )
-from agent_assist.runtime.call_context import apply_feedback, link_at_start, link_customer
+from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.web import WebGate, text_response
-from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
@@ -60,16 +59,14 @@ class AgentAssistServer:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.calls: dict[str, LiveCall] = {}
         self._server: Server | None = None
         config = services.config
         store = cast(SqliteStore, services.store)
         self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
         self.supervision = Supervision(store, config)
-        self.archive: AudioArchive | None = None
-        if config.archive.enabled:
-            folder = config.resolve(config.archive.dir) if config.archive.dir else None
-            self.archive = AudioArchive(folder or store.path.parent / "audio")
+        self.archive = build_archive(services)
+        self.desk = CallDesk(services, self.archive)
+        self.calls = self.desk.calls
         self.web = WebGate(
             self.auth,
             config.auth,
@@ -108,8 +105,7 @@ class AgentAssistServer:
         return bound_host, bound_port
 
     async def close(self) -> None:
-        for call in list(self.calls.values()):
-            await call.end("server_shutdown")
+        await self.desk.end_all("server_shutdown")
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -160,28 +156,20 @@ class AgentAssistServer:
         try:
             await self._send(
                 ws,
-                envelope(
-                    "ready",
-                    None,
-                    0,
-                    0,
-                    0,
-                    {
-                        "server": f"agent-assist {__version__}",
-                        "protocol": 1,
-                        "active_calls": [
-                            {
-                                "call_id": c.call_id,
-                                "language": c.language,
-                                "title": c.start.title,
-                                "started_at": c.started_at,
-                                "last_seq": c.last_seq,
-                                "agent": self.agent_of(c.call_id),
-                            }
-                            for c in self.calls.values()
-                            if self.may_view(user, c.call_id)
-                        ],
-                    },
+                encode_ready(
+                    f"agent-assist {__version__}",
+                    [
+                        {
+                            "call_id": c.call_id,
+                            "language": c.language,
+                            "title": c.start.title,
+                            "started_at": c.started_at,
+                            "last_seq": c.last_seq,
+                            "agent": self.agent_of(c.call_id),
+                        }
+                        for c in self.calls.values()
+                        if self.may_view(user, c.call_id)
+                    ],
                 ),
             )
             self._queue_backlog(sub, hello)
@@ -268,14 +256,11 @@ class AgentAssistServer:
         msg = parse_client_message(message)
         if isinstance(msg, Hello):
             raise ProtocolError("'hello' was already received", code="protocol.bad_envelope")
-        if isinstance(msg, Feedback | CustomerLink):
-            target = self.calls.get(msg.call_id)
-            if target is None or target.ended:
-                raise AgentAssistError(f"no live call {msg.call_id!r}", code="call.unknown")
-            if isinstance(msg, Feedback):
-                apply_feedback(target, msg)
-            else:
-                link_customer(self.services, target, msg)
+        if isinstance(msg, Feedback):
+            self.desk.feedback(msg)
+            return call
+        if isinstance(msg, CustomerLink):
+            self.desk.link_customer(msg)
             return call
         if hello.role != "source":
             raise ProtocolError(
@@ -287,30 +272,19 @@ class AgentAssistServer:
                 raise AgentAssistError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
-            self._agents[call.call_id] = agent  # known before call.started goes out
-            if self.archive is not None and call.mode == "audio":
-                call.recorder = self.archive.recorder(
-                    call.call_id, msg.sample_rate, call.start.channels
-                )
-            sub.own_call = call.call_id
-            self.calls[call.call_id] = call
-            await call.begin()
-            store = cast(SqliteStore, self.services.store)
-            if agent:
-                store.set_call_agent(call.call_id, agent)
-            if call.recorder is not None:
-                store.set_recording(call.call_id, str(call.recorder.path), msg.sample_rate)
-            link_at_start(self.services, call)
-            return call
+
+            def before_start(new: LiveCall) -> None:
+                self._agents[new.call_id] = agent  # known before call.started goes out
+                sub.own_call = new.call_id
+
+            return await self.desk.open(msg, agent, before_start)
         if call is None or call.ended:
             raise AgentAssistError("no call started on this connection", code="call.not_started")
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):
-            await call.end(msg.reason)
-            self.calls.pop(call.call_id, None)
+            await self.desk.end(call, msg.reason)
         return call
 
     async def _send_loop(self, ws: ServerConnection, sub: Subscriber) -> None:
