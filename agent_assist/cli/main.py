@@ -20,7 +20,7 @@ from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
 from agent_assist.config import Config, load_config
 from agent_assist.core.script import ScriptedCall
-from agent_assist.errors import AgentAssistError, AudioInputError
+from agent_assist.errors import AgentAssistError, AudioInputError, ModelError
 from agent_assist.model_files import install_model, read_manifest, verify_model
 from agent_assist.runtime.services import build_services
 
@@ -136,7 +136,7 @@ def _models(config: Config, action: str) -> int:
     for name in sorted(wanted):
         spec = manifest.get(name)
         if spec is None:
-            raise AgentAssistError(f"model {name!r} from config.toml is not in the manifest")
+            raise ModelError(f"model {name!r} from config.toml is not in the manifest")
         folder = (
             install_model(models_dir, spec)
             if action == "install"

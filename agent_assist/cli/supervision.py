@@ -14,7 +14,7 @@ from typing import Any
 
 from agent_assist.config import Config
 from agent_assist.core.scoring import CallScore, score_to_json
-from agent_assist.errors import AgentAssistError
+from agent_assist.errors import RequestError
 from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision.accounts import ROLES, Authenticator
 from agent_assist.supervision.pricing import load_price_table
@@ -89,13 +89,15 @@ def _users(config: Config, store: SqliteStore, args: argparse.Namespace) -> int:
         if args.password:
             password = getpass.getpass(f"password for {args.name}: ")
             if len(password) < 8:
-                raise AgentAssistError("a password needs at least 8 characters")
+                raise RequestError(
+                    "a password needs at least 8 characters", code="user.weak_password"
+                )
         user = auth.add_user(args.name, args.role, password)
         print(f"user {user.name} ({user.role}) saved")
         return 0
     if args.action == "disable":
         if not store.disable_user(args.name):
-            raise AgentAssistError(f"no such user {args.name!r}")
+            raise RequestError(f"no such user {args.name!r}", code="user.unknown")
         print(f"user {args.name} disabled; their sessions and tokens are revoked")
         return 0
     if args.action == "token":

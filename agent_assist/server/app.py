@@ -20,7 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
-from agent_assist.errors import AgentAssistError, ProtocolError
+from agent_assist.core.vocabulary import SIGNAL_NAMES
+from agent_assist.errors import AgentAssistError, CallError, ProtocolError
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -74,6 +75,10 @@ class AgentAssistServer:
             self.archive,
             load_price_table(config),
             now_iso,
+            vocabulary={
+                "signals": sorted(SIGNAL_NAMES),
+                "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
+            },
         )
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
@@ -215,7 +220,7 @@ class AgentAssistServer:
                     "the first message must be 'hello'", code="protocol.hello_required"
                 )
             if msg.resume_call_id and self.services.store.get_call(msg.resume_call_id) is None:
-                raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
+                raise CallError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
             user = self._user(ws)
             for wanted in (msg.subscribe, msg.resume_call_id):
                 if wanted not in (None, "*") and not self.may_view(user, str(wanted)):
@@ -247,7 +252,7 @@ class AgentAssistServer:
         max_frame = self.services.config.server.max_frame_bytes
         if isinstance(message, bytes):
             if call is None or call.ended:
-                raise AgentAssistError("audio before 'call.start'", code="call.not_started")
+                raise CallError("audio before 'call.start'", code="call.not_started")
             channel, pcm = parse_audio_frame(
                 message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
             )
@@ -269,7 +274,7 @@ class AgentAssistServer:
             )
         if isinstance(msg, CallStart):
             if call is not None:
-                raise AgentAssistError(
+                raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
             agent = user.name if user.role == "agent" else msg.agent
@@ -280,7 +285,7 @@ class AgentAssistServer:
 
             return await self.desk.open(msg, agent, before_start)
         if call is None or call.ended:
-            raise AgentAssistError("no call started on this connection", code="call.not_started")
+            raise CallError("no call started on this connection", code="call.not_started")
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):

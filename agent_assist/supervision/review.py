@@ -23,7 +23,7 @@ from agent_assist.core.scoring import (
     score_to_json,
 )
 from agent_assist.core.vocabulary import SIGNAL_NAMES
-from agent_assist.errors import AgentAssistError
+from agent_assist.errors import AgentAssistError, RequestError
 from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore
 
 
@@ -124,14 +124,14 @@ class Supervision:
         """Save (or with ``score`` None, clear) a supervisor's score for one item."""
         self.call(call_id)
         if item_id not in ITEM_TITLES or item_id not in self.card.items:
-            raise AgentAssistError(f"unknown scorecard item {item_id!r}", code="score.bad_item")
+            raise RequestError(f"unknown scorecard item {item_id!r}", code="score.bad_item")
         if score is None:
             self.store.clear_override(call_id, item_id)
         else:
             if not 0 <= score <= 1:
-                raise AgentAssistError("score must be between 0 and 1", code="score.bad_value")
+                raise RequestError("score must be between 0 and 1", code="score.bad_value")
             if not reason.strip():
-                raise AgentAssistError(
+                raise RequestError(
                     "an override needs a reason (it is shown beside the automatic score)",
                     code="score.reason_required",
                 )
