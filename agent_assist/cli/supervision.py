@@ -15,6 +15,7 @@ from typing import Any
 from agent_assist.config import Config
 from agent_assist.core.scoring import CallScore, score_to_json
 from agent_assist.errors import RequestError
+from agent_assist.store.base import Store
 from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision.accounts import ROLES, Authenticator
 from agent_assist.supervision.pricing import load_price_table
@@ -76,7 +77,7 @@ def run_supervisor_command(config: Config, args: argparse.Namespace) -> int:
         store.close()
 
 
-def _users(config: Config, store: SqliteStore, args: argparse.Namespace) -> int:
+def _users(config: Config, store: Store, args: argparse.Namespace) -> int:
     auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
     if args.action == "list":
         for row in store.list_users():

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO, cast
+from typing import Any, Literal, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.clients.replay import load_script, replay_in_process
@@ -23,7 +23,6 @@ from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
 from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.services import build_services, now_iso
-from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision.review import Supervision
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff", ".toml")
@@ -106,7 +105,7 @@ async def analyze(
     needs_asr = any(f.suffix.lower() != ".toml" for f in files)
     services = build_services(config, with_asr=needs_asr, store_path=store_path)
     desk = CallDesk(services, build_archive(services))
-    store = cast(SqliteStore, services.store)
+    store = services.store
     supervision = Supervision(store, config)
     progress = Progress(len(files), out)
     outcomes: list[Outcome] = []

@@ -9,7 +9,6 @@ here, so both store exactly the same call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
 from agent_assist.errors import CallError
 from agent_assist.protocol import CallStart, CustomerLink, Feedback
@@ -17,7 +16,6 @@ from agent_assist.runtime.call_context import apply_feedback, link_at_start, lin
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services
 from agent_assist.store.audio_archive import AudioArchive
-from agent_assist.store.sqlite import SqliteStore
 
 
 def build_archive(services: Services) -> AudioArchive | None:
@@ -25,8 +23,10 @@ def build_archive(services: Services) -> AudioArchive | None:
     config = services.config
     if not config.archive.enabled:
         return None
-    folder = config.resolve(config.archive.dir) if config.archive.dir else None
-    return AudioArchive(folder or cast(SqliteStore, services.store).path.parent / "audio")
+    if config.archive.dir:
+        return AudioArchive(config.resolve(config.archive.dir))
+    home = services.data_dir or config.resolve(config.store.path).parent
+    return AudioArchive(home / "audio")
 
 
 class CallDesk:
@@ -51,7 +51,7 @@ class CallDesk:
             before_start(call)
         self.calls[call.call_id] = call
         await call.begin()
-        store = cast(SqliteStore, self.services.store)
+        store = self.services.store
         if agent:
             store.set_call_agent(call.call_id, agent)
         if call.recorder is not None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent_assist.store.sqlite import Store
+from agent_assist.store.base import Store
 
 log = logging.getLogger(__name__)
 

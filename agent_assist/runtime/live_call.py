@@ -31,7 +31,7 @@ from agent_assist.errors import CallError
 from agent_assist.protocol import ALL_CHANNELS, CallStart, TurnIn, encode_event, event_data
 from agent_assist.runtime.services import Services, now_iso
 from agent_assist.store.audio_archive import CallRecorder
-from agent_assist.store.sqlite import CallRow
+from agent_assist.store.base import CallRow
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from agent_assist.crm import CustomerDirectory, FileCustomerDirectory
 from agent_assist.errors import ConfigError
 from agent_assist.nlp.detector import build_detector
 from agent_assist.runtime.hub import Hub
-from agent_assist.store.sqlite import SqliteStore, Store
+from agent_assist.store.base import Store
+from agent_assist.store.sqlite import SqliteStore
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Services:
     engine: RecognitionEngine | None
     vad: SileroVad | None
     customers: CustomerDirectory | None = None
+    data_dir: Path | None = None
+    """Where the store keeps its files; the audio archive defaults to ``audio/`` in it."""
 
     def close(self) -> None:
         if self.engine is not None:
@@ -85,10 +88,13 @@ def build_services(
         recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir))
         engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
-    store = SqliteStore(store_path or config.resolve(config.store.path))
+    db_path = store_path or config.resolve(config.store.path)
+    store = SqliteStore(db_path)
     store.close_interrupted(now_iso())
     hub = Hub(store, config.server.queue_size)
-    return Services(config, store, hub, detector, policy, engine, vad, customers)
+    return Services(
+        config, store, hub, detector, policy, engine, vad, customers, db_path.parent
+    )
 
 
 def now_iso() -> str:

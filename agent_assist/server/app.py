@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 from http import HTTPStatus
-from typing import cast
 from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -40,7 +39,6 @@ from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.web import WebGate, text_response
-from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
     Authenticator,
@@ -62,7 +60,7 @@ class AgentAssistServer:
         self.services = services
         self._server: Server | None = None
         config = services.config
-        store = cast(SqliteStore, services.store)
+        store = services.store
         self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
         self.supervision = Supervision(store, config)
         self.archive = build_archive(services)
@@ -139,8 +137,7 @@ class AgentAssistServer:
     def agent_of(self, call_id: str) -> str | None:
         """The agent of a call, cached: subscribers ask on every event."""
         if call_id not in self._agents:
-            store = cast(SqliteStore, self.services.store)
-            self._agents[call_id] = store.call_agent(call_id)
+            self._agents[call_id] = self.services.store.call_agent(call_id)
         return self._agents[call_id]
 
     def may_view(self, user: User, call_id: str) -> bool:

@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from agent_assist.config import AuthConfig
 from agent_assist.errors import AgentAssistError, RequestError
 from agent_assist.store.audio_archive import AudioArchive
-from agent_assist.store.sqlite import CallFilter
+from agent_assist.store.base import CallFilter
 from agent_assist.supervision.accounts import ANONYMOUS, SESSION_COOKIE, Authenticator, User
 from agent_assist.supervision.review import NotFound, Supervision
 from agent_assist.supervision.statistics import agent_stats, stats_csv, stats_json

@@ -24,7 +24,7 @@ from agent_assist.core.scoring import (
 )
 from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import AgentAssistError, RequestError
-from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore
+from agent_assist.store.base import CallFilter, CallRow, Store
 
 
 class NotFound(AgentAssistError):
@@ -59,7 +59,7 @@ class CallSummary:
 
 class Supervision:
     def __init__(
-        self, store: SqliteStore, config: Config, known: frozenset[str] | None = None
+        self, store: Store, config: Config, known: frozenset[str] | None = None
     ) -> None:
         self.store = store
         self.card = config.scorecard

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_assist.core.call_facts import call_facts, offer_outcomes
-from agent_assist.store.sqlite import CallFilter
+from agent_assist.store.base import CallFilter
 from agent_assist.supervision.pricing import PriceTable
 from agent_assist.supervision.review import Supervision
 
