@@ -37,6 +37,15 @@ class SileroVad:
     def stream(self) -> VadStream:
         return VadStream(self)
 
+    def speech_ms(self, samples: Samples, threshold: float) -> int:
+        """How much of a whole clip the model calls speech (windows at ``threshold`` or more).
+
+        A fresh state per clip: the answer depends on this audio alone, so a recogniser can
+        refuse to decode a clip with no speech in it, whatever the caller cut.
+        """
+        _body, probs = self.stream().push(samples)
+        return int(np.count_nonzero(probs >= threshold)) * WINDOW * 1000 // SAMPLE_RATE
+
     def run(self, windows: Samples, h: Samples, c: Samples) -> tuple[Samples, Samples, Samples]:
         probs, h, c = self._session.run(None, {"input": windows, "h": h, "c": c})
         return np.asarray(probs, dtype=np.float32).reshape(-1), h, c

@@ -10,6 +10,11 @@ shorter windows produce repetition loops), encoded once, decoded with ctranslate
 ``generate`` and aligned with ``align`` for word timings. Several utterances of one
 language are encoded and decoded as one batch. A hypothesis that loops is decoded again
 on the full 30 s window.
+
+No text from nothing: a clip in which Silero VAD hears less than half of
+``vad.min_speech_ms`` of speech is never decoded. Whisper's own no-speech probability is
+not enough: with product names as prompt it writes words into faint noise, and how much
+it writes depends on the CPU's int8 rounding. The VAD's verdict does not.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
-from agent_assist.asr.vad import SAMPLE_RATE, Samples
-from agent_assist.config import AsrConfig, LanguageAsrConfig
+from agent_assist.asr.vad import SAMPLE_RATE, WINDOW, Samples, SileroVad
+from agent_assist.config import AsrConfig, LanguageAsrConfig, VadConfig
 from agent_assist.core.events import Word
 from agent_assist.errors import ConfigError
 from agent_assist.model_files import read_manifest, verify_model
@@ -89,9 +94,15 @@ class _Lang:
 class WhisperRecognizer:
     """``Recognizer`` on faster-whisper models with fitted encoder windows."""
 
-    def __init__(self, cfg: AsrConfig, models_dir: Path) -> None:
+    def __init__(self, cfg: AsrConfig, models_dir: Path, vad: VadConfig | None = None) -> None:
         manifest = read_manifest(models_dir / "manifest.toml")
         self._cfg = cfg
+        vad = vad or VadConfig()
+        self._gate = SileroVad()
+        self._gate_threshold = vad.threshold
+        window_ms = WINDOW * 1000 // SAMPLE_RATE
+        # whole windows, at least 4 (128 ms): loud white noise reaches 3, real speech 20+
+        self._gate_ms = max(4, -(-vad.min_speech_ms // 2 // window_ms)) * window_ms
         self._models: dict[str, WhisperModel] = {}
         self._langs: dict[str, _Lang] = {}
         for language, lc in cfg.languages.items():
@@ -143,7 +154,23 @@ class WhisperRecognizer:
         """Decode utterances of one language together.
 
         ``partial``: greedy, no word timings (an interim hypothesis of an open utterance).
+        Clips with no speech in them come back empty without being decoded.
         """
+        heard = [i for i, (s, _) in enumerate(items) if self.hears_speech(s)]
+        results = [Recognized("", language, ()) for _ in items]
+        if heard:
+            decoded = self._transcribe([items[i] for i in heard], language, partial)
+            for i, result in zip(heard, decoded, strict=True):
+                results[i] = result
+        return results
+
+    def hears_speech(self, samples: Samples) -> bool:
+        """Whether Silero VAD hears enough speech in this clip to be worth decoding."""
+        return self._gate.speech_ms(samples, self._gate_threshold) >= self._gate_ms
+
+    def _transcribe(
+        self, items: Sequence[tuple[Samples, int]], language: str, partial: bool
+    ) -> list[Recognized]:
         lang = self._langs[language]
         feats = [lang.model.feature_extractor(s)[:, :-1] for s, _ in items]
         frames = [min(f.shape[-1], FULL_WINDOW) for f in feats]
