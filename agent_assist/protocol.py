@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -19,6 +19,7 @@ from agent_assist.core.events import (
     WIRE_EVENTS,
     Event,
     FeedbackAction,
+    Numbered,
     PhaseChanged,
     Speaker,
 )
@@ -189,20 +190,11 @@ def encode_event(event: Event, seq: int, emitted_ms: int) -> str:
     return envelope(event.TYPE, event.call_id, seq, event.t_ms, emitted_ms, event_data(event))
 
 
-@dataclass(frozen=True, slots=True)
-class WireEvent:
-    """A decoded server → client event: the typed event and its envelope's numbers."""
-
-    seq: int
-    emitted_ms: int
-    event: Event
-
-
 _EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in WIRE_EVENTS}
 _UNRENAMES = {wire: field for field, wire in _RENAMES.items()}
 
 
-def decode_event(message: str | Mapping[str, Any]) -> WireEvent:
+def decode_event(message: str | Mapping[str, Any]) -> Numbered[Event]:
     """The inverse of ``encode_event``: a stored or received event, typed again.
 
     A missing or mistyped field raises ``ProtocolError`` naming it, so a reader never
@@ -218,7 +210,12 @@ def decode_event(message: str | Mapping[str, Any]) -> WireEvent:
     raw: dict[str, Any] = {_UNRENAMES.get(str(k), str(k)): v for k, v in data.items()}
     raw["call_id"], raw["t_ms"] = msg.get("call_id"), msg.get("t_ms", 0)
     event = _build(cls, raw, cls.TYPE)
-    return WireEvent(int(msg.get("seq", 0)), int(msg.get("emitted_ms", 0)), event)
+    return Numbered(int(msg.get("seq", 0)), event, int(msg.get("emitted_ms", 0)))
+
+
+def decode_events(messages: Iterable[str | Mapping[str, Any]]) -> list[Numbered[Event]]:
+    """A call's stored events, typed, in their stored order."""
+    return [decode_event(m) for m in messages]
 
 
 @cache

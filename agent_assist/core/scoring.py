@@ -328,11 +328,7 @@ def _respect_for_no(c: _Ctx) -> _Result:
     refusals = c.facts.of(*REFUSAL_SIGNALS, speaker="customer")
     if not refusals:
         return "not_applicable", None, "the customer never said no", ()
-    pushes = [
-        w
-        for w in c.facts.warnings
-        if str((w.get("data") or {}).get("rule_id", "")).startswith(PUSH_RULES)
-    ]
+    pushes = [w for w in c.facts.warnings if w.event.rule_id.startswith(PUSH_RULES)]
     if pushes:
         return (
             "scored",
@@ -346,15 +342,8 @@ def _respect_for_no(c: _Ctx) -> _Result:
 def _compliance(c: _Ctx) -> _Result:
     if not c.facts.warnings:
         return "scored", 1.0, "no compliance warning", ()
-    breaches = [
-        w
-        for w in c.facts.warnings
-        if (w.get("data") or {}).get("severity") in c.card.fail_severities
-    ]
-    moments = tuple(
-        evidence_moment(w, str((w.get("data") or {}).get("title", "warning")))
-        for w in c.facts.warnings
-    )
+    breaches = [w for w in c.facts.warnings if w.event.severity in c.card.fail_severities]
+    moments = tuple(evidence_moment(w, w.event.title) for w in c.facts.warnings)
     if breaches:
         return "scored", 0.0, f"{len(breaches)} compliance breach(es)", moments
     return "scored", 0.5, f"{len(moments)} minor warning(s)", moments

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_assist.config import Config
 from agent_assist.core.call_facts import call_facts, offer_outcomes, talk_timeline
+from agent_assist.core.events import Event, Numbered
 from agent_assist.core.scoring import (
     ITEM_TITLES,
     SCORECARD_VERSION,
@@ -24,6 +25,7 @@ from agent_assist.core.scoring import (
 )
 from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import AgentAssistError, RequestError
+from agent_assist.protocol import decode_events
 from agent_assist.store.base import CallFilter, CallRow, Store
 
 
@@ -73,6 +75,10 @@ class Supervision:
             raise NotFound(f"no call {call_id!r}")
         return row
 
+    def events(self, call_id: str) -> list[Numbered[Event]]:
+        """A stored call's events, typed (a field the reader expects and misses fails here)."""
+        return decode_events(self.store.call_events(call_id))
+
     def overrides(self, call_id: str) -> dict[str, Override]:
         return {
             item: Override(score, reason, by, at)
@@ -81,9 +87,7 @@ class Supervision:
 
     def score(self, call_id: str) -> CallScore:
         self.call(call_id)
-        return score_call(
-            self.store.call_events(call_id), self.card, self.known, self.overrides(call_id)
-        )
+        return score_call(self.events(call_id), self.card, self.known, self.overrides(call_id))
 
     def summary_score(self, row: CallRow) -> tuple[float | None, bool]:
         """Total and auto-fail of an ended call, from the cache when it is current."""
@@ -141,7 +145,8 @@ class Supervision:
     def review(self, call_id: str) -> dict[str, Any]:
         """Everything the review page shows for one call."""
         row = self.call(call_id)
-        events = self.store.call_events(call_id)
+        stored = self.store.call_events(call_id)
+        events = decode_events(stored)
         facts = call_facts(events)
         timeline = talk_timeline(facts, self.card.silence_ms, self.card.overlap_ms)
         score = score_call(events, self.card, self.known, self.overrides(call_id))
@@ -149,7 +154,7 @@ class Supervision:
         summary = CallSummary(row, self.store.call_agent(call_id), total, failed)
         return {
             "call": summary.to_json(),
-            "events": events,
+            "events": stored,
             "score": score_to_json(score),
             "timeline": {
                 "duration_ms": timeline.duration_ms,
