@@ -16,7 +16,6 @@ from agent_assist.config import Config
 from agent_assist.core.call_facts import call_facts, offer_outcomes, talk_timeline
 from agent_assist.core.events import Event, Numbered
 from agent_assist.core.scoring import (
-    ITEM_TITLES,
     SCORECARD_VERSION,
     CallScore,
     Override,
@@ -24,9 +23,10 @@ from agent_assist.core.scoring import (
     score_to_json,
 )
 from agent_assist.core.vocabulary import SIGNAL_NAMES
-from agent_assist.errors import AgentAssistError, RequestError
+from agent_assist.errors import AgentAssistError
 from agent_assist.protocol import decode_events
 from agent_assist.store.base import CallFilter, CallRow, Store
+from agent_assist.supervision.overrides import set_override, stored_overrides
 
 
 class NotFound(AgentAssistError):
@@ -80,10 +80,7 @@ class Supervision:
         return decode_events(self.store.call_events(call_id))
 
     def overrides(self, call_id: str) -> dict[str, Override]:
-        return {
-            item: Override(score, reason, by, at)
-            for item, score, reason, by, at in self.store.overrides(call_id)
-        }
+        return stored_overrides(self.store, call_id)
 
     def score(self, call_id: str) -> CallScore:
         self.call(call_id)
@@ -127,19 +124,7 @@ class Supervision:
     ) -> CallScore:
         """Save (or with ``score`` None, clear) a supervisor's score for one item."""
         self.call(call_id)
-        if item_id not in ITEM_TITLES or item_id not in self.card.items:
-            raise RequestError(f"unknown scorecard item {item_id!r}", code="score.bad_item")
-        if score is None:
-            self.store.clear_override(call_id, item_id)
-        else:
-            if not 0 <= score <= 1:
-                raise RequestError("score must be between 0 and 1", code="score.bad_value")
-            if not reason.strip():
-                raise RequestError(
-                    "an override needs a reason (it is shown beside the automatic score)",
-                    code="score.reason_required",
-                )
-            self.store.save_override(call_id, item_id, score, reason.strip()[:500], by, at)
+        set_override(self.store, self.card, call_id, item_id, score, reason, by, at)
         return self.score(call_id)
 
     def review(self, call_id: str) -> dict[str, Any]:
