@@ -72,8 +72,8 @@ def run_worker(config: Config, name: str = "") -> int:
 
 async def _local_cluster(config: Config, args: argparse.Namespace) -> int:
     """A private Redis under ``var/cluster``, N worker processes, this process the gateway."""
+    from agent_assist.runtime.services import build_services
     from agent_assist.server.app import AgentAssistServer
-    from agent_assist.server.services import build_services
 
     folder = config.resolve("var/cluster/redis")
     redis_server = PrivateRedis(folder).start()

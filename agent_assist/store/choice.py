@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent_assist.config import Config
+from agent_assist.store.base import Store
 from agent_assist.store.postgres import PostgresStore
-from agent_assist.store.sqlite import SqliteStore, Store
+from agent_assist.store.sqlite import SqliteStore
 
 
 def open_store(config: Config, path: Path | None = None) -> Store:

@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 
 from agent_assist.errors import AgentAssistError
-from agent_assist.store.sqlite import CallFilter, CallRow, UserRow, event_bodies_as_dicts
+from agent_assist.store.base import CallFilter, CallRow, UserRow
+from agent_assist.store.sqlite import event_bodies_as_dicts
 
 MIGRATION_LOCK = 7_146_221  # pg_advisory_xact_lock key: one migrator at a time
 

@@ -23,10 +23,10 @@ from rapidfuzz import fuzz
 from websockets.asyncio.client import connect
 
 from agent_assist.audio.files import read_call_audio
+from agent_assist.clients.replay import ReplayResult, load_script, replay
 from agent_assist.cluster.jobs import GROUP, Keys
 from agent_assist.cluster.private_servers import PrivatePostgres, PrivateRedis
 from agent_assist.config import Config
-from agent_assist.replay import ReplayResult, load_script, replay
 from tests.cluster.conftest import Workers
 from tests.conftest import CALLS, SAMPLES, _serve
 
@@ -218,5 +218,5 @@ async def test_a_call_no_worker_can_decode_is_refused(
             await ws.send(json.dumps({"v": 1, "type": "call.start", "call_id": None, "seq": 2,
                                       "t_ms": 0, "data": start}))  # fmt: skip
             refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            assert refused["type"] == "error" and refused["data"]["code"] == "call.limit"
+            assert refused["type"] == "error" and refused["data"]["code"] == "cluster.no_worker"
             assert "'ja'" in refused["data"]["message"]
