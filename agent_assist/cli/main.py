@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.cli.cluster import add_cluster_commands, run_cluster_command
 from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
-from agent_assist.cluster.commands import add_cluster_commands, run_cluster_command
 from agent_assist.config import Config, load_config
 from agent_assist.core.events import LANGUAGES
 from agent_assist.core.script import ScriptedCall
