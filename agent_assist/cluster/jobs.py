@@ -72,6 +72,10 @@ class Job:
     candidates: tuple[str, ...] = ()
     deadline_ms: int = 0
     """Partials only: wall-clock ms after which nobody waits for the answer."""
+    greedy: bool = False
+    """A final with beam size 1 (the engine's degradation ladder under load)."""
+    fallback: bool = False
+    """A final on the language's fallback model (the ladder's last step)."""
 
     def fields(self) -> dict[str, str | bytes | int]:
         return {
@@ -82,6 +86,8 @@ class Job:
             "audio": np.ascontiguousarray(self.samples, dtype=np.float32).tobytes(),
             "candidates": ",".join(self.candidates),
             "deadline_ms": self.deadline_ms,
+            "greedy": int(self.greedy),
+            "fallback": int(self.fallback),
         }
 
     @classmethod
@@ -98,6 +104,8 @@ class Job:
             samples=np.frombuffer(raw[b"audio"], dtype=np.float32),
             candidates=tuple(c for c in candidates.split(",") if c),
             deadline_ms=int(raw.get(b"deadline_ms", b"0")),
+            greedy=raw.get(b"greedy", b"0") == b"1",
+            fallback=raw.get(b"fallback", b"0") == b"1",
         )
 
 

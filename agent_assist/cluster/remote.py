@@ -58,14 +58,22 @@ class RedisRecognizer:
     # -- Recognizer ---------------------------------------------------------------------
 
     def transcribe_batch(
-        self, items: Sequence[tuple[Samples, int]], language: str, *, partial: bool = False
+        self,
+        items: Sequence[tuple[Samples, int]],
+        language: str,
+        *,
+        partial: bool = False,
+        greedy: bool = False,
+        fallback: bool = False,
     ) -> list[Recognized]:
+        """``greedy`` / ``fallback``: the engine's degradation ladder, passed to the worker."""
         kind: Kind = "partial" if partial else "final"
         deadline = int((time.time() + self._partial_timeout_s) * 1000) if partial else 0
         jobs = [
-            Job(uuid.uuid4().hex, kind, language, offset, samples, deadline_ms=deadline)
+            Job(uuid.uuid4().hex, kind, language, offset, samples, deadline_ms=deadline,
+                greedy=greedy, fallback=fallback)
             for samples, offset in items
-        ]
+        ]  # fmt: skip
         for job in jobs:
             self._put(job)
         if not partial:

@@ -184,11 +184,12 @@ class RecognitionWorker:
                 self.counters.already_answered += 1
             else:
                 todo.append((stream, msg_id, job))
-        groups: dict[tuple[str, str], list[tuple[str, str, Job]]] = defaultdict(list)
+        groups: dict[tuple[str, str, bool, bool], list[tuple[str, str, Job]]] = defaultdict(list)
         for item in todo:
             job = item[2]
-            groups[(job.kind, job.language if job.kind != "detect" else job.job_id)].append(item)
-        for (kind, _), items in groups.items():
+            key = job.language if job.kind != "detect" else job.job_id
+            groups[(job.kind, key, job.greedy, job.fallback)].append(item)
+        for (kind, _, _, _), items in groups.items():
             started = time.monotonic()
             answers = self._decode(kind, [job for _, _, job in items])
             self.counters.busy_s += time.monotonic() - started
@@ -205,10 +206,12 @@ class RecognitionWorker:
             if kind == "detect":
                 job = jobs[0]
                 return [{"language": self._recognizer.detect_language(job.samples, job.candidates)}]
+            ladder = {k: True for k in ("greedy", "fallback") if getattr(jobs[0], k)}
             results = self._recognizer.transcribe_batch(
                 [(job.samples, job.offset_ms) for job in jobs],
                 jobs[0].language,
                 partial=kind == "partial",
+                **ladder,
             )
             return [{"recognized": json.loads(encode_recognized(r))} for r in results]
         except Exception as exc:  # the gateway hears of it; the worker keeps serving
