@@ -148,9 +148,16 @@ def main() -> None:
                         proc.stdout.close()
                 redis_server.stop()
 
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+         if ln.startswith("model name")),
+        "unknown CPU",
+    )  # fmt: skip
     lines = [
+        f"`python -m bench.scale_out {' '.join(sys.argv[1:])}`".replace(" `", "`"),
+        "",
         f"{len(items)} finals ({rows[0][1]['audio_s']} s of speech) submitted at once; "
-        f"{cores} cores.",
+        f"{cpu}, {cores} cores, shared with other work.",
         "",
         "| set-up | finals | wall s | audio s per wall s | wait p50 / p95 s |",
         "|---|---|---|---|---|",
