@@ -188,6 +188,14 @@ class ClusterLink:
             "worker_busy": round(sum(busy) / len(busy), 3) if busy else 0.0,
         }
 
+    def view(self) -> dict[str, Any]:
+        """``capacity()`` and each node's report, for the wall (no call data in it)."""
+        nodes = [
+            {"name": name, **{k: v for k, v in report.items() if k != "at"}}
+            for name, report in sorted(self.nodes_seen.items())
+        ]
+        return {**self.capacity(), "nodes": nodes}
+
     def refusal(self, language: str) -> str:
         """Why an audio call in ``language`` cannot be served now ('' when it can)."""
         served = self.capacity()["languages"]

@@ -111,6 +111,7 @@ class AgentAssistServer:
             self.cluster = ClusterLink(self.services.config, self._deliver_remote, self.load)
             self.services.hub.relay = self.cluster.publish
             await self.cluster.start()
+            self.web.cluster_view = self.cluster.view
         return bound_host, bound_port
 
     def _deliver_remote(self, call_id: str, seq: int, body: str) -> None:
