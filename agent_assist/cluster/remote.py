@@ -50,8 +50,6 @@ class RedisRecognizer:
             cfg.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
         )
         self._closed = False
-        self.finals_asked = 0
-        self.finals_answered = 0
         self.resubmitted = 0
         """Jobs put on a stream again (after a reconnect or ``resubmit_s`` of silence)."""
 
@@ -76,8 +74,6 @@ class RedisRecognizer:
         ]  # fmt: skip
         for job in jobs:
             self._put(job)
-        if not partial:
-            self.finals_asked += len(jobs)
         out: list[Recognized] = []
         for job in jobs:
             answer = self._answer(job)
@@ -85,8 +81,6 @@ class RedisRecognizer:
                 out.append(Recognized("", language, ()))
             else:
                 out.append(decode_recognized(answer["recognized"]))
-        if not partial:
-            self.finals_answered += len(jobs)
         return out
 
     def detect_language(self, samples: Samples, candidates: tuple[str, ...]) -> str:
