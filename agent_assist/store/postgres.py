@@ -110,6 +110,14 @@ CREATE TABLE analyzed (
 );
 """,
     ),
+    (
+        2,
+        """
+CREATE TABLE self_reported (
+    call_id TEXT PRIMARY KEY REFERENCES calls(call_id)
+);
+""",
+    ),
 )
 """Append only: a new step gets the next number; a released step never changes."""
 
@@ -262,6 +270,76 @@ class PostgresStore:
             (ended_at,),
         )
 
+    def open_calls(self) -> list[CallRow]:
+        """Calls without an end (live in a running server, or left open by a crash)."""
+        rows = self._all(
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY created"
+        )
+        return [_call_row(r) for r in rows]
+
+    def call_extent(self, call_id: str) -> tuple[int, int]:
+        """(latest call time in ms any stored event or utterance reaches, latest emitted_ms)."""
+        row = self._one(
+            "SELECT COALESCE(MAX(t_ms), 0), COALESCE(MAX(emitted_ms), 0) FROM events "
+            "WHERE call_id=%s",
+            (call_id,),
+        )
+        end = self._one(
+            "SELECT COALESCE(MAX(end_ms), 0) FROM utterances WHERE call_id=%s", (call_id,)
+        )
+        t_ms, emitted = (int(row[0]), int(row[1])) if row else (0, 0)
+        return max(t_ms, int(end[0]) if end else 0), emitted
+
+    def replace_api_tokens(self, user: str, token_hash: str, created_at: str) -> None:
+        """Leave ``token_hash`` as the only API token of ``user`` (a rotated config token)."""
+        with self._tx() as cur:
+            cur.execute(
+                "DELETE FROM tokens WHERE user_name=%s AND kind='api' AND token_hash<>%s",
+                (user, token_hash),
+            )
+            cur.execute(
+                "INSERT INTO tokens (token_hash, user_name, kind, created_at) "
+                "VALUES (%s,%s,'api',%s) ON CONFLICT (token_hash) DO NOTHING",
+                (token_hash, user, created_at),
+            )
+
+    def list_tokens(self, user: str) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(id: the first 12 hex digits of the hash, kind, created, expires, used) of a user."""
+        rows = self._all(
+            "SELECT substr(token_hash, 1, 12), kind, created_at, expires_at, used_at "
+            "FROM tokens WHERE user_name=%s ORDER BY created_at",
+            (user,),
+        )
+        return [(str(a), str(b), str(c), d, e) for a, b, c, d, e in rows]
+
+    def delete_tokens_by_prefix(self, prefix: str) -> int:
+        """Delete the token whose hash starts with ``prefix``, if exactly one does."""
+        if not all(c in "0123456789abcdef" for c in prefix):
+            return 0
+        with self._tx() as cur:
+            cur.execute("SELECT token_hash FROM tokens WHERE token_hash LIKE %s", (prefix + "%",))
+            rows = cur.fetchall()
+            if len(rows) == 1:
+                cur.execute("DELETE FROM tokens WHERE token_hash=%s", (rows[0][0],))
+        return len(rows)
+
+    def purge_tokens(self, now: str) -> int:
+        """Delete expired and spent tokens (they open nothing; the table stays small)."""
+        return self._run(
+            "DELETE FROM tokens WHERE used_at IS NOT NULL "
+            "OR (expires_at IS NOT NULL AND expires_at <= %s)",
+            (now,),
+        )
+
+    def mark_self_reported(self, call_id: str) -> None:
+        self._run(
+            "INSERT INTO self_reported VALUES (%s) ON CONFLICT (call_id) DO NOTHING", (call_id,)
+        )
+
+    def recording_info(self, call_id: str) -> tuple[str, int] | None:
+        row = self._one("SELECT path, sample_rate FROM recordings WHERE call_id=%s", (call_id,))
+        return (str(row[0]), int(row[1])) if row else None
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -349,6 +427,8 @@ class PostgresStore:
             args.append(f.until)
         if f.ended_only:
             where.append("c.ended_at IS NOT NULL")
+        if getattr(f, "counted_only", False):  # calls an agent typed in themselves: left out
+            where.append("NOT EXISTS (SELECT 1 FROM self_reported s WHERE s.call_id = c.call_id)")
         for type_, key, value in (
             ("signal", "signal", f.signal),
             ("warning", "rule_id", f.warning),

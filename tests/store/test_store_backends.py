@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ import psycopg
 import pytest
 
 from agent_assist.cluster.private_servers import PrivatePostgres
+from agent_assist.store.base import CallFilter, CallRow, Store
 from agent_assist.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
-from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore, Store
+from agent_assist.store.sqlite import SqliteStore
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +160,55 @@ def test_postgres_migrations_are_recorded_and_run_once(postgres: PrivatePostgres
         conn.execute("INSERT INTO schema_migrations (version) VALUES (999)")
     with pytest.raises(StoreUnavailable, match="newer than this release"):
         PostgresStore(url)
+
+
+@dataclass(frozen=True)
+class CountedOnly(CallFilter):
+    """``counted_only`` as the statistics ask it (until ``CallFilter`` carries it)."""
+
+    counted_only: bool = True
+
+
+@pytest.fixture
+def pg_store(postgres: PrivatePostgres) -> Iterator[Any]:
+    opened = PostgresStore(postgres.create_database(f"h_{uuid.uuid4().hex[:12]}"))
+    yield opened
+    opened.close()
+
+
+def test_open_calls_extent_recording_info_and_self_reported(pg_store: Any) -> None:
+    store = pg_store
+    store.create_call(call("live", "2026-12-01T10:00:00Z"))
+    store.create_call(call("done", "2026-12-01T11:00:00Z"))
+    store.end_call("done", "2026-12-01T11:05:00Z", "hangup", 1000)
+    assert [c.call_id for c in store.open_calls()] == ["live"]
+    assert store.call_extent("live") == (0, 0)
+    event(store, "live", 1, "call.started", {})
+    event(store, "live", 2, "transcript.final", {"utterance_id": "agent-0001",
+          "speaker": "agent", "end_ms": 950, "text": "hello"})  # fmt: skip
+    assert store.call_extent("live") == (950, 20)  # the utterance reaches past its event
+    store.set_recording("live", "/audio/live.flac", 8000)
+    assert store.recording_info("live") == ("/audio/live.flac", 8000)
+    assert store.recording_info("done") is None
+    store.mark_self_reported("done")
+    store.mark_self_reported("done")  # once is enough
+    counted = [r.call_id for r, _ in store.find_calls(CountedOnly())]
+    assert counted == ["live"]
+
+
+def test_token_listing_rotation_revocation_and_purge(pg_store: Any) -> None:
+    store = pg_store
+    store.add_user("src", "source", None, "2026-12-01T00:00:00Z")
+    store.add_token("aa11" + "0" * 60, "src", "api", "2026-12-01T00:00:01Z", None)
+    store.add_token("bb22" + "0" * 60, "src", "api", "2026-12-01T00:00:02Z", None)
+    store.replace_api_tokens("src", "cc33" + "0" * 60, "2026-12-01T00:00:03Z")
+    assert [t[0] for t in store.list_tokens("src")] == ["cc33" + "0" * 8]
+    store.add_token("dd44" + "0" * 60, "src", "signin", "2026-12-01T00:00:04Z",
+                    "2026-12-01T01:00:00Z")  # fmt: skip
+    store.add_token("dd45" + "0" * 60, "src", "signin", "2026-12-01T00:00:05Z", None)
+    assert store.delete_tokens_by_prefix("dd4") == 2  # ambiguous: nothing deleted
+    assert store.delete_tokens_by_prefix("zz") == 0  # not hex
+    assert store.delete_tokens_by_prefix("dd45") == 1
+    assert store.use_token("cc33" + "0" * 60, "2026-12-01T00:10:00Z")
+    assert store.purge_tokens("2026-12-01T02:00:00Z") == 2  # the spent and the expired
+    assert store.list_tokens("src") == []
