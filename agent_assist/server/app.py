@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import cast
 from weakref import WeakKeyDictionary
@@ -21,7 +22,7 @@ from websockets.http11 import Request, Response
 
 from agent_assist import __version__
 from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User, configured_source_token
-from agent_assist.errors import AgentAssistError, ProtocolError
+from agent_assist.errors import AgentAssistError, CallError, ProtocolError
 from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
     ENCODINGS,
@@ -47,6 +48,7 @@ from agent_assist.supervision import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+AGENT_CACHE = 10_000
 
 
 class AgentAssistServer:
@@ -74,6 +76,7 @@ class AgentAssistServer:
         )
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
+        self._sources: dict[str, str] = {}  # live call id -> the user whose source carries it
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
             if self.auth.user("source") is None:
@@ -132,6 +135,8 @@ class AgentAssistServer:
     def agent_of(self, call_id: str) -> str | None:
         """The agent of a call, cached: subscribers ask on every event."""
         if call_id not in self._agents:
+            if len(self._agents) > AGENT_CACHE:  # bounded: ids asked about need not exist
+                self._agents = {c: self._agents.get(c) for c in self.calls}
             store = cast(SqliteStore, self.services.store)
             self._agents[call_id] = store.call_agent(call_id)
         return self._agents[call_id]
@@ -149,40 +154,40 @@ class AgentAssistServer:
         sub = self.services.hub.add(hello.subscribe)
         if not user.is_supervisor:
             sub.visible = lambda call_id: self.may_view(user, call_id)
-        sender = asyncio.create_task(self._send_loop(ws, sub))
+        sender: asyncio.Task[None] | None = None
         call: LiveCall | None = None
         try:
-            await self._send(
-                ws,
-                envelope(
-                    "ready",
-                    None,
-                    0,
-                    0,
-                    0,
-                    {
-                        "server": f"agent-assist {__version__}",
-                        "protocol": 1,
-                        "active_calls": [
-                            {
-                                "call_id": c.call_id,
-                                "language": c.language,
-                                "title": c.start.title,
-                                "started_at": c.started_at,
-                                "last_seq": c.last_seq,
-                                "agent": self.agent_of(c.call_id),
-                            }
-                            for c in self.calls.values()
-                            if self.may_view(user, c.call_id)
-                        ],
-                    },
-                ),
+            ready = envelope(
+                "ready",
+                None,
+                0,
+                0,
+                0,
+                {
+                    "server": f"agent-assist {__version__}",
+                    "protocol": 1,
+                    "active_calls": [
+                        {
+                            "call_id": c.call_id,
+                            "language": c.language,
+                            "title": c.start.title,
+                            "started_at": c.started_at,
+                            "last_seq": c.last_seq,
+                            "agent": self.agent_of(c.call_id),
+                        }
+                        for c in self.calls.values()
+                        if self.may_view(user, c.call_id)
+                    ],
+                },
             )
-            self._queue_backlog(sub, hello)
+            self._catch_up(sub, hello)  # before any pause: no live event can slip between
+            await self._send(ws, ready)
+            sender = asyncio.create_task(self._send_loop(ws, sub))
             async for message in ws:
                 try:
                     call = await self._dispatch(message, hello, sub, call, user)
-                except AgentAssistError as err:
+                except (AgentAssistError, sqlite3.Error) as exc:
+                    err = exc if isinstance(exc, AgentAssistError) else _store_failed(exc)
                     await self._send(
                         ws,
                         encode_error(
@@ -198,14 +203,13 @@ class AgentAssistServer:
         except ConnectionClosed:
             pass
         finally:
-            if call is not None and not call.ended:
-                await call.end("disconnected")
             if call is not None:
-                self.calls.pop(call.call_id, None)
+                await self._end_call(call, "disconnected")
             self.services.hub.remove(sub)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await sender
 
     async def _handshake(self, ws: ServerConnection) -> Hello | None:
         try:
@@ -233,14 +237,30 @@ class AgentAssistServer:
             return None
         return msg
 
-    def _queue_backlog(self, sub: Subscriber, hello: Hello) -> None:
+    def _catch_up(self, sub: Subscriber, hello: Hello) -> None:
         """Late joiners see active calls from the start; resumers from their last seq."""
         hub = self.services.hub
         if hello.resume_call_id:
-            hub.backlog(sub, hello.resume_call_id, hello.resume_after_seq)
+            hub.catch_up(sub, hello.resume_call_id, hello.resume_after_seq)
         for call_id in list(self.calls):
             if sub.wants(call_id) and call_id != hello.resume_call_id:
-                hub.backlog(sub, call_id, 0)
+                hub.catch_up(sub, call_id, 0)
+
+    def may_write(self, user: User, call_id: str) -> bool:
+        """Who may mark or re-link a live call: a supervisor, its agent, its own source."""
+        if user.is_supervisor:
+            return True
+        if user.role == "agent":
+            return self.agent_of(call_id) == user.name
+        return self._sources.get(call_id) == user.name
+
+    async def _end_call(self, call: LiveCall, reason: str) -> None:
+        """End a call and take it off the live list, even when storing its end fails."""
+        try:
+            await call.end(reason)
+        finally:
+            self.calls.pop(call.call_id, None)
+            self._sources.pop(call.call_id, None)
 
     async def _dispatch(
         self,
@@ -264,8 +284,9 @@ class AgentAssistServer:
             raise ProtocolError("'hello' was already received", code="protocol.bad_envelope")
         if isinstance(msg, Feedback | CustomerLink):
             target = self.calls.get(msg.call_id)
-            if target is None or target.ended:
-                raise AgentAssistError(f"no live call {msg.call_id!r}", code="call.unknown")
+            if target is None or target.ended or not self.may_write(user, msg.call_id):
+                # one answer for "not yours" and "no such call": ids of live calls stay secret
+                raise CallError(f"no live call {msg.call_id!r} of yours", code="call.unknown")
             if isinstance(msg, Feedback):
                 apply_feedback(target, msg)
             else:
@@ -284,18 +305,27 @@ class AgentAssistServer:
             call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
             self._agents[call.call_id] = agent  # known before call.started goes out
-            if self.archive is not None and call.mode == "audio":
-                call.recorder = self.archive.recorder(
-                    call.call_id, msg.sample_rate, call.start.channels
-                )
             sub.own_call = call.call_id
+            try:
+                await call.begin()  # stored first; live only once stored
+            except BaseException:
+                sub.own_call = None
+                self._agents.pop(call.call_id, None)
+                raise
+            try:
+                store = cast(SqliteStore, self.services.store)
+                if agent:
+                    store.set_call_agent(call.call_id, agent)
+                if self.archive is not None and call.mode == "audio":
+                    call.recorder = self.archive.recorder(
+                        call.call_id, msg.sample_rate, call.start.channels
+                    )
+                    store.set_recording(call.call_id, str(call.recorder.path), msg.sample_rate)
+            except BaseException:
+                await call.end("store_failed")
+                raise
             self.calls[call.call_id] = call
-            await call.begin()
-            store = cast(SqliteStore, self.services.store)
-            if agent:
-                store.set_call_agent(call.call_id, agent)
-            if call.recorder is not None:
-                store.set_recording(call.call_id, str(call.recorder.path), msg.sample_rate)
+            self._sources[call.call_id] = user.name
             link_at_start(self.services, call)
             return call
         if call is None or call.ended:
@@ -303,21 +333,37 @@ class AgentAssistServer:
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):
-            await call.end(msg.reason)
-            self.calls.pop(call.call_id, None)
+            await self._end_call(call, msg.reason)
         return call
 
     async def _send_loop(self, ws: ServerConnection, sub: Subscriber) -> None:
+        """History a page at a time (waiting for the socket to drain), live events between."""
+        hub = self.services.hub
         while True:
-            _call_id, _seq, body = await sub.queue.get()
+            if sub.catching_up:
+                for body in hub.next_page(sub):
+                    await ws.send(body)
+                while not sub.queue.empty() and not sub.overflowed:
+                    await ws.send(sub.queue.get_nowait()[2])
+            else:
+                _call_id, _seq, body = await sub.queue.get()
+                if not sub.overflowed:
+                    await ws.send(body)
             if sub.overflowed:
                 await ws.close(1013, "client too slow; reconnect and resume")
                 return
-            await ws.send(body)
 
     async def _send(self, ws: ServerConnection, text: str) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(text)
+
+
+def _store_failed(exc: sqlite3.Error) -> AgentAssistError:
+    log.error("the store refused a write: %s", exc)
+    return AgentAssistError(
+        "the server could not store that (nothing was changed); try again",
+        code="store.failed",
+    )
 
 
 def _ref_seq(message: str | bytes) -> int | None:

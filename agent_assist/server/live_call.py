@@ -140,6 +140,15 @@ class LiveCall:
                 last_seq=0,
             )
         )
+        try:
+            self._emit_started()
+        except BaseException:
+            self.ended = True
+            self.services.store.end_call(self.call_id, now_iso(), "store_failed", 0)
+            raise
+        self._worker = asyncio.create_task(self._decode_loop(), name=f"decode {self.call_id}")
+
+    def _emit_started(self) -> None:
         self.emit(
             CallStarted(
                 call_id=self.call_id,
@@ -152,7 +161,6 @@ class LiveCall:
                 started_at=self.started_at,
             )
         )
-        self._worker = asyncio.create_task(self._decode_loop(), name=f"decode {self.call_id}")
 
     def push_audio(self, channel: int, payload: bytes) -> None:
         """Take one frame's samples (``channel`` may be ``ALL_CHANNELS``, interleaved)."""
@@ -303,10 +311,12 @@ class LiveCall:
         duration = self._audio_ms
         if self.recorder is not None:
             self.recorder.close()
-        self.emit(
-            CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
-        )
-        self.services.store.end_call(self.call_id, now_iso(), reason, duration)
+        try:
+            self.emit(
+                CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
+            )
+        finally:  # the call row is closed even when its last event could not be stored
+            self.services.store.end_call(self.call_id, now_iso(), reason, duration)
 
     async def _decode_loop(self) -> None:
         while (item := await self._work.get()) is not None:
@@ -346,13 +356,16 @@ class LiveCall:
         )
 
     def emit(self, event: Event) -> None:
-        self._seq += 1
+        """Number, store, publish; a number is spent only once its event is stored, so a
+        refused write leaves no gap (the error goes up to whoever caused the event)."""
+        seq = self._seq + 1
         emitted_ms = round((time.monotonic() - self._started) * 1000)
-        body = encode_event(event, self._seq, emitted_ms)
+        body = encode_event(event, seq, emitted_ms)
         self.services.store.append_event(
-            self.call_id, self._seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
+            self.call_id, seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
         )
-        self.services.hub.publish(self.call_id, self._seq, body)
+        self._seq = seq
+        self.services.hub.publish(self.call_id, seq, body)
 
     @property
     def last_seq(self) -> int:

@@ -131,7 +131,7 @@ class Store(Protocol):
     def set_language(self, call_id: str, language: str) -> None: ...
     def get_call(self, call_id: str) -> CallRow | None: ...
     def list_calls(self, limit: int = 100) -> list[CallRow]: ...
-    def events_after(self, call_id: str, after_seq: int) -> list[str]: ...
+    def events_after(self, call_id: str, after_seq: int, limit: int | None = None) -> list[str]: ...
     def transcript(self, call_id: str) -> list[tuple[str, int, int, str]]: ...
     def close_interrupted(self, ended_at: str) -> int: ...
     def close(self) -> None: ...
@@ -216,9 +216,11 @@ class SqliteStore:
         cur = self._db.execute("SELECT * FROM calls ORDER BY started_at DESC LIMIT ?", (limit,))
         return [_call_row(r) for r in cur.fetchall()]
 
-    def events_after(self, call_id: str, after_seq: int) -> list[str]:
+    def events_after(self, call_id: str, after_seq: int, limit: int | None = None) -> list[str]:
+        """Bodies of a call's events after ``after_seq``, in order; at most ``limit``."""
         cur = self._db.execute(
-            "SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq", (call_id, after_seq)
+            "SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (call_id, after_seq, -1 if limit is None else limit),
         )
         return [r[0] for r in cur.fetchall()]
 
@@ -459,7 +461,16 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is not None:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:  # a refused COMMIT leaves the transaction open
+                self._db.execute("ROLLBACK")
+            raise
 
 
 def _call_row(r: tuple[Any, ...]) -> CallRow:

@@ -1,0 +1,314 @@
+"""Hardening on the real server (127.0.0.1:0, real SQLite, real websockets clients):
+per-call write authorisation, rejoining long calls, no ghost calls, no sequence gaps.
+
+Store faults are real SQLite faults: a trigger that refuses a write, as a full disk or a
+locked database would."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from agent_assist.config import Config
+from agent_assist.core.events import TranscriptFinal, TranscriptPartial
+from agent_assist.protocol import CallStart
+from agent_assist.server.live_call import LiveCall
+from agent_assist.store.sqlite import CallRow, SqliteStore
+from tests.conftest import RunningServer, _serve
+from tests.server.test_server import db_rows, msg, recv_json, recv_until
+
+
+def with_server(config: Config, **server: Any) -> Config:
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, **server))
+
+
+@pytest.fixture
+async def small_queue_server(config: Config, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with _serve(
+        with_server(config, queue_size=20), tmp_path / "calls.sqlite3", with_asr=False
+    ) as running:
+        yield running
+
+
+def refuse(db: Path, table: str, when: str = "1") -> None:
+    """A real SQLite refusal of some writes (what a full disk does to them)."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {when} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+        )
+
+
+async def open_call(
+    server: RunningServer, token: str, agent: str | None = None
+) -> tuple[ClientConnection, str, str]:
+    """A live text call with one suggestion; returns the source, call id, suggestion id."""
+    ws = await connect(f"{server.ws}?token={token}")
+    await ws.send(msg("hello", {"role": "source"}))
+    await recv_json(ws)
+    start: dict[str, Any] = {"language": "en", "mode": "text"}
+    if agent:
+        start["agent"] = agent
+    await ws.send(msg("call.start", start, seq=2))
+    call_id = (await recv_json(ws))["call_id"]
+    turn = {"speaker": "customer", "text": "My phone gets really slow every month.", "end_ms": 900}
+    await ws.send(msg("turn", turn, call_id, seq=3))
+    seen = await recv_until(ws, "suggestion")
+    return ws, call_id, seen[-1]["data"]["suggestion_id"]
+
+
+async def console(server: RunningServer, token: str, **hello: Any) -> ClientConnection:
+    ws = await connect(f"{server.ws}?token={token}")
+    await ws.send(msg("hello", {"role": "console", **hello}))
+    assert (await recv_json(ws))["type"] == "ready"
+    return ws
+
+
+async def first_error(ws: ClientConnection) -> dict[str, Any]:
+    return (await recv_until(ws, "error"))[-1]["data"]
+
+
+# -- 1: writes are authorised per call ----------------------------------------------------
+
+
+async def test_an_agent_cannot_mark_or_relink_another_agents_call(
+    text_server: RunningServer,
+) -> None:
+    source, call_id, sid = await open_call(text_server, text_server.token, agent="ann")
+    ben = await console(text_server, text_server.token_for("ben", "agent"))
+    answers = []
+    for target in (call_id, "c-20990101-000000-000000"):
+        await ben.send(msg("feedback", {"suggestion_id": sid, "action": "used"}, target))
+        fb = await first_error(ben)
+        await ben.send(msg("customer.link", {"customer_id": "C-1001"}, target))
+        link = await first_error(ben)
+        answers.append([(e["code"], e["message"].replace(target, "ID")) for e in (fb, link)])
+    assert answers[0] == answers[1]  # "not yours" reads exactly like "no such call"
+    assert answers[0][0][0] == "call.unknown"
+    await ben.close()
+    types = [
+        t for (t,) in db_rows(text_server.db, "SELECT type FROM events WHERE call_id=?", call_id)
+    ]
+    assert "offer.feedback" not in types and "customer.linked" not in types
+
+    ann = await console(text_server, text_server.token_for("ann", "agent"), subscribe="*")
+    await ann.send(msg("feedback", {"suggestion_id": sid, "action": "used"}, call_id))
+    assert (await recv_until(ann, "offer.feedback"))[-1]["call_id"] == call_id
+    sup = await console(text_server, text_server.token)
+    await sup.send(msg("customer.link", {"customer_id": "C-1001"}, call_id))
+    await recv_until(source, "customer.linked")
+    for ws in (ann, sup, source):
+        await ws.close()
+
+
+async def test_a_source_marks_its_own_call_but_not_another_sources(
+    text_server: RunningServer,
+) -> None:
+    gw1 = text_server.token_for("gateway-1", "source")
+    gw2 = text_server.token_for("gateway-2", "source")
+    first, call_id, sid = await open_call(text_server, gw1, agent="ann")
+    second, _, _ = await open_call(text_server, gw2, agent="ben")
+    await second.send(msg("feedback", {"suggestion_id": sid, "action": "used"}, call_id))
+    assert (await first_error(second))["code"] == "call.unknown"
+    await first.send(msg("feedback", {"suggestion_id": sid, "action": "used"}, call_id))
+    await recv_until(first, "offer.feedback")
+    await first.close()
+    await second.close()
+
+
+# -- 2: a long call can be joined and resumed --------------------------------------------
+
+
+async def long_live_call(server: RunningServer, events: int) -> LiveCall:
+    """A live call with ``events`` stored events, emitted the way the engine emits them."""
+    start = CallStart(1, "en", 16000, ("agent", "customer"), "long call", None, "text")
+    call = LiveCall(server.server.services, start)
+    await call.begin()
+    server.server.calls[call.call_id] = call
+    for i in range(events - 1):
+        call.emit(
+            TranscriptPartial(
+                call_id=call.call_id,
+                t_ms=i * 10,
+                utterance_id="customer-0001",
+                speaker="customer",
+                text=f"partial words number {i}",
+            )
+        )
+    return call
+
+
+async def receive_seqs(ws: ClientConnection, call_id: str, until: int) -> list[int]:
+    seqs: list[int] = []
+    while not seqs or seqs[-1] < until:
+        m = await recv_json(ws, timeout=30)
+        if m["call_id"] == call_id:
+            seqs.append(m["seq"])
+    return seqs
+
+
+async def test_a_long_call_is_joined_and_resumed_through_a_small_queue(
+    small_queue_server: RunningServer,
+) -> None:
+    server = small_queue_server
+    call = await long_live_call(server, 3000)
+    busy = await long_live_call(server, 50)  # another call on the wall
+    wall = await console(server, server.token, subscribe="*")
+    resumer = await console(
+        server,
+        server.token,
+        subscribe=call.call_id,
+        resume={"call_id": call.call_id, "after_seq": 7},
+    )
+    # live events of both calls keep coming while the backlog is on its way
+    for i in range(40):
+        for c in (call, busy):
+            c.emit(
+                TranscriptPartial(
+                    call_id=c.call_id,
+                    t_ms=90_000 + i,
+                    utterance_id="agent-0001",
+                    speaker="agent",
+                    text=f"live {i}",
+                )
+            )
+        await asyncio.sleep(0)
+    wall_task = asyncio.create_task(receive_seqs(wall, call.call_id, call.last_seq))
+    assert await receive_seqs(resumer, call.call_id, call.last_seq) == list(
+        range(8, call.last_seq + 1)
+    )
+    assert await wall_task == list(range(1, call.last_seq + 1))
+    await call.end("hangup")
+    await busy.end("hangup")
+    await wall.close()
+    await resumer.close()
+
+
+# -- 3: no ghost calls -----------------------------------------------------------------
+
+
+async def test_unstorable_text_is_refused_and_leaves_no_ghost_call(
+    text_server: RunningServer,
+) -> None:
+    async with connect(text_server.url) as ws:
+        await ws.send(msg("hello", {"role": "source"}))
+        await recv_json(ws)
+        for field in ("title", "customer_id", "agent"):
+            await ws.send(msg("call.start", {"mode": "text", field: "bad \ud800 text"}))
+            err = await recv_json(ws)
+            assert (err["data"]["code"], err["data"]["fault"]) == ("protocol.bad_payload", "client")
+        call_id = await _start(ws)
+        await ws.send(msg("turn", {"speaker": "agent", "text": "\udfff"}, call_id))
+        assert (await recv_json(ws))["data"]["code"] == "protocol.bad_payload"
+        await ws.send(msg("call.end", {}, call_id))
+        await recv_until(ws, "call.ended")
+    assert text_server.server.calls == {}
+    async with connect(text_server.url) as sup:  # a supervisor still gets 'ready'
+        await sup.send(msg("hello", {"role": "console", "subscribe": "*"}))
+        assert (await recv_json(sup))["type"] == "ready"
+
+
+async def _start(ws: ClientConnection) -> str:
+    await ws.send(msg("call.start", {"mode": "text", "language": "en"}, seq=2))
+    started = await recv_until(ws, "call.started")
+    return str(started[-1]["call_id"])
+
+
+async def test_a_start_the_store_refuses_leaves_nothing_live(text_server: RunningServer) -> None:
+    refuse(text_server.db, "calls")
+    async with connect(text_server.url) as ws:
+        await ws.send(msg("hello", {"role": "source"}))
+        await recv_json(ws)
+        await ws.send(msg("call.start", {"mode": "text"}))
+        err = await recv_json(ws)
+        assert err["type"] == "error" and err["data"]["code"] == "store.failed"
+    assert text_server.server.calls == {}
+    async with connect(text_server.url) as sup:
+        await sup.send(msg("hello", {"role": "console", "subscribe": "*"}))
+        ready = await recv_json(sup)
+        assert ready["type"] == "ready" and ready["data"]["active_calls"] == []
+
+
+# -- 8: sequence numbers only for stored events -------------------------------------------
+
+
+async def test_a_refused_event_leaves_no_gap(text_server: RunningServer) -> None:
+    refuse(text_server.db, "events", "NEW.body LIKE '%UNSTORABLE%'")
+    async with connect(text_server.url) as ws:
+        call_id = await _start_source(ws)
+        for i, text in enumerate(["Hello there.", "UNSTORABLE words", "I want to cancel."]):
+            turn = {"speaker": "customer", "text": text, "end_ms": 1000 * (i + 1)}
+            await ws.send(msg("turn", turn, call_id, t_ms=1000 * i))
+        await ws.send(msg("call.end", {}, call_id))
+        await recv_until(ws, "call.ended")
+    seqs = [s for (s,) in db_rows(text_server.db, "SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    ((last_seq,),) = db_rows(text_server.db, "SELECT last_seq FROM calls")
+    assert last_seq == seqs[-1]
+
+
+async def _start_source(ws: ClientConnection) -> str:
+    await ws.send(msg("hello", {"role": "source"}))
+    await recv_json(ws)
+    return await _start(ws)
+
+
+async def test_a_refused_call_ended_still_closes_the_call(text_server: RunningServer) -> None:
+    refuse(text_server.db, "events", "NEW.type = 'call.ended'")
+    async with connect(text_server.url) as ws:
+        call_id = await _start_source(ws)
+        await ws.send(msg("call.end", {}, call_id))
+        err = await recv_json(ws)
+        assert err["type"] == "error"
+    assert text_server.server.calls == {}
+    ((reason, ended),) = db_rows(text_server.db, "SELECT end_reason, ended_at FROM calls")
+    assert reason == "hangup" and ended
+
+
+def test_a_failed_commit_is_rolled_back(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    db = store._db
+    db.executescript(
+        "PRAGMA foreign_keys=ON;"
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);"
+    )
+    with pytest.raises(sqlite3.IntegrityError), store._tx():
+        db.execute("INSERT INTO child VALUES (42)")  # fails only at COMMIT
+    assert not db.in_transaction
+    row = CallRow("c-x", "2026-01-01T00:00:00Z", "en", "", None, "text", ("agent",), *NO_END)
+    store.create_call(row)  # the next write works
+    assert store.get_call("c-x") is not None
+
+
+NO_END = (None, None, None, 0)
+
+
+async def test_an_event_the_store_refuses_consumes_no_sequence_number(
+    text_server: RunningServer,
+) -> None:
+    start = CallStart(1, "en", 16000, ("agent", "customer"), "", None, "text")
+    call = LiveCall(text_server.server.services, start)
+    await call.begin()
+    huge = TranscriptFinal(
+        call_id=call.call_id,
+        t_ms=2**63,
+        utterance_id="agent-0001",
+        speaker="agent",
+        end_ms=2**63,
+        language="en",
+        text="too late",
+    )
+    with pytest.raises(OverflowError):
+        call.emit(huge)
+    assert call.last_seq == 1
+    await call.end("hangup")
+    seqs = [s for (s,) in db_rows(text_server.db, "SELECT seq FROM events ORDER BY seq")]
+    assert seqs == [1, 2]
