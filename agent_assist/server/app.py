@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import ssl
 from http import HTTPStatus
 from typing import cast
 from weakref import WeakKeyDictionary
@@ -21,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
-from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User, configured_source_token
-from agent_assist.errors import AgentAssistError, CallError, ProtocolError
+from agent_assist.auth import ANONYMOUS, Authenticator, User, configured_source_token
+from agent_assist.errors import AgentAssistError, CallError, ConfigError, ProtocolError
 from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
     ENCODINGS,
@@ -75,13 +76,16 @@ class AgentAssistServer:
             now_iso,
         )
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
+        self._credentials: WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
+            WeakKeyDictionary()
+        )
+        self._open = 0  # websockets past their upgrade
+        self._recheck: asyncio.Task[None] | None = None
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
         self._sources: dict[str, str] = {}  # live call id -> the user whose source carries it
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
-            if self.auth.user("source") is None:
-                self.auth.add_user("source", "source")
-            self.auth.register_api_token("source", source_token)
+            self.auth.set_source_token("source", source_token)
 
     def source_token_for(self, name: str = "replay") -> str:
         """An API token for a program this process runs against its own server (replay,
@@ -92,6 +96,8 @@ class AgentAssistServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         cfg = self.services.config.server
+        tls = self._tls_context()
+        self.web.tls = tls is not None
         self._server = await serve(
             self._handle,
             host or cfg.host,
@@ -99,12 +105,46 @@ class AgentAssistServer:
             process_request=self._http,
             max_size=max(4 * cfg.max_frame_bytes, 1 << 20),
             max_queue=64,
+            ssl=tls,
         )
+        if self.services.config.auth.enabled:
+            self._recheck = asyncio.create_task(self._recheck_loop(), name="recheck credentials")
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
         return bound_host, bound_port
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Built-in TLS from ``[server] tls_cert`` / ``tls_key`` (PEM), else None."""
+        config = self.services.config
+        if not config.server.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(
+                config.resolve(config.server.tls_cert), config.resolve(config.server.tls_key)
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                "config.toml", [f"server.tls_cert / tls_key: cannot load: {exc}"]
+            ) from exc
+        return context
+
+    async def _recheck_loop(self) -> None:
+        """Close websockets whose credential was revoked (sign-out, disabled user, rotated
+        token) or whose user changed role; ``users`` may run in another process."""
+        while True:
+            await asyncio.sleep(self.services.config.auth.recheck_s)
+            for ws, (how, token) in list(self._credentials.items()):
+                before = self._users.get(ws)
+                now = self.web.user_for(how, token)
+                if now is None or before is None or now.role != before.role:
+                    with contextlib.suppress(Exception):
+                        await ws.close(1008, "credentials revoked or changed")
+
     async def close(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
         for call in list(self.calls.values()):
             await call.end("server_shutdown")
         if self._server is not None:
@@ -113,11 +153,14 @@ class AgentAssistServer:
 
     # -- HTTP: the console page and a small read-only API -------------------------------
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if path != WS_PATH:
-            return self.web.handle(connection, request)
-        user, how = self.web.identify(request, allow_query=True)
+        if path != WS_PATH or not self.web.host_ok(request):
+            return await self.web.handle_async(connection, request)
+        if self._open >= self.services.config.server.max_connections:
+            return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        how, token = self.web.credential(request, allow_query=True)
+        user = self.web.user_for(how, token)
         if user is None:
             return text_response(
                 HTTPStatus.UNAUTHORIZED, "sign in, or send a token (Authorization: Bearer)\n"
@@ -127,6 +170,7 @@ class AgentAssistServer:
         ):
             return text_response(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         self._users[connection] = user
+        self._credentials[connection] = (how, token)
         return None
 
     def _user(self, ws: ServerConnection) -> User:
@@ -147,6 +191,13 @@ class AgentAssistServer:
     # -- websocket ----------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        self._open += 1
+        try:
+            await self._serve_connection(ws)
+        finally:
+            self._open -= 1
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
         hello = await self._handshake(ws)
         if hello is None:
             return
@@ -224,12 +275,16 @@ class AgentAssistServer:
                 raise ProtocolError(
                     "the first message must be 'hello'", code="protocol.hello_required"
                 )
-            if msg.resume_call_id and self.services.store.get_call(msg.resume_call_id) is None:
-                raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
             user = self._user(ws)
-            for wanted in (msg.subscribe, msg.resume_call_id):
-                if wanted not in (None, "*") and not self.may_view(user, str(wanted)):
-                    raise AuthError(f"call {wanted} belongs to another agent")
+            for wanted in (msg.resume_call_id, msg.subscribe):
+                if wanted in (None, "*"):
+                    continue
+                # "not yours" and "no such call" read the same: ids stay secret
+                if not self.may_view(user, str(wanted)) or (
+                    wanted == msg.resume_call_id
+                    and self.services.store.get_call(str(wanted)) is None
+                ):
+                    raise ProtocolError(f"unknown call {wanted!r}", code="call.unknown")
         except AgentAssistError as err:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(encode_error(err, None, fatal=True))

@@ -305,6 +305,19 @@ class SqliteStore:
             )
         return cur.rowcount == 1
 
+    def replace_api_tokens(self, user: str, token_hash: str, created_at: str) -> None:
+        """Leave ``token_hash`` as the only API token of ``user`` (a rotated config token)."""
+        with self._tx():
+            self._db.execute(
+                "DELETE FROM tokens WHERE user=? AND kind='api' AND token_hash<>?",
+                (user, token_hash),
+            )
+            self._db.execute(
+                "INSERT OR IGNORE INTO tokens (token_hash, user, kind, created_at) "
+                "VALUES (?,?,'api',?)",
+                (token_hash, user, created_at),
+            )
+
     def delete_token(self, token_hash: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM tokens WHERE token_hash=?", (token_hash,))
