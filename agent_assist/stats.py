@@ -82,7 +82,14 @@ def agent_stats(
     """Statistics per agent over ended calls started in [since, until)."""
     by_agent: dict[str, AgentStats] = {}
     rows = sup.search(
-        CallFilter(agent=agent, since=since, until=until, ended_only=True, limit=STATS_MAX_CALLS)
+        CallFilter(
+            agent=agent,
+            since=since,
+            until=until,
+            ended_only=True,
+            counted_only=True,
+            limit=STATS_MAX_CALLS,
+        )
     )
     for summary in rows:
         name = summary.agent or UNASSIGNED

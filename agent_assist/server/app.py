@@ -83,6 +83,7 @@ class AgentAssistServer:
         self._recheck: asyncio.Task[None] | None = None
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
         self._sources: dict[str, str] = {}  # live call id -> the user whose source carries it
+        self._detached: dict[str, asyncio.Task[None]] = {}  # calls whose source dropped
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
             self.auth.set_source_token("source", source_token)
@@ -145,6 +146,9 @@ class AgentAssistServer:
     async def close(self) -> None:
         if self._recheck is not None:
             self._recheck.cancel()
+        for timer in self._detached.values():
+            timer.cancel()
+        self._detached.clear()
         for call in list(self.calls.values()):
             await call.end("server_shutdown")
         if self._server is not None:
@@ -207,6 +211,9 @@ class AgentAssistServer:
             sub.visible = lambda call_id: self.may_view(user, call_id)
         sender: asyncio.Task[None] | None = None
         call: LiveCall | None = None
+        if hello.role == "source" and hello.resume_call_id:
+            call = self._reattach(hello.resume_call_id)
+            sub.own_call = call.call_id if call is not None else None
         try:
             ready = envelope(
                 "ready",
@@ -254,9 +261,13 @@ class AgentAssistServer:
         except ConnectionClosed:
             pass
         finally:
-            if call is not None:
-                await self._end_call(call, "disconnected")
             self.services.hub.remove(sub)
+            if call is not None:
+                grace = self.services.config.server.source_grace_s
+                if grace > 0 and not call.ended and self.calls.get(call.call_id) is call:
+                    self._detach(call, grace)
+                else:
+                    await self._end_call(call, "disconnected")
             if sender is not None:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
@@ -276,7 +287,10 @@ class AgentAssistServer:
                     "the first message must be 'hello'", code="protocol.hello_required"
                 )
             user = self._user(ws)
-            for wanted in (msg.resume_call_id, msg.subscribe):
+            resume = msg.resume_call_id
+            if msg.role == "source" and resume and not self._resumable(user, resume):
+                raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
+            for wanted in (None if msg.role == "source" else msg.resume_call_id, msg.subscribe):
                 if wanted in (None, "*"):
                     continue
                 # "not yours" and "no such call" read the same: ids stay secret
@@ -291,6 +305,28 @@ class AgentAssistServer:
                 await ws.close(1008, err.code)
             return None
         return msg
+
+    def _resumable(self, user: User, call_id: str) -> bool:
+        """A call whose source dropped, within the grace window, asked for by that source."""
+        return call_id in self._detached and self._sources.get(call_id) == user.name
+
+    def _detach(self, call: LiveCall, grace: float) -> None:
+        """The call's source dropped: keep the call live for ``grace`` seconds, so a
+        network blip does not split one phone call in two; then end it."""
+
+        async def expire() -> None:
+            await asyncio.sleep(grace)
+            if self._detached.pop(call.call_id, None) is not None:
+                await self._end_call(call, "disconnected")
+
+        self._detached[call.call_id] = asyncio.create_task(expire(), name=f"grace {call.call_id}")
+
+    def _reattach(self, call_id: str) -> LiveCall | None:
+        timer = self._detached.pop(call_id, None)
+        if timer is None:
+            return None
+        timer.cancel()
+        return self.calls.get(call_id)
 
     def _catch_up(self, sub: Subscriber, hello: Hello) -> None:
         """Late joiners see active calls from the start; resumers from their last seq."""
@@ -333,6 +369,10 @@ class AgentAssistServer:
                 message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
             )
             call.push_audio(channel, pcm)
+            speed = self.services.config.server.max_ingest_speed
+            ahead = call.ingest_ahead_s(speed) if speed > 0 else 0.0
+            if ahead > 0:  # not reading is the back-pressure: the source's socket fills
+                await asyncio.sleep(min(ahead, 5.0))
             return call
         msg = parse_client_message(message)
         if isinstance(msg, Hello):
@@ -357,6 +397,12 @@ class AgentAssistServer:
                 raise AgentAssistError(
                     "this connection already carries a call", code="call.already_started"
                 )
+            if len(self.calls) >= self.services.config.server.max_calls:
+                raise CallError(
+                    "the server carries as many live calls as it is configured for "
+                    "(server.max_calls); try again later",
+                    code="call.limit",
+                )
             call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
             self._agents[call.call_id] = agent  # known before call.started goes out
@@ -371,6 +417,8 @@ class AgentAssistServer:
                 store = cast(SqliteStore, self.services.store)
                 if agent:
                     store.set_call_agent(call.call_id, agent)
+                if user.role == "agent" and call.mode == "text":
+                    store.mark_self_reported(call.call_id)  # typed by the agent: not counted
                 if self.archive is not None and call.mode == "audio":
                     call.recorder = self.archive.recorder(
                         call.call_id, msg.sample_rate, call.start.channels

@@ -367,6 +367,12 @@ class LiveCall:
         self._seq = seq
         self.services.hub.publish(self.call_id, seq, body)
 
+    def ingest_ahead_s(self, max_speed: float, burst_s: float = 1.0) -> float:
+        """How far (seconds) the audio received runs ahead of ``max_speed`` times real
+        time, beyond a small burst; positive: wait that long before reading more."""
+        elapsed = time.monotonic() - self._started
+        return (self._audio_ms / 1000 - burst_s) / max_speed - elapsed
+
     @property
     def last_seq(self) -> int:
         return self._seq

@@ -91,6 +91,9 @@ CREATE TABLE IF NOT EXISTS recordings (
     path        TEXT NOT NULL,
     sample_rate INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS self_reported (
+    call_id TEXT PRIMARY KEY REFERENCES calls(call_id)
+);
 CREATE TABLE IF NOT EXISTS analyzed (
     sha256      TEXT PRIMARY KEY,
     path        TEXT NOT NULL,
@@ -348,6 +351,8 @@ class SqliteStore:
             args.append(f.until)
         if f.ended_only:
             where.append("c.ended_at IS NOT NULL")
+        if f.counted_only:
+            where.append("NOT EXISTS (SELECT 1 FROM self_reported s WHERE s.call_id = c.call_id)")
         for type_, key, value in (
             ("signal", "signal", f.signal),
             ("warning", "rule_id", f.warning),
@@ -419,6 +424,10 @@ class SqliteStore:
                 (call_id, card, total, auto_total, int(failed), body),
             )
 
+    def mark_self_reported(self, call_id: str) -> None:
+        with self._tx():
+            self._db.execute("INSERT OR IGNORE INTO self_reported VALUES (?)", (call_id,))
+
     def set_recording(self, call_id: str, path: str, sample_rate: int) -> None:
         with self._tx():
             self._db.execute(
@@ -463,6 +472,8 @@ class CallFilter:
     warning: str = ""
     text: str = ""
     ended_only: bool = False
+    counted_only: bool = False
+    """Leave out text-mode calls an agent typed in themselves (statistics)."""
     limit: int = 200
 
 

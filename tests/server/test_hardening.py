@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from agent_assist.config import Config
 from agent_assist.core.events import TranscriptFinal, TranscriptPartial
@@ -312,3 +314,105 @@ async def test_an_event_the_store_refuses_consumes_no_sequence_number(
     await call.end("hangup")
     seqs = [s for (s,) in db_rows(text_server.db, "SELECT seq FROM events ORDER BY seq")]
     assert seqs == [1, 2]
+
+
+# -- 12: a source that drops resumes its call --------------------------------------------
+
+
+async def grace_server(config: Config, tmp_path: Path, grace: float) -> _serve:
+    return _serve(
+        with_server(config, source_grace_s=grace), tmp_path / "calls.sqlite3", with_asr=False
+    )
+
+
+async def test_a_source_that_drops_resumes_the_same_call(config: Config, tmp_path: Path) -> None:
+    async with await grace_server(config, tmp_path, 5.0) as server:
+        ws = await connect(server.url)
+        call_id = await _start_source(ws)
+        turn = {"speaker": "customer", "text": "My phone gets so slow.", "end_ms": 900}
+        await ws.send(msg("turn", turn, call_id))
+        acked = (await recv_until(ws, "suggestion"))[-1]["seq"]
+        await ws.send(msg("turn", {**turn, "text": "I want to cancel."}, call_id, t_ms=1000))
+        await ws.close()  # the network drops
+        await asyncio.sleep(0.3)
+        assert call_id in server.server.calls
+        async with connect(server.url) as again:
+            resume = {"call_id": call_id, "after_seq": acked}
+            await again.send(msg("hello", {"role": "source", "resume": resume}))
+            assert (await recv_json(again))["type"] == "ready"
+            turn = {"speaker": "agent", "text": "I understand.", "end_ms": 3000}
+            await again.send(msg("turn", turn, call_id, t_ms=2500))
+            await again.send(msg("call.end", {}, call_id))
+            seen = await recv_until(again, "call.ended")
+        assert [m["seq"] for m in seen] == list(range(acked + 1, seen[-1]["seq"] + 1))
+    assert db_rows(server.db, "SELECT call_id, end_reason FROM calls") == [(call_id, "hangup")]
+    seqs = [s for (s,) in db_rows(server.db, "SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_past_the_grace_window_the_call_ends(config: Config, tmp_path: Path) -> None:
+    async with await grace_server(config, tmp_path, 0.3) as server:
+        ws = await connect(server.url)
+        call_id = await _start_source(ws)
+        await ws.close()
+        await asyncio.sleep(1.0)
+        assert server.server.calls == {}
+        async with connect(server.url) as again:
+            resume = {"call_id": call_id, "after_seq": 1}
+            await again.send(msg("hello", {"role": "source", "resume": resume}))
+            err = await recv_json(again)
+            assert err["data"]["code"] == "call.unknown" and err["data"]["fatal"] is True
+    assert db_rows(server.db, "SELECT end_reason FROM calls") == [("disconnected",)]
+
+
+async def test_only_the_calls_own_source_may_resume_it(config: Config, tmp_path: Path) -> None:
+    async with await grace_server(config, tmp_path, 5.0) as server:
+        ws = await connect(f"{server.ws}?token={server.token_for('gw-1', 'source')}")
+        call_id = await _start_source(ws)
+        await ws.close()
+        other = server.token_for("gw-2", "source")
+        async with connect(f"{server.ws}?token={other}") as again:
+            resume = {"call_id": call_id, "after_seq": 1}
+            await again.send(msg("hello", {"role": "source", "resume": resume}))
+            assert (await recv_json(again))["data"]["code"] == "call.unknown"
+
+
+# -- 7: caps --------------------------------------------------------------------------------
+
+
+async def test_live_calls_and_connections_are_capped(config: Config, tmp_path: Path) -> None:
+    capped = with_server(config, max_calls=2, max_connections=3)
+    async with _serve(capped, tmp_path / "calls.sqlite3", with_asr=False) as server:
+        a, b, c = [await connect(server.url) for _ in range(3)]
+        first = await _start_source(a)
+        await _start_source(b)
+        await c.send(msg("hello", {"role": "source"}))
+        await recv_json(c)
+        await c.send(msg("call.start", {"mode": "text"}))
+        assert (await recv_json(c))["data"]["code"] == "call.limit"
+        with pytest.raises(InvalidStatus) as info:
+            await connect(server.url)
+        assert info.value.response.status_code == 503
+        await a.send(msg("call.end", {}, first))
+        await recv_until(a, "call.ended")
+        assert await _start(c)
+        for ws in (a, b, c):
+            await ws.close()
+
+
+async def test_an_agents_own_text_calls_do_not_count_in_statistics(
+    text_server: RunningServer,
+) -> None:
+    from agent_assist.replay import load_script, replay
+    from tests.conftest import CALLS
+    from tests.server.test_auth import bearer, http
+
+    script = load_script(CALLS / "en_demo.toml")
+    await replay(text_server.url, script, fast=True, agent="ann")  # a gateway's call: counts
+    ann = text_server.token_for("ann", "agent")
+    await replay(f"{text_server.ws}?token={ann}", script, fast=True)  # typed by ann herself
+    _, _, body = await asyncio.to_thread(
+        http, text_server, "/api/stats", "GET", bearer(text_server.token)
+    )
+    (row,) = [a for a in json.loads(body) if a["agent"] == "ann"]
+    assert row["calls"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import urllib.request
@@ -18,7 +19,7 @@ from agent_assist.config import Config
 from agent_assist.protocol import audio_frame
 from agent_assist.replay import load_script, replay
 from agent_assist.server.services import build_services
-from tests.conftest import CALLS, RunningServer, shared_audio
+from tests.conftest import CALLS, RunningServer, _serve, shared_audio
 
 
 def msg(
@@ -140,7 +141,18 @@ async def test_audio_call_refused_without_asr(text_server: RunningServer) -> Non
     assert db_rows(text_server.db, "SELECT * FROM calls") == []  # nothing half-written
 
 
-async def test_disconnect_mid_call_ends_it_and_keeps_its_events(text_server: RunningServer) -> None:
+async def test_disconnect_mid_call_ends_it_and_keeps_its_events(
+    config: Config, tmp_path: Path
+) -> None:
+    """Without a grace window (``source_grace_s = 0``) a lost source ends its call at once."""
+    no_grace = dataclasses.replace(
+        config, server=dataclasses.replace(config.server, source_grace_s=0)
+    )
+    async with _serve(no_grace, tmp_path / "calls.sqlite3", with_asr=False) as text_server:
+        await _disconnect_mid_call(text_server)
+
+
+async def _disconnect_mid_call(text_server: RunningServer) -> None:
     async with connect(text_server.url) as ws:
         call_id = await start_text_call(ws)
         await ws.send(
