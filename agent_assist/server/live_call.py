@@ -310,7 +310,10 @@ class LiveCall:
             await self._worker
         duration = self._audio_ms
         if self.recorder is not None:
-            self.recorder.close()
+            try:  # FLAC encoding takes seconds for a long call: off the event loop
+                await asyncio.to_thread(self.recorder.close)
+            except Exception:  # the spool stays; the next start encodes it
+                log.exception("call %s: could not finish its recording", self.call_id)
         try:
             self.emit(
                 CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)

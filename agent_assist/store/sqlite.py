@@ -244,6 +244,23 @@ class SqliteStore:
             )
         return cur.rowcount
 
+    def open_calls(self) -> list[CallRow]:
+        """Calls without an end (live in a running server, or left open by a crash)."""
+        cur = self._db.execute("SELECT * FROM calls WHERE ended_at IS NULL ORDER BY rowid")
+        return [_call_row(r) for r in cur.fetchall()]
+
+    def call_extent(self, call_id: str) -> tuple[int, int]:
+        """(latest call time in ms any stored event or utterance reaches, latest emitted_ms)."""
+        t_ms, emitted = self._db.execute(
+            "SELECT COALESCE(MAX(t_ms), 0), COALESCE(MAX(emitted_ms), 0) FROM events "
+            "WHERE call_id=?",
+            (call_id,),
+        ).fetchone()
+        (end_ms,) = self._db.execute(
+            "SELECT COALESCE(MAX(end_ms), 0) FROM utterances WHERE call_id=?", (call_id,)
+        ).fetchone()
+        return max(int(t_ms), int(end_ms)), int(emitted)
+
     def close(self) -> None:
         self._db.close()
 
@@ -433,6 +450,12 @@ class SqliteStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO recordings VALUES (?,?,?)", (call_id, path, sample_rate)
             )
+
+    def recording_info(self, call_id: str) -> tuple[str, int] | None:
+        row = self._db.execute(
+            "SELECT path, sample_rate FROM recordings WHERE call_id=?", (call_id,)
+        ).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
 
     def recording(self, call_id: str) -> str | None:
         row = self._db.execute("SELECT path FROM recordings WHERE call_id=?", (call_id,)).fetchone()

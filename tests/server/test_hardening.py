@@ -10,18 +10,22 @@ import asyncio
 import dataclasses
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import soundfile as sf
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from agent_assist.config import Config
 from agent_assist.core.events import TranscriptFinal, TranscriptPartial
-from agent_assist.protocol import CallStart
+from agent_assist.protocol import CallStart, audio_frame
 from agent_assist.server.live_call import LiveCall
+from agent_assist.store.audio_archive import MAX_SKEW_S, CallRecorder
 from agent_assist.store.sqlite import CallRow, SqliteStore
 from tests.conftest import RunningServer, _serve
 from tests.server.test_server import db_rows, msg, recv_json, recv_until
@@ -416,3 +420,38 @@ async def test_an_agents_own_text_calls_do_not_count_in_statistics(
     )
     (row,) = [a for a in json.loads(body) if a["agent"] == "ann"]
     assert row["calls"] == 1
+
+
+@pytest.mark.model
+async def test_a_source_faster_than_the_cap_is_read_at_the_cap(
+    config: Config, tmp_path: Path
+) -> None:
+    paced = with_server(config, max_ingest_speed=1.0)
+    async with _serve(paced, tmp_path / "calls.sqlite3", with_asr=True) as server:
+        ws = await connect(server.url)
+        await ws.send(msg("hello", {"role": "source"}))
+        await recv_json(ws)
+        await ws.send(msg("call.start", {"language": "en", "channels": ["customer"]}))
+        call_id = (await recv_json(ws))["call_id"]
+        t0 = time.monotonic()
+        silence = audio_frame(0, b"\x00\x00" * 320)  # 20 ms at 16 kHz
+        for _ in range(200):  # 4 s of audio, sent as fast as the socket takes it
+            await ws.send(silence)
+        await ws.send(msg("call.end", {}, call_id))
+        await recv_until(ws, "call.ended")
+        assert time.monotonic() - t0 >= 2.8  # (4 s - 1 s of burst) / 1x
+        await ws.close()
+
+
+def test_the_recorder_buffer_stays_bounded_when_one_side_is_silent(tmp_path: Path) -> None:
+    rate = 8000
+    recorder = CallRecorder(tmp_path / "c.flac", rate, ("agent", "customer"))
+    frame = (np.ones(rate // 50, dtype="<i2") * 1000).tobytes()
+    for _ in range(50 * 90):  # 90 s of the agent, not a sample of the customer
+        recorder.push(0, frame)
+        assert max(recorder._counts) <= MAX_SKEW_S * rate + rate // 50
+    recorder.close()
+    data, got_rate = sf.read(tmp_path / "c.flac", dtype="int16")
+    assert got_rate == rate and data.shape == (90 * rate, 2)
+    assert (data[:, 0] == 1000).all() and (data[:, 1] == 0).all()
+    assert not (tmp_path / "c.pcm").exists()
