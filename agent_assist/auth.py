@@ -120,6 +120,9 @@ class Authenticator:
     def _clock(self) -> datetime:
         return self._now.now(UTC)
 
+    def now_iso(self) -> str:
+        return _iso(self._clock())
+
     def add_user(self, name: str, role: str, password: str | None = None) -> User:
         if not valid_name(name):
             raise AuthError(

@@ -84,6 +84,7 @@ class AgentAssistServer:
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
         self._sources: dict[str, str] = {}  # live call id -> the user whose source carries it
         self._detached: dict[str, asyncio.Task[None]] = {}  # calls whose source dropped
+        store.purge_tokens(self.auth.now_iso())  # expired and spent tokens open nothing
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
             self.auth.set_source_token("source", source_token)

@@ -338,6 +338,37 @@ class SqliteStore:
                 (token_hash, user, created_at),
             )
 
+    def list_tokens(self, user: str) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(id: the first 12 hex digits of the hash, kind, created, expires, used) of a user."""
+        cur = self._db.execute(
+            "SELECT substr(token_hash, 1, 12), kind, created_at, expires_at, used_at "
+            "FROM tokens WHERE user=? ORDER BY created_at",
+            (user,),
+        )
+        return [tuple(r) for r in cur.fetchall()]
+
+    def delete_tokens_by_prefix(self, prefix: str) -> int:
+        """Delete the token whose hash starts with ``prefix``, if exactly one does."""
+        if not all(c in "0123456789abcdef" for c in prefix):
+            return 0
+        with self._tx():
+            rows = self._db.execute(
+                "SELECT token_hash FROM tokens WHERE token_hash LIKE ?", (prefix + "%",)
+            ).fetchall()
+            if len(rows) == 1:
+                self._db.execute("DELETE FROM tokens WHERE token_hash=?", rows[0])
+        return len(rows)
+
+    def purge_tokens(self, now: str) -> int:
+        """Delete expired and spent tokens (they open nothing; the table stays small)."""
+        with self._tx():
+            cur = self._db.execute(
+                "DELETE FROM tokens WHERE used_at IS NOT NULL "
+                "OR (expires_at IS NOT NULL AND expires_at <= ?)",
+                (now,),
+            )
+        return cur.rowcount
+
     def delete_token(self, token_hash: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM tokens WHERE token_hash=?", (token_hash,))
