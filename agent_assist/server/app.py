@@ -75,6 +75,7 @@ class AgentAssistServer:
             load_price_table(config),
             now_iso,
         )
+        self.web.reader = Supervision(SqliteStore(store.path), config)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._credentials: WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
             WeakKeyDictionary()
@@ -155,6 +156,7 @@ class AgentAssistServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await asyncio.to_thread(self.web.close)
 
     # -- HTTP: the console page and a small read-only API -------------------------------
 

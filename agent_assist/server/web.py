@@ -17,6 +17,7 @@ import json
 import mimetypes
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
@@ -54,6 +55,7 @@ OPEN_SUFFIXES = (".css", ".js")
 _CALL_API = re.compile(r"^/api/calls/([A-Za-z0-9_.-]{1,80})(/audio|/score|/override)?$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 MAX_CALLS_LISTED = 1000
+REPORTS = ("/api/calls", "/api/stats")
 MAX_RANGE_BYTES = 4 << 20
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -87,6 +89,10 @@ class WebGate:
         self.now = now
         self.vocabulary = vocabulary or {"signals": [], "warnings": []}
         self.tls = False  # set by the server when it serves TLS itself
+        self.reader: Supervision | None = None
+        """Its own store connection for searches and statistics, used on one worker thread
+        so a report over thousands of calls never stalls live calls (set by the server)."""
+        self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports")
         self.throttle = LoginThrottle(
             config.max_login_failures, config.login_lockout_minutes * 60.0
         )
@@ -171,7 +177,29 @@ class WebGate:
         path = request.path.split("?", 1)[0]
         if path == "/api/login" and request.method == "POST" and self.origin_ok(request):
             return await self._password_login(connection, request)
+        if path in REPORTS and request.method == "GET" and self.reader is not None:
+            user, _ = self.identify(request)
+            if user is not None:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    self._reports, self._report, user, path, _query(request)
+                )
         return self.handle(connection, request)
+
+    def _report(self, user: User, path: str, q: dict[str, str]) -> Response:
+        """A search or statistics answer, on the reports thread with the reader's store."""
+        assert self.reader is not None
+        try:
+            if path == "/api/stats":
+                return self._stats(user, q, self.reader)
+            return self._calls(user, q, self.reader)
+        except AgentAssistError as err:
+            return _error(HTTPStatus.BAD_REQUEST, err)
+
+    def close(self) -> None:
+        self._reports.shutdown(wait=True)
+        if self.reader is not None:
+            self.reader.store.close()
 
     def handle(self, connection: ServerConnection, request: Request) -> Response:
         path = request.path.split("?", 1)[0]
@@ -355,7 +383,7 @@ class WebGate:
     def may_view(self, user: User, call_id: str) -> bool:
         return user.is_supervisor or self.supervision.store.call_agent(call_id) == user.name
 
-    def _calls(self, user: User, q: dict[str, str]) -> Response:
+    def _calls(self, user: User, q: dict[str, str], sup: Supervision | None = None) -> Response:
         agent = q.get("agent") or None
         if not user.is_supervisor:
             agent = user.name
@@ -368,7 +396,8 @@ class WebGate:
             text=q.get("q", "")[:100],
             limit=_limit(q.get("limit")),
         )
-        rows = self.supervision.search(f, _float(q.get("min_score")), _float(q.get("max_score")))
+        sup = sup or self.supervision
+        rows = sup.search(f, _float(q.get("min_score")), _float(q.get("max_score")))
         out = []
         for s in rows:
             body = s.to_json()
@@ -376,12 +405,12 @@ class WebGate:
             out.append(body)
         return _json(HTTPStatus.OK, out)
 
-    def _stats(self, user: User, q: dict[str, str]) -> Response:
+    def _stats(self, user: User, q: dict[str, str], sup: Supervision | None = None) -> Response:
         agent = q.get("agent") or None
         if not user.is_supervisor:
             agent = user.name
         stats = agent_stats(
-            self.supervision, self.prices, agent, q.get("since", ""), q.get("until", "")
+            sup or self.supervision, self.prices, agent, q.get("since", ""), q.get("until", "")
         )
         if q.get("format") == "csv":
             table = q.get("table", "agents")

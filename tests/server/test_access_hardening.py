@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import json
 import socket
+import sqlite3
 import ssl
 import subprocess
 import time
@@ -340,3 +341,45 @@ def test_csv_cells_cannot_start_a_formula() -> None:
     stats = [AgentStats(name) for name in ('=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)")]
     rows = stats_csv(stats).splitlines()[1:]
     assert [r.split(",")[0].strip('"')[:2] for r in rows] == ["'=", "'+", "'-", "'@"]
+
+
+async def test_statistics_over_many_calls_do_not_stall_the_event_loop(
+    text_server: RunningServer,
+) -> None:
+    call_id = await agent_call(text_server, "ann")
+    with sqlite3.connect(text_server.db) as conn:  # 300 more calls like it, for the report
+        for i in range(300):
+            copy = f"{call_id}-{i:03d}"
+            conn.execute(
+                "INSERT INTO calls SELECT ?, started_at, language, title, customer_id, mode, "
+                "channels, ended_at, end_reason, duration_ms, last_seq FROM calls "
+                "WHERE call_id=?",
+                (copy, call_id),
+            )
+            conn.execute(
+                "INSERT INTO events SELECT ?, seq, type, t_ms, emitted_ms, body FROM events "
+                "WHERE call_id=?",
+                (copy, call_id),
+            )
+            conn.execute("INSERT INTO call_agents VALUES (?, 'ann')", (copy,))
+    gaps: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    t0 = time.perf_counter()
+    status, _, body = await asyncio.to_thread(
+        http, text_server, "/api/stats", "GET", bearer(text_server.token)
+    )
+    took = time.perf_counter() - t0
+    done = True
+    await task
+    assert status == 200 and json.loads(body)[0]["calls"] == 301
+    assert max(gaps) < took / 4, (max(gaps), took)
