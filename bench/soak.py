@@ -49,7 +49,7 @@ async def serve(config_path: Path, with_asr: bool) -> None:
     """Run inside the server process: serve, and print resource figures every 2 s."""
     from agent_assist.config import load_config
     from agent_assist.server.app import AgentAssistServer
-    from agent_assist.server.services import build_services
+    from agent_assist.runtime.services import build_services
 
     config = load_config(config_path)
     services = build_services(config, with_asr=with_asr)
@@ -128,7 +128,7 @@ class Floor:
         self.tally = Tally()
         self.readers: set[asyncio.Task[None]] = set()
         self.until = time.monotonic() + args.minutes * 60
-        from agent_assist.replay import load_script
+        from agent_assist.clients.replay import load_script
 
         self.scripts = [
             load_script(SAMPLES / "en_call.toml"),
@@ -303,7 +303,7 @@ async def run(args: argparse.Namespace) -> int:
     config = work / "config.toml"
     config.write_text(text, encoding="utf-8")
 
-    from agent_assist.auth import Authenticator
+    from agent_assist.supervision.accounts import Authenticator
     from agent_assist.store.sqlite import SqliteStore
 
     store = SqliteStore(db)

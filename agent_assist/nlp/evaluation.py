@@ -27,7 +27,7 @@ from pathlib import Path
 from agent_assist.config import load_config
 from agent_assist.core.events import Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
-from agent_assist.server.services import build_detector
+from agent_assist.nlp.detector import build_detector
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EVAL = REPO / "eval"

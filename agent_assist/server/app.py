@@ -14,7 +14,6 @@ import logging
 import sqlite3
 import ssl
 from http import HTTPStatus
-from typing import cast
 from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -22,9 +21,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
-from agent_assist.auth import ANONYMOUS, Authenticator, User, configured_source_token
+from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import AgentAssistError, CallError, ConfigError, ProtocolError
-from agent_assist.pricing import load_price_table
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -34,18 +32,23 @@ from agent_assist.protocol import (
     Hello,
     TurnIn,
     encode_error,
-    envelope,
+    encode_ready,
     parse_audio_frame,
     parse_client_message,
 )
-from agent_assist.server.call_context import apply_feedback, link_at_start, link_customer
-from agent_assist.server.hub import Subscriber
-from agent_assist.server.live_call import LiveCall
-from agent_assist.server.services import Services, now_iso
+from agent_assist.runtime.desk import CallDesk, build_archive
+from agent_assist.runtime.hub import Subscriber
+from agent_assist.runtime.live_call import LiveCall
+from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.web import WebGate, text_response
-from agent_assist.store.audio_archive import AudioArchive
-from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.accounts import (
+    ANONYMOUS,
+    Authenticator,
+    User,
+    configured_source_token,
+)
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
@@ -57,16 +60,14 @@ class AgentAssistServer:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.calls: dict[str, LiveCall] = {}
         self._server: Server | None = None
         config = services.config
-        store = cast(SqliteStore, services.store)
+        store = services.store
         self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
         self.supervision = Supervision(store, config)
-        self.archive: AudioArchive | None = None
-        if config.archive.enabled:
-            folder = config.resolve(config.archive.dir) if config.archive.dir else None
-            self.archive = AudioArchive(folder or store.path.parent / "audio")
+        self.archive = build_archive(services)
+        self.desk = CallDesk(services, self.archive)
+        self.calls = self.desk.calls
         self.web = WebGate(
             self.auth,
             config.auth,
@@ -74,8 +75,13 @@ class AgentAssistServer:
             self.archive,
             load_price_table(config),
             now_iso,
+            vocabulary={
+                "signals": sorted(SIGNAL_NAMES),
+                "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
+            },
         )
-        self.web.reader = Supervision(SqliteStore(store.path), config)
+        if services.reports_store is not None:
+            self.web.reader = Supervision(services.reports_store, config)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._credentials: WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
             WeakKeyDictionary()
@@ -151,8 +157,7 @@ class AgentAssistServer:
         for timer in self._detached.values():
             timer.cancel()
         self._detached.clear()
-        for call in list(self.calls.values()):
-            await call.end("server_shutdown")
+        await self.desk.end_all("server_shutdown")
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -188,8 +193,7 @@ class AgentAssistServer:
         if call_id not in self._agents:
             if len(self._agents) > AGENT_CACHE:  # bounded: ids asked about need not exist
                 self._agents = {c: self._agents.get(c) for c in self.calls}
-            store = cast(SqliteStore, self.services.store)
-            self._agents[call_id] = store.call_agent(call_id)
+            self._agents[call_id] = self.services.store.call_agent(call_id)
         return self._agents[call_id]
 
     def may_view(self, user: User, call_id: str) -> bool:
@@ -218,28 +222,20 @@ class AgentAssistServer:
             call = self._reattach(hello.resume_call_id)
             sub.own_call = call.call_id if call is not None else None
         try:
-            ready = envelope(
-                "ready",
-                None,
-                0,
-                0,
-                0,
-                {
-                    "server": f"agent-assist {__version__}",
-                    "protocol": 1,
-                    "active_calls": [
-                        {
-                            "call_id": c.call_id,
-                            "language": c.language,
-                            "title": c.start.title,
-                            "started_at": c.started_at,
-                            "last_seq": c.last_seq,
-                            "agent": self.agent_of(c.call_id),
-                        }
-                        for c in self.calls.values()
-                        if self.may_view(user, c.call_id)
-                    ],
-                },
+            ready = encode_ready(
+                f"agent-assist {__version__}",
+                [
+                    {
+                        "call_id": c.call_id,
+                        "language": c.language,
+                        "title": c.start.title,
+                        "started_at": c.started_at,
+                        "last_seq": c.last_seq,
+                        "agent": self.agent_of(c.call_id),
+                    }
+                    for c in self.calls.values()
+                    if self.may_view(user, c.call_id)
+                ],
             )
             self._catch_up(sub, hello)  # before any pause: no live event can slip between
             await self._send(ws, ready)
@@ -351,9 +347,8 @@ class AgentAssistServer:
     async def _end_call(self, call: LiveCall, reason: str) -> None:
         """End a call and take it off the live list, even when storing its end fails."""
         try:
-            await call.end(reason)
+            await self.desk.end(call, reason)
         finally:
-            self.calls.pop(call.call_id, None)
             self._sources.pop(call.call_id, None)
 
     async def _dispatch(
@@ -367,7 +362,7 @@ class AgentAssistServer:
         max_frame = self.services.config.server.max_frame_bytes
         if isinstance(message, bytes):
             if call is None or call.ended:
-                raise AgentAssistError("audio before 'call.start'", code="call.not_started")
+                raise CallError("audio before 'call.start'", code="call.not_started")
             channel, pcm = parse_audio_frame(
                 message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
             )
@@ -386,9 +381,9 @@ class AgentAssistServer:
                 # one answer for "not yours" and "no such call": ids of live calls stay secret
                 raise CallError(f"no live call {msg.call_id!r} of yours", code="call.unknown")
             if isinstance(msg, Feedback):
-                apply_feedback(target, msg)
+                self.desk.feedback(msg)
             else:
-                link_customer(self.services, target, msg)
+                self.desk.link_customer(msg)
             return call
         if hello.role != "source":
             raise ProtocolError(
@@ -397,7 +392,7 @@ class AgentAssistServer:
             )
         if isinstance(msg, CallStart):
             if call is not None:
-                raise AgentAssistError(
+                raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
             if len(self.calls) >= self.services.config.server.max_calls:
@@ -406,36 +401,23 @@ class AgentAssistServer:
                     "(server.max_calls); try again later",
                     code="call.limit",
                 )
-            call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
-            self._agents[call.call_id] = agent  # known before call.started goes out
-            sub.own_call = call.call_id
+
+            def before_start(new: LiveCall) -> None:
+                self._agents[new.call_id] = agent  # known before call.started goes out
+                sub.own_call = new.call_id
+
             try:
-                await call.begin()  # stored first; live only once stored
+                call = await self.desk.open(msg, agent, before_start)  # stored, then live
             except BaseException:
                 sub.own_call = None
-                self._agents.pop(call.call_id, None)
                 raise
-            try:
-                store = cast(SqliteStore, self.services.store)
-                if agent:
-                    store.set_call_agent(call.call_id, agent)
-                if user.role == "agent" and call.mode == "text":
-                    store.mark_self_reported(call.call_id)  # typed by the agent: not counted
-                if self.archive is not None and call.mode == "audio":
-                    call.recorder = self.archive.recorder(
-                        call.call_id, msg.sample_rate, call.start.channels
-                    )
-                    store.set_recording(call.call_id, str(call.recorder.path), msg.sample_rate)
-            except BaseException:
-                await call.end("store_failed")
-                raise
-            self.calls[call.call_id] = call
+            if user.role == "agent" and call.mode == "text":
+                self.services.store.mark_self_reported(call.call_id)  # typed: not counted
             self._sources[call.call_id] = user.name
-            link_at_start(self.services, call)
             return call
         if call is None or call.ended:
-            raise AgentAssistError("no call started on this connection", code="call.not_started")
+            raise CallError("no call started on this connection", code="call.not_started")
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):

@@ -28,7 +28,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from agent_assist.auth import (
+from agent_assist.config import AuthConfig
+from agent_assist.errors import AgentAssistError, RequestError
+from agent_assist.store.audio_archive import AudioArchive
+from agent_assist.store.base import CallFilter
+from agent_assist.supervision.accounts import (
     ANONYMOUS,
     SESSION_COOKIE,
     Authenticator,
@@ -36,12 +40,8 @@ from agent_assist.auth import (
     User,
     verify_password,
 )
-from agent_assist.config import AuthConfig
-from agent_assist.errors import AgentAssistError
-from agent_assist.stats import agent_stats, stats_csv, stats_json
-from agent_assist.store.audio_archive import AudioArchive
-from agent_assist.store.sqlite import CallFilter
-from agent_assist.supervision import NotFound, Supervision
+from agent_assist.supervision.review import NotFound, Supervision
+from agent_assist.supervision.statistics import agent_stats, stats_csv, stats_json
 
 PAGES = {
     "/": "index.html",
@@ -79,7 +79,7 @@ class WebGate:
         archive: AudioArchive | None,
         prices: Any,
         now: Now,
-        vocabulary: dict[str, list[str]] | None = None,
+        vocabulary: dict[str, list[str]],
     ) -> None:
         self.auth = auth
         self.config = config
@@ -87,7 +87,7 @@ class WebGate:
         self.archive = archive
         self.prices = prices
         self.now = now
-        self.vocabulary = vocabulary or {"signals": [], "warnings": []}
+        self.vocabulary = vocabulary  # signal names and warning rule ids, for the filters
         self.tls = False  # set by the server when it serves TLS itself
         self.reader: Supervision | None = None
         """Its own store connection for searches and statistics, used on one worker thread
@@ -197,9 +197,8 @@ class WebGate:
             return _error(HTTPStatus.BAD_REQUEST, err)
 
     def close(self) -> None:
+        """Finish the report in progress (the reader's store is closed with the services)."""
         self._reports.shutdown(wait=True)
-        if self.reader is not None:
-            self.reader.store.close()
 
     def handle(self, connection: ServerConnection, request: Request) -> Response:
         path = request.path.split("?", 1)[0]
@@ -429,7 +428,7 @@ class WebGate:
         raw = q.get("score", "")
         score = None if raw == "" else _float(raw)
         if raw != "" and score is None:
-            raise AgentAssistError("score must be a number from 0 to 1", code="score.bad_value")
+            raise RequestError("score must be a number from 0 to 1", code="score.bad_value")
         result = self.supervision.override(
             call_id, q.get("item", ""), score, q.get("reason", ""), user.name, self.now()
         )
@@ -495,7 +494,7 @@ def _limit(raw: str | None, default: int = 200) -> int:
     if not raw:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_CALLS_LISTED:
-        raise AgentAssistError(
+        raise RequestError(
             f"limit must be a whole number from 1 to {MAX_CALLS_LISTED}",
             code="request.bad_limit",
         )

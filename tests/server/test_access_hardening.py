@@ -23,8 +23,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent_assist.config import Config
-from agent_assist.stats import AgentStats, stats_csv
 from agent_assist.store.sqlite import SqliteStore
+from agent_assist.supervision.statistics import AgentStats, stats_csv
 from tests.conftest import RunningServer, _serve
 from tests.server.test_auth import agent_call, bearer, http
 from tests.server.test_server import msg, recv_json

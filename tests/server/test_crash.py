@@ -21,11 +21,11 @@ import soundfile as sf
 from websockets.asyncio.client import ClientConnection, connect
 
 from agent_assist.audio.files import read_call_audio
-from agent_assist.auth import Authenticator
 from agent_assist.config import Config
 from agent_assist.protocol import audio_frame
-from agent_assist.server.services import build_services
+from agent_assist.runtime.services import build_services
 from agent_assist.store.sqlite import SqliteStore
+from agent_assist.supervision.accounts import Authenticator
 from tests.conftest import REPO, SAMPLES, RunningServer
 from tests.server.test_server import msg, recv_json, start_text_call
 

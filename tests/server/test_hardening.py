@@ -24,9 +24,10 @@ from websockets.exceptions import InvalidStatus
 from agent_assist.config import Config
 from agent_assist.core.events import TranscriptFinal, TranscriptPartial
 from agent_assist.protocol import CallStart, audio_frame
-from agent_assist.server.live_call import LiveCall
+from agent_assist.runtime.live_call import LiveCall
 from agent_assist.store.audio_archive import MAX_SKEW_S, CallRecorder
-from agent_assist.store.sqlite import CallRow, SqliteStore
+from agent_assist.store.base import CallRow
+from agent_assist.store.sqlite import SqliteStore
 from tests.conftest import RunningServer, _serve
 from tests.server.test_server import db_rows, msg, recv_json, recv_until
 
@@ -407,7 +408,7 @@ async def test_live_calls_and_connections_are_capped(config: Config, tmp_path: P
 async def test_an_agents_own_text_calls_do_not_count_in_statistics(
     text_server: RunningServer,
 ) -> None:
-    from agent_assist.replay import load_script, replay
+    from agent_assist.clients.replay import load_script, replay
     from tests.conftest import CALLS
     from tests.server.test_auth import bearer, http
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_assist.auth import Authenticator, hash_token
-from agent_assist.cli import main
+from agent_assist.cli.main import main
 from agent_assist.store.sqlite import SqliteStore
+from agent_assist.supervision.accounts import Authenticator, hash_token
 
 
 def test_tokens_are_listed_revoked_and_purged(
