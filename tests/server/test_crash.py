@@ -45,7 +45,7 @@ def write_config(tmp: Path) -> Path:
 async def start_process(config: Path) -> tuple[asyncio.subprocess.Process, str]:
     env = {k: v for k, v in os.environ.items() if k != "AGENT_ASSIST_TOKEN"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent_assist.cli", "--config", str(config),
+        sys.executable, "-m", "agent_assist", "--config", str(config),
         "serve", "--host", "127.0.0.1", "--port", "0",
         stdout=asyncio.subprocess.PIPE, env=env, cwd=REPO,
     )  # fmt: skip

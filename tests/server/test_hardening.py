@@ -456,3 +456,15 @@ def test_the_recorder_buffer_stays_bounded_when_one_side_is_silent(tmp_path: Pat
     assert got_rate == rate and data.shape == (90 * rate, 2)
     assert (data[:, 0] == 1000).all() and (data[:, 1] == 0).all()
     assert not (tmp_path / "c.pcm").exists()
+
+
+async def test_call_ids_asked_about_are_cached_within_a_bound(text_server: RunningServer) -> None:
+    from agent_assist.server.app import AGENT_CACHE
+
+    server = text_server.server
+    async with connect(text_server.url) as ws:
+        call_id = await _start_source(ws)
+        for i in range(AGENT_CACHE + 50):  # what hellos naming made-up calls would ask
+            server.agent_of(f"c-made-up-{i}")
+        assert len(server._agents) <= AGENT_CACHE + 1
+        assert call_id in server._agents  # the live call's agent stays known
