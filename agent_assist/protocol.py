@@ -15,6 +15,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from agent_assist.core.events import (
     FEEDBACK_ACTIONS,
+    LANGUAGES,
     SPEAKERS,
     WIRE_EVENTS,
     Event,
@@ -414,7 +415,7 @@ def _hello(seq: int, t_ms: int, d: dict[str, Any]) -> Hello:
 
 def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
     language = d.get("language", "auto")
-    if language not in ("ja", "en", "auto"):
+    if language not in (*LANGUAGES, "auto"):
         raise _bad("language", "must be 'ja', 'en' or 'auto'")
     rate = d.get("sample_rate", 16000)
     if not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:

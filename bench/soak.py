@@ -48,8 +48,8 @@ def envelope(type_: str, data: dict[str, Any], call_id: str | None = None) -> st
 async def serve(config_path: Path, with_asr: bool) -> None:
     """Run inside the server process: serve, and print resource figures every 2 s."""
     from agent_assist.config import load_config
-    from agent_assist.server.app import AgentAssistServer
     from agent_assist.runtime.services import build_services
+    from agent_assist.server.app import AgentAssistServer
 
     config = load_config(config_path)
     services = build_services(config, with_asr=with_asr)
@@ -303,8 +303,8 @@ async def run(args: argparse.Namespace) -> int:
     config = work / "config.toml"
     config.write_text(text, encoding="utf-8")
 
-    from agent_assist.supervision.accounts import Authenticator
     from agent_assist.store.sqlite import SqliteStore
+    from agent_assist.supervision.accounts import Authenticator
 
     store = SqliteStore(db)
     auth = Authenticator(store)

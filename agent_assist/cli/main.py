@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
 from agent_assist.config import Config, load_config
+from agent_assist.core.events import LANGUAGES
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError, AudioInputError, ModelError
 from agent_assist.model_files import install_model, read_manifest, verify_model
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help="ws:// URL (default: from config; an embedded server is started when none answers)",
     )
     r.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
-    r.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    r.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
     r.add_argument("--events", type=Path, help="write every event, one JSON message per line")
     r.add_argument("--mono", choices=["agent", "customer"], help="a mono file is this speaker")
     r.add_argument("--swap", action="store_true", help="stereo file is customer left, agent right")
@@ -105,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     mic.add_argument("--device", help="input device name or index (see --list)")
     mic.add_argument("--list", action="store_true", help="list input devices and exit")
     mic.add_argument("--rate", type=int, default=16000, help="capture rate (8000..48000)")
-    mic.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    mic.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
     mic.add_argument(
         "--speaker",
         choices=["agent", "customer"],
@@ -121,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="run stored recordings through the pipeline; store, score")
     a.add_argument("paths", nargs="+", type=Path, help="recordings (or folders of them)")
     a.add_argument("--agent", help="the agent these calls belong to")
-    a.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    a.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
     a.add_argument("--mono", choices=["agent", "customer"], help="mono files are this speaker")
     a.add_argument("--swap", action="store_true", help="stereo is customer left, agent right")
     return p
