@@ -383,3 +383,24 @@ async def test_statistics_over_many_calls_do_not_stall_the_event_loop(
     await task
     assert status == 200 and json.loads(body)[0]["calls"] == 301
     assert max(gaps) < took / 4, (max(gaps), took)
+
+
+async def test_audio_ranges_are_read_alone_and_capped(text_server: RunningServer) -> None:
+    call_id = await agent_call(text_server, "ann")
+    archive = text_server.server.archive
+    assert archive is not None
+    blob = bytes(range(256)) * (5 * 4096 + 7)  # a 5 MiB "recording"
+    path = archive.folder / f"{call_id}.flac"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    sup = bearer(text_server.token)
+    status, headers, body = await asyncio.to_thread(
+        http, text_server, f"/api/calls/{call_id}/audio", "GET", {**sup, "Range": "bytes=10-19"}
+    )
+    assert status == 206 and body == blob[10:20]
+    assert headers["Content-Range"] == f"bytes 10-19/{len(blob)}"
+    status, headers, body = await asyncio.to_thread(
+        http, text_server, f"/api/calls/{call_id}/audio", "GET", {**sup, "Range": "bytes=100-"}
+    )
+    assert status == 206 and body == blob[100 : 100 + (4 << 20)]  # at most 4 MiB an answer
+    assert headers["Content-Range"] == f"bytes 100-{100 + (4 << 20) - 1}/{len(blob)}"
