@@ -77,12 +77,16 @@ class Hub:
     def has_subscribers(self) -> bool:
         return any(sub.subscribe == "*" for sub in self._subscribers)
 
-    def publish(self, call_id: str, seq: int, body: str) -> None:
+    def publish(self, call_id: str, seq: int, body: str, last: bool = False) -> None:
+        """Offer an event to every subscriber that wants it; ``last`` (the call ended)
+        lets each forget the call, so a wall open for a whole shift stays small."""
         for sub in list(self._subscribers):
             if sub.wants(call_id):
                 sub.offer(call_id, seq, body)
                 if sub.overflowed:
                     log.warning("subscriber too slow; disconnecting it (it may resume)")
+                if last and call_id not in sub.catching_up:
+                    sub.sent.pop(call_id, None)
 
     def catch_up(self, sub: Subscriber, call_id: str, after_seq: int) -> None:
         """Send ``sub`` the stored events of a call after ``after_seq`` (resume, late join),

@@ -226,7 +226,7 @@ class LiveCall:
             self.call_id, seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
         )
         self._seq = seq
-        self.services.hub.publish(self.call_id, seq, body)
+        self.services.hub.publish(self.call_id, seq, body, last=event.TYPE == "call.ended")
 
     def ingest_ahead_s(self, max_speed: float, burst_s: float = 1.0) -> float:
         """How far (seconds) the audio received runs ahead of ``max_speed`` times real

@@ -468,3 +468,16 @@ async def test_call_ids_asked_about_are_cached_within_a_bound(text_server: Runni
             server.agent_of(f"c-made-up-{i}")
         assert len(server._agents) <= AGENT_CACHE + 1
         assert call_id in server._agents  # the live call's agent stays known
+
+
+async def test_a_wall_forgets_ended_calls(text_server: RunningServer) -> None:
+    from agent_assist.clients.replay import load_script, replay
+    from tests.conftest import CALLS
+
+    wall = await console(text_server, text_server.token, subscribe="*")
+    (sub,) = text_server.server.services.hub._subscribers
+    for _ in range(3):
+        await replay(text_server.url, load_script(CALLS / "en_demo.toml"), fast=True)
+    await asyncio.sleep(0.2)
+    assert sub.sent == {} and sub.catching_up == {}
+    await wall.close()
