@@ -61,7 +61,7 @@ class ClusterLink:
     def __init__(
         self,
         config: Config,
-        deliver: Callable[[str, int, str], None],
+        deliver: Callable[[str, int, str, bool], None],
         load: Callable[[], dict[str, Any]],
     ) -> None:
         self._cfg = config.cluster
@@ -72,7 +72,7 @@ class ClusterLink:
         self._redis = aioredis.Redis.from_url(
             self._cfg.redis_url, socket_connect_timeout=2, socket_timeout=None
         )
-        self._outbox: asyncio.Queue[tuple[str, int, str]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, int, str, bool]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self.received = 0
@@ -107,15 +107,17 @@ class ClusterLink:
             await self._redis.delete(self._keys.node(self.name))
         await self._redis.aclose()
 
-    def publish(self, call_id: str, seq: int, body: str) -> None:
-        self._outbox.put_nowait((call_id, seq, body))
+    def publish(self, call_id: str, seq: int, body: str, last: bool = False) -> None:
+        self._outbox.put_nowait((call_id, seq, body, last))
 
     async def _send_loop(self) -> None:
         channel = self._keys.events()
         while True:
-            call_id, seq, body = await self._outbox.get()
+            call_id, seq, body, last = await self._outbox.get()
             kind = _event_type(body)
-            message = json.dumps({"node": self.name, "call": call_id, "seq": seq, "body": body})
+            message = json.dumps(
+                {"node": self.name, "call": call_id, "seq": seq, "body": body, "last": last}
+            )
             while True:
                 try:
                     if kind == "call.started":
@@ -149,7 +151,9 @@ class ClusterLink:
                     elif kind == "call.ended":
                         self.remote_calls.pop(doc["call"], None)
                     try:
-                        self._deliver(doc["call"], int(doc["seq"]), doc["body"])
+                        self._deliver(
+                            doc["call"], int(doc["seq"]), doc["body"], bool(doc.get("last"))
+                        )
                     except Exception:
                         log.exception("failed to deliver an event from %s", doc["node"])
             except RedisDown as exc:

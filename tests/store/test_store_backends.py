@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ def test_events_resume_exactly_and_transcript_follows(store: Any) -> None:
     bodies.append(event(store, "c1", 3, "signal", {"signal": "churn_risk"}))
     assert store.events_after("c1", 0) == bodies
     assert store.events_after("c1", 2) == bodies[2:]
+    assert store.events_after("c1", 0, 2) == bodies[:2]  # a page of history
     assert store.get_call("c1").last_seq == 3
     assert store.transcript("c1") == [("customer", 200, 900, "解約したい 100%")]
     assert [e["seq"] for e in store.call_events("c1")] == [1, 2, 3]
@@ -162,22 +162,7 @@ def test_postgres_migrations_are_recorded_and_run_once(postgres: PrivatePostgres
         PostgresStore(url)
 
 
-@dataclass(frozen=True)
-class CountedOnly(CallFilter):
-    """``counted_only`` as the statistics ask it (until ``CallFilter`` carries it)."""
-
-    counted_only: bool = True
-
-
-@pytest.fixture
-def pg_store(postgres: PrivatePostgres) -> Iterator[Any]:
-    opened = PostgresStore(postgres.create_database(f"h_{uuid.uuid4().hex[:12]}"))
-    yield opened
-    opened.close()
-
-
-def test_open_calls_extent_recording_info_and_self_reported(pg_store: Any) -> None:
-    store = pg_store
+def test_open_calls_extent_recording_info_and_self_reported(store: Any) -> None:
     store.create_call(call("live", "2026-12-01T10:00:00Z"))
     store.create_call(call("done", "2026-12-01T11:00:00Z"))
     store.end_call("done", "2026-12-01T11:05:00Z", "hangup", 1000)
@@ -192,12 +177,11 @@ def test_open_calls_extent_recording_info_and_self_reported(pg_store: Any) -> No
     assert store.recording_info("done") is None
     store.mark_self_reported("done")
     store.mark_self_reported("done")  # once is enough
-    counted = [r.call_id for r, _ in store.find_calls(CountedOnly())]
+    counted = [r.call_id for r, _ in store.find_calls(CallFilter(counted_only=True))]
     assert counted == ["live"]
 
 
-def test_token_listing_rotation_revocation_and_purge(pg_store: Any) -> None:
-    store = pg_store
+def test_token_listing_rotation_revocation_and_purge(store: Any) -> None:
     store.add_user("src", "source", None, "2026-12-01T00:00:00Z")
     store.add_token("aa11" + "0" * 60, "src", "api", "2026-12-01T00:00:01Z", None)
     store.add_token("bb22" + "0" * 60, "src", "api", "2026-12-01T00:00:02Z", None)
