@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import ssl
 from http import HTTPStatus
 from weakref import WeakKeyDictionary
@@ -42,6 +41,7 @@ from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.web import WebGate, text_response
+from agent_assist.store.choice import STORE_ERRORS
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
     Authenticator,
@@ -53,6 +53,8 @@ from agent_assist.supervision.review import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+ANSWERED_ERRORS: tuple[type[Exception], ...] = (AgentAssistError, *STORE_ERRORS)
+"""Failures answered with a coded error while the connection goes on."""
 AGENT_CACHE = 10_000
 
 
@@ -265,7 +267,7 @@ class AgentAssistServer:
             async for message in ws:
                 try:
                     call = await self._dispatch(message, hello, sub, call, user)
-                except (AgentAssistError, sqlite3.Error) as exc:
+                except ANSWERED_ERRORS as exc:
                     err = exc if isinstance(exc, AgentAssistError) else _store_failed(exc)
                     await self._send(
                         ws,
@@ -474,7 +476,7 @@ class AgentAssistServer:
             await ws.send(text)
 
 
-def _store_failed(exc: sqlite3.Error) -> AgentAssistError:
+def _store_failed(exc: Exception) -> AgentAssistError:
     log.error("the store refused a write: %s", exc)
     return AgentAssistError(
         "the server could not store that (nothing was changed); try again",
