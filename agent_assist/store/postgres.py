@@ -142,6 +142,7 @@ class PostgresStore:
             raise StoreUnavailable(f"cannot reach PostgreSQL at the [store] url: {exc}") from exc
         self._lock = threading.RLock()
         self.url = url
+        self._closed = False
         try:
             self.schema_version = self._migrate()
         except Exception:
@@ -173,13 +174,27 @@ class PostgresStore:
                     cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
         return newest
 
+    def _conn(self) -> psycopg.Connection[Any]:
+        """The connection, opened again after PostgreSQL dropped it (a restart, a failover):
+        the request that found it broken failed; the next one goes through."""
+        if self._closed:
+            raise StoreUnavailable("the store was closed")
+        if self._db.broken or self._db.closed:
+            try:
+                self._db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        return self._db
+
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._lock, self._db.transaction(), self._db.cursor() as cur:
-            yield cur
+        with self._lock:
+            db = self._conn()
+            with db.transaction(), db.cursor() as cur:
+                yield cur
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, self._db.cursor() as cur:
+        with self._lock, self._conn().cursor() as cur:
             cur.execute(sql.encode(), args)
             return list(cur.fetchall())
 
@@ -342,6 +357,7 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
 
     # -- supervision: users and tokens, call agents, scores, recordings ------------------

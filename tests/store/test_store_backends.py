@@ -196,3 +196,20 @@ def test_token_listing_rotation_revocation_and_purge(store: Any) -> None:
     assert store.use_token("cc33" + "0" * 60, "2026-12-01T00:10:00Z")
     assert store.purge_tokens("2026-12-01T02:00:00Z") == 2  # the spent and the expired
     assert store.list_tokens("src") == []
+
+
+def test_postgres_restart_costs_one_request_and_no_data(postgres: PrivatePostgres) -> None:
+    store = PostgresStore(postgres.create_database(f"r_{uuid.uuid4().hex[:12]}"))
+    try:
+        store.create_call(call("before"))
+        postgres.stop()
+        postgres.start()
+        with pytest.raises(psycopg.OperationalError):
+            store.get_call("before")  # the request that finds the connection dropped fails
+        assert store.get_call("before") is not None  # the next reconnects; nothing lost
+        store.create_call(call("after"))
+        assert [c.call_id for c in store.list_calls()] == ["after", "before"]  # newest first
+    finally:
+        store.close()
+    with pytest.raises(StoreUnavailable):
+        store.get_call("before")
