@@ -1,0 +1,358 @@
+"""Call-level evaluation: whole calls through the live ``CallSession``, judged per situation.
+
+A call file (``eval/calls/<set>/*.toml``) holds turns (speaker, text) and labelled
+situations, written by people who saw only the product's definitions, never its rules:
+
+- ``kind = "warning"``: ``rule`` (the compliance rule's short name) broken on the
+  ``turn``-th AGENT turn (1-based among agent turns);
+- ``kind = "offer"``: a suggestion of kind ``offer`` (upsell, cross_sell, downsell,
+  retention, care) expected for the moment the ``turn``-th CUSTOMER turn creates;
+- ``clean = true``: the agent does nothing wrong, so any warning is a false one.
+
+Matching. A labelled warning is flagged when a ``ComplianceWarning`` whose rule id is
+``compliance.<rule>.*`` cites the labelled agent turn as its evidence. An expected offer
+is shown when a ``Suggestion`` of that kind cites the labelled customer turn or the next
+customer turn (the moment may need one more sentence to become clear); ``care`` is a
+suggestion from a ``care.*`` rule, ``retention`` one from the retention care rule.
+Scorecard agreement: the scorecard's compliance item fails (auto score 0) exactly when the
+call is not clean. Turn times are not in the files: each turn gets a duration from its
+length (the pipeline only orders by time), and calls run with a fixed date.
+
+Held-out sets print aggregates only (``--aggregate-only``), never a call or a miss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_assist.core.events import ComplianceWarning, Event, Suggestion
+from agent_assist.core.policy import PolicyBook
+from agent_assist.core.scoring import score_call
+from agent_assist.core.script import ScriptedCall, parse_script
+from agent_assist.core.session import CallSession, play_script
+from agent_assist.core.signals import SignalDetector
+from agent_assist.crm import CustomerDirectory
+from agent_assist.protocol import encode_event
+
+CALL_DATE = dt.date(2026, 12, 1)
+"""The date every evaluated call runs on (days to renewal need one)."""
+
+WARNING_RULES = (
+    "pitch_during_cancellation",
+    "pitch_during_complaint",
+    "push_after_no",
+    "past_budget",
+    "unrelated_cross_sell",
+    "pitch_before_needs",
+    "pressure_language",
+    "company_centric",
+)
+OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
+
+
+@dataclass(frozen=True)
+class Expect:
+    kind: str  # "warning" | "offer"
+    name: str  # the rule or the offer kind
+    turn: int  # 1-based among the agent's (warning) or the customer's (offer) turns
+
+
+@dataclass(frozen=True)
+class EvalCall:
+    name: str
+    language: str
+    clean: bool
+    script: ScriptedCall
+    expects: tuple[Expect, ...]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    call: EvalCall
+    found: tuple[bool, ...]
+    """One per expectation, in order: was it met."""
+    false_warnings: tuple[tuple[str, int], ...]
+    """Warnings (rule, agent turn) that match no label."""
+    scorecard_fails_compliance: bool
+
+    @property
+    def scorecard_right(self) -> bool:
+        return self.scorecard_fails_compliance == (not self.call.clean)
+
+
+def seconds_for(text: str, language: str) -> float:
+    """A plausible speaking time: ~7 kana/kanji or ~15 Latin characters a second."""
+    per_second = 7.0 if language == "ja" else 15.0
+    return max(1.0, len(text) / per_second)
+
+
+def load_call(path: Path) -> EvalCall:
+    """Read one call file; timed turns are made here, the file itself stays untouched."""
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    language = doc.get("language", "")
+    t = 0.5
+    turns = []
+    for raw in doc.get("turn", []):
+        length = seconds_for(str(raw.get("text", "")), language)
+        turns.append({**raw, "start": round(t, 2), "end": round(t + length, 2)})
+        t += length + 0.6
+    script_doc = {
+        "title": doc.get("title", path.stem),
+        "language": language,
+        "direction": doc.get("direction", "inbound"),
+        "turn": turns,
+    }
+    if doc.get("customer_id"):
+        script_doc["customer_id"] = doc["customer_id"]
+    script = parse_script(script_doc, path.name)
+    expects = []
+    for raw in doc.get("expect", []):
+        kind = raw.get("kind")
+        name = raw.get("rule") if kind == "warning" else raw.get("offer")
+        if kind not in ("warning", "offer") or not isinstance(name, str):
+            raise ValueError(f"{path.name}: expect {raw!r} is neither a warning nor an offer")
+        expects.append(Expect(kind, name, int(raw["turn"])))
+    clean = bool(doc.get("clean", not any(e.kind == "warning" for e in expects)))
+    return EvalCall(path.stem, language, clean, script, tuple(expects))
+
+
+def load_calls(folder: Path) -> list[EvalCall]:
+    return [load_call(p) for p in sorted(folder.glob("*.toml"))]
+
+
+def _turn_numbers(script: ScriptedCall) -> dict[str, tuple[str, int]]:
+    """utterance id -> (speaker, 1-based index among that speaker's turns)."""
+    counts = {"agent": 0, "customer": 0}
+    out: dict[str, tuple[str, int]] = {}
+    for i, turn in enumerate(script.turns, start=1):
+        counts[turn.speaker] += 1
+        out[f"{turn.speaker}-{i:04d}"] = (turn.speaker, counts[turn.speaker])
+    return out
+
+
+def offer_kind(s: Suggestion) -> str:
+    """The expected-offer kind a suggestion answers: care and retention are both no-sale
+    cards; the rule says which."""
+    if s.kind == "retention":
+        return "care" if s.rule_id.startswith("care.") else "retention"
+    return s.kind
+
+
+def warning_rule(w: ComplianceWarning) -> str:
+    parts = w.rule_id.split(".")
+    return parts[1] if len(parts) > 2 else w.rule_id
+
+
+def run_call(
+    call: EvalCall,
+    detector: SignalDetector,
+    book: PolicyBook,
+    customers: CustomerDirectory,
+    known_signals: Sequence[str],
+) -> CallResult:
+    session = CallSession(detector, book, call.language, today=CALL_DATE)
+    events: list[Event] = []
+    cid = call.script.customer_id
+    if cid:
+        events += session.link_customer("eval", cid, customers.lookup(cid))
+    events += play_script(session, call.script, "eval")
+    numbers = _turn_numbers(call.script)
+    warnings = [
+        (warning_rule(e), numbers.get(e.evidence.utterance_id, ("", 0))[1])
+        for e in events
+        if isinstance(e, ComplianceWarning)
+    ]
+    offers = [
+        (offer_kind(e), numbers.get(e.evidence.utterance_id, ("", 0))[1])
+        for e in events
+        if isinstance(e, Suggestion)
+    ]
+    found = []
+    for exp in call.expects:
+        if exp.kind == "warning":
+            found.append((exp.name, exp.turn) in warnings)
+        else:
+            found.append(any(k == exp.name and t in (exp.turn, exp.turn + 1) for k, t in offers))
+    labelled = {(e.name, e.turn) for e in call.expects if e.kind == "warning"}
+    false = tuple(w for w in warnings if w not in labelled)
+    finals = _finals(call, session)
+    messages = [
+        json.loads(encode_event(e, seq, 0)) for seq, e in enumerate([*finals, *events], start=1)
+    ]
+    messages.sort(key=lambda m: (m["t_ms"], m["seq"]))
+    card = score_call(messages, known_signals=known_signals)
+    compliance = card.item("compliance")
+    return CallResult(call, tuple(found), false, compliance.auto == 0)
+
+
+def _finals(call: EvalCall, session: CallSession) -> list[Event]:
+    from agent_assist.core.script import turn_final
+
+    return [
+        turn_final("eval", i, turn, call.language)
+        for i, turn in enumerate(call.script.turns, start=1)
+    ]
+
+
+@dataclass
+class Tally:
+    hit: int = 0
+    total: int = 0
+
+    def add(self, ok: bool) -> None:
+        self.total += 1
+        self.hit += int(ok)
+
+    def text(self) -> str:
+        if not self.total:
+            return "–"
+        return f"{self.hit}/{self.total} ({100 * self.hit / self.total:.0f} %)"
+
+
+@dataclass
+class Summary:
+    calls: int = 0
+    warnings: dict[str, Tally] = field(default_factory=dict)
+    offers: dict[str, Tally] = field(default_factory=dict)
+    clean_calls: int = 0
+    clean_with_warning: int = 0
+    false_on_clean: int = 0
+    scorecard: Tally = field(default_factory=Tally)
+
+    def warning_total(self) -> Tally:
+        return Tally(sum(t.hit for t in self.warnings.values()), _n(self.warnings))
+
+    def offer_total(self) -> Tally:
+        return Tally(sum(t.hit for t in self.offers.values()), _n(self.offers))
+
+    @property
+    def clean_share(self) -> float:
+        return self.clean_with_warning / self.clean_calls if self.clean_calls else 0.0
+
+
+def _n(tallies: dict[str, Tally]) -> int:
+    return sum(t.total for t in tallies.values())
+
+
+def summarise(results: Sequence[CallResult]) -> Summary:
+    s = Summary()
+    for r in results:
+        s.calls += 1
+        for exp, ok in zip(r.call.expects, r.found, strict=True):
+            book = s.warnings if exp.kind == "warning" else s.offers
+            book.setdefault(exp.name, Tally()).add(ok)
+        if r.call.clean:
+            s.clean_calls += 1
+            s.false_on_clean += len(r.false_warnings)
+            s.clean_with_warning += int(bool(r.false_warnings))
+        s.scorecard.add(r.scorecard_right)
+    return s
+
+
+def report(title: str, s: Summary) -> list[str]:
+    wt, ot = s.warning_total(), s.offer_total()
+    out = [
+        f"### {title}: {s.calls} calls",
+        "",
+        "| situation | found |",
+        "|---|---|",
+    ]
+    out += [f"| warning `{k}` | {s.warnings[k].text()} |" for k in WARNING_RULES if k in s.warnings]
+    out += [f"| **all compliance situations** | **{wt.text()}** (target ≥ 95 %) |"]
+    out += [f"| offer `{k}` | {s.offers[k].text()} |" for k in OFFER_KINDS if k in s.offers]
+    out += [f"| **all expected offers** | **{ot.text()}** (target ≥ 90 %) |"]
+    fpc = s.false_on_clean / s.clean_calls if s.clean_calls else 0.0
+    out += [
+        f"| clean calls with any warning | {s.clean_with_warning}/{s.clean_calls} "
+        f"({100 * s.clean_share:.0f} %; target ≤ 5 %) |",
+        f"| false warnings per clean call | {fpc:.2f} |",
+        f"| scorecard compliance right | {s.scorecard.text()} (target ≥ 95 %) |",
+        "",
+    ]
+    return out
+
+
+def misses(results: Sequence[CallResult]) -> list[str]:
+    """Every miss of a development set, by call (never printed for a held-out set)."""
+    out = []
+    for r in results:
+        for exp, ok in zip(r.call.expects, r.found, strict=True):
+            if not ok:
+                out.append(f"- {r.call.name}: missed {exp.kind} {exp.name} at turn {exp.turn}")
+        out += [f"- {r.call.name}: false warning {w} at agent turn {t}" for w, t in r.false_warnings]
+        if not r.scorecard_right:
+            fails = "fails" if r.scorecard_fails_compliance else "passes"
+            out.append(f"- {r.call.name}: scorecard compliance {fails} on a "
+                       f"{'clean' if r.call.clean else 'non-clean'} call")
+    return out
+
+
+def evaluate_folder(
+    folder: Path,
+    detector: SignalDetector,
+    book: PolicyBook,
+    customers: CustomerDirectory,
+    known_signals: Sequence[str],
+) -> list[CallResult]:
+    return [
+        run_call(c, detector, book, customers, known_signals) for c in load_calls(folder)
+    ]
+
+
+def _split(results: Sequence[CallResult], language: str) -> list[CallResult]:
+    return [r for r in results if r.call.language == language]
+
+
+def section(title: str, results: Sequence[CallResult], show_misses: bool) -> list[str]:
+    out = report(f"{title}, all", summarise(results))
+    for lang in ("ja", "en"):
+        part = _split(results, lang)
+        if part:
+            out += report(f"{title}, {lang}", summarise(part))
+    if show_misses:
+        found = misses(results)
+        out += [f"Misses on {title} ({len(found)}):", "", *found, ""] if found else []
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from agent_assist.config import load_config
+    from agent_assist.server.services import build_detector, load_customers, load_policy
+    from agent_assist.supervision import known_signal_names
+
+    repo = Path(__file__).resolve().parent.parent.parent
+    parser = argparse.ArgumentParser(description="Call-level evaluation over labelled calls.")
+    parser.add_argument("folders", nargs="*", type=Path,
+                        default=[repo / "eval" / "calls" / "dev", repo / "eval" / "calls" / "test"])
+    parser.add_argument("--aggregate-only", action="append", default=[], type=Path,
+                        help="a held-out folder: print only aggregate figures")
+    parser.add_argument("--rules-only", action="store_true")
+    args = parser.parse_args(argv)
+    config = load_config(repo / "config.toml")
+    detector = build_detector() if args.rules_only else build_detector(config)
+    book = load_policy(config)
+    customers = load_customers(config, book.catalog)
+    known = sorted(known_signal_names())
+    held_out = {p.resolve() for p in args.aggregate_only} | {
+        (repo / "eval" / "calls" / "test").resolve()
+    }
+    for folder in [*args.folders, *args.aggregate_only]:
+        if not folder.is_dir():
+            print(f"({folder} not found: skipped)")
+            continue
+        results = evaluate_folder(folder, detector, book, customers, known)
+        show = folder.resolve() not in held_out
+        print("\n".join(section(folder.name, results, show)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
