@@ -134,14 +134,16 @@ class OfferEngine:
                 product = self.catalog.get(current.offer_id)
             if product is not None and product.product_id == current.offer_id:
                 sid = current.suggestion_id
+        # direction: the catalogue relative to what the customer has (or what is in
+        # play) first, then the words; unknown stays unknown (never taken as a downsell)
         made = by_name.get("offer_made")
-        kind = made.detail if made is not None and made.detail in OFFER_KINDS else ""
+        kind = self._relate(product, state, final.t_ms) if product is not None else ""
+        if not kind and made is not None and made.detail in OFFER_KINDS:
+            kind = made.detail
         if not kind and "downsell_offer" in by_name:
             kind = "downsell"
         if not kind and sid:
             kind = self._shown[sid].suggestion.kind
-        if not kind and product is not None:
-            kind = self._relate(product, state, final.t_ms)
         return (kind, product.product_id if product else "", sid)
 
     def suggestion(self, suggestion_id: str) -> Suggestion | None:

@@ -65,6 +65,12 @@ TRANSITIONS: dict[tuple[str, str], tuple[Phase, str]] = {
     ("offer_open", "customer:price_objection"): ("declined", "phase.offer_declined.v1"),
     ("offer_open", "customer:competitor_mention"): ("declined", "phase.offer_declined.v1"),
     ("offer_open", "customer:agreement"): ("accepted", "phase.offer_accepted.v1"),
+    # the customer decides to buy on their own, or changes their mind after a no
+    ("opening", "customer:agreement"): ("accepted", "phase.own_decision.v1"),
+    ("discovery", "customer:agreement"): ("accepted", "phase.own_decision.v1"),
+    ("declined", "customer:agreement"): ("accepted", "phase.offer_accepted.v1"),
+    # a customer who says why they call has stated a need, even in words no signal names
+    ("opening", "customer:cue.need"): ("discovery", "phase.need_stated.v1"),
     # the agent's own mark in the console settles the open offer
     ("*", "feedback:accepted"): ("accepted", "phase.offer_accepted_by_mark.v1"),
     ("*", "feedback:declined"): ("declined", "phase.offer_declined_by_mark.v1"),
@@ -208,6 +214,11 @@ class CallState:
     ) -> None:
         if to_phase == "offer_open":
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], suggestion_id=offer[2]))
+        elif to_phase == "accepted" and offer[1] and (
+            not self.offers or self.offers[-1].outcome != "open"
+        ):
+            # the customer's own decision: what they chose becomes the accepted offer
+            self.offers.append(OfferRecord(t_ms, offer[0], offer[1], outcome="accepted"))
         elif to_phase in ("declined", "accepted") and self.offers:
             last = self.offers[-1]
             outcome = "declined" if to_phase == "declined" else "accepted"

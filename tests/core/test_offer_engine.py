@@ -48,6 +48,9 @@ class ScriptedDetector:
             )
         return out
 
+    def read(self, final: TranscriptFinal) -> list[SignalDetected]:
+        return self.feed(final)
+
 
 class Call:
     def __init__(
