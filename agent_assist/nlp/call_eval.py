@@ -3,11 +3,14 @@
 A call file (``eval/calls/<set>/*.toml``) holds turns (speaker, text) and labelled
 situations, written by people who saw only the product's definitions, never its rules:
 
-- ``kind = "warning"``: ``rule`` (the compliance rule's short name) broken on the
-  ``turn``-th AGENT turn (1-based among agent turns);
+- ``kind = "warning"``: ``rule`` (the compliance rule's short name) broken on agent turn
+  ``turn``;
 - ``kind = "offer"``: a suggestion of kind ``offer`` (upsell, cross_sell, downsell,
-  retention, care) expected for the moment the ``turn``-th CUSTOMER turn creates;
+  retention, care) expected for the moment customer turn ``turn`` creates;
 - ``clean = true``: the agent does nothing wrong, so any warning is a false one.
+
+Turns are numbered over the whole call, 1-based (as the writers numbered them); the
+loader checks that a warning's turn is the agent's and an offer's the customer's.
 
 Matching. A labelled warning is flagged when a ``ComplianceWarning`` whose rule id is
 ``compliance.<rule>.*`` cites the labelled agent turn as its evidence. An expected offer
@@ -60,7 +63,7 @@ OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
 class Expect:
     kind: str  # "warning" | "offer"
     name: str  # the rule or the offer kind
-    turn: int  # 1-based among the agent's (warning) or the customer's (offer) turns
+    turn: int  # 1-based over all turns of the call
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,11 @@ def load_call(path: Path) -> EvalCall:
         name = raw.get("rule") if kind == "warning" else raw.get("offer")
         if kind not in ("warning", "offer") or not isinstance(name, str):
             raise ValueError(f"{path.name}: expect {raw!r} is neither a warning nor an offer")
-        expects.append(Expect(kind, name, int(raw["turn"])))
+        turn = int(raw["turn"])
+        speaker = "agent" if kind == "warning" else "customer"
+        if not 1 <= turn <= len(turns) or turns[turn - 1].get("speaker") != speaker:
+            raise ValueError(f"{path.name}: expected {kind} at turn {turn} is not a {speaker} turn")
+        expects.append(Expect(kind, name, turn))
     clean = bool(doc.get("clean", not any(e.kind == "warning" for e in expects)))
     return EvalCall(path.stem, language, clean, script, tuple(expects))
 
@@ -127,13 +134,18 @@ def load_calls(folder: Path) -> list[EvalCall]:
 
 
 def _turn_numbers(script: ScriptedCall) -> dict[str, tuple[str, int]]:
-    """utterance id -> (speaker, 1-based index among that speaker's turns)."""
-    counts = {"agent": 0, "customer": 0}
-    out: dict[str, tuple[str, int]] = {}
-    for i, turn in enumerate(script.turns, start=1):
-        counts[turn.speaker] += 1
-        out[f"{turn.speaker}-{i:04d}"] = (turn.speaker, counts[turn.speaker])
-    return out
+    """utterance id -> (speaker, 1-based index over the call's turns)."""
+    return {
+        f"{turn.speaker}-{i:04d}": (turn.speaker, i) for i, turn in enumerate(script.turns, 1)
+    }
+
+
+def _next_customer_turn(script: ScriptedCall, turn: int) -> int:
+    return next(
+        (i for i in range(turn + 1, len(script.turns) + 1)
+         if script.turns[i - 1].speaker == "customer"),
+        turn,
+    )
 
 
 def offer_kind(s: Suggestion) -> str:
@@ -178,7 +190,8 @@ def run_call(
         if exp.kind == "warning":
             found.append((exp.name, exp.turn) in warnings)
         else:
-            found.append(any(k == exp.name and t in (exp.turn, exp.turn + 1) for k, t in offers))
+            window = (exp.turn, _next_customer_turn(call.script, exp.turn))
+            found.append(any(k == exp.name and t in window for k, t in offers))
     labelled = {(e.name, e.turn) for e in call.expects if e.kind == "warning"}
     false = tuple(w for w in warnings if w not in labelled)
     finals = _finals(call, session)
