@@ -55,7 +55,7 @@ def interpret(
     by = {s.signal: s for s in signals}
     out = list(signals)
     if final.speaker == "agent":
-        out += _agent_acts(final, by, state, catalog, language)
+        _agent_acts(final, by, out, state, catalog, language)
         return out, None
     added, decided = _customer_acts(final, by, state, catalog, language)
     return out + added, decided
@@ -64,16 +64,27 @@ def interpret(
 def _agent_acts(
     final: TranscriptFinal,
     by: dict[str, SignalDetected],
+    out: list[SignalDetected],
     state: CallState,
     catalog: Catalog,
     language: str,
-) -> list[SignalDetected]:
-    out: list[SignalDetected] = []
+) -> None:
+    """Adds the agent's acts to ``out`` (and drops a model offer that names nothing)."""
     product = by.get("cue.product")
     proposal = by.get("cue.proposal")
     service = by.get("cue.service")
     reask = by.get("cue.reask")
     named = catalog.find_named(final.text, language)
+    # the model's "offer" on a sentence that names no product is a question, not an offer
+    model_offer = by.get("offer_made")
+    if (
+        model_offer is not None
+        and model_offer.rule_id.startswith("model.")
+        and product is None
+        and named is None
+    ):
+        out.remove(model_offer)
+        del by["offer_made"]
     offered = "offer_made" in by or "downsell_offer" in by
     if not offered:
         # a named product or a word with a direction is a product; a generic word
@@ -96,7 +107,6 @@ def _agent_acts(
     asks = "cue.question" in by and "cue.topic" in by
     if asks and not offered and "needs_question" not in by:
         out.append(_derived(final, "needs_question", NEEDS_RULE, by["cue.topic"].evidence, ""))
-    return out
 
 
 def _customer_acts(
@@ -126,14 +136,17 @@ def _customer_acts(
         return out, None
     if decision is None or leaving or "refusal" in by or state.phase in ("retention", "care"):
         return out, None
+    # a decision to buy needs something to buy: a product named, or the one last offered
     named = catalog.find_named(final.text, language)
     product = named[0] if named else None
     if product is None and state.offers and state.offers[-1].product_id:
         product = catalog.get(state.offers[-1].product_id)
+    if product is None:
+        return out, None
     kind = "cross_sell" if product is not None and product.kind == "option" else "upsell"
     if "agreement" not in by:
         out.append(_derived(final, "agreement", DECISION_RULE, decision.evidence, ""))
-    return out, Decided(kind if product else "", product.product_id if product else "")
+    return out, Decided(kind, product.product_id)
 
 
 def _span_of(final: TranscriptFinal, named: tuple[object, int, int]) -> Evidence:

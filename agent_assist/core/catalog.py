@@ -82,6 +82,22 @@ class Catalog:
                     best = (product, at, at + len(key))
         return best
 
+    def find_all_named(self, text: str, language: str) -> list[tuple[Product, int, int]]:
+        """Every product an utterance names, in order of position (longest alias each)."""
+        hay = fold_width(text).lower()
+        found: list[tuple[Product, int, int]] = []
+        for product in self.products.values():
+            spans = [
+                (at, at + len(key))
+                for alias in product.aliases.get(language, ())
+                for key in [fold_width(alias).lower()]
+                if (at := _find_alias(hay, key, language == "en")) >= 0
+            ]
+            if spans:
+                start, end = min(spans, key=lambda s: (s[0], -s[1]))
+                found.append((product, start, end))
+        return sorted(found, key=lambda f: f[1])
+
     def money(self, amount: int, language: str) -> str:
         """An amount as the customer hears it: ``¥1,000`` or ``1,000円``."""
         if self.currency == "JPY":

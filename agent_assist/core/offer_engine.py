@@ -125,8 +125,10 @@ class OfferEngine:
         by_name = {s.signal: s for s in signals}
         if not {"offer_made", "downsell_offer"} & by_name.keys():
             return ("", "", "")
-        named = self.catalog.find_named(final.text, self.language)
-        product = named[0] if named else None
+        # the main thing offered: a plan named wins over an add-on named beside it
+        named = self.catalog.find_all_named(final.text, self.language)
+        plans = [n for n in named if n[0].kind == "plan"]
+        product = (plans or named)[0][0] if named else None
         current = self._valid_current(final.t_ms)
         sid = ""
         if current is not None and current.kind != "retention":
@@ -306,6 +308,8 @@ class OfferEngine:
         decided = self.catalog.get(accepted.product_id) if accepted else None
         if decided is None:
             return None
+        if decided.kind == "option":  # an add-on decided: its siblings fit what it attaches to
+            return self._sibling(decided, state)
         tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
         c = self.customer
         blocked = self._dismissed | self._declined_products(state)
@@ -313,6 +317,23 @@ class OfferEngine:
             o
             for o in self.catalog.accessories_of(decided.product_id)
             if o.product_id not in blocked and not (c is not None and c.holds(o.product_id))
+        ]
+        if not options:
+            return None
+        best = max(options, key=lambda o: len(o.needs & tags))
+        return _Target(best, decided, True, decided)
+
+    def _sibling(self, decided: Product, state: CallState) -> _Target | None:
+        tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
+        c = self.customer
+        blocked = self._dismissed | self._declined_products(state) | {decided.product_id}
+        options = [
+            o
+            for o in self.catalog.products.values()
+            if o.kind == "option"
+            and o.accessory_of & decided.accessory_of
+            and o.product_id not in blocked
+            and not (c is not None and c.holds(o.product_id))
         ]
         if not options:
             return None

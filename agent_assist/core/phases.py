@@ -136,7 +136,7 @@ class CallState:
             if s.speaker == "customer" and s.signal in NEED_SIGNALS:
                 if s.signal not in self.needs_heard:
                     self.needs_heard.append(s.signal)
-                if s.signal in ("price_objection", "competitor_mention"):
+                if s.signal == "price_objection":
                     self.budget_stated = True
             if s.speaker == "agent" and s.signal == "needs_question":
                 self.needs_asked = True

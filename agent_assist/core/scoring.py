@@ -76,7 +76,9 @@ class Scorecard:
     silence_ms: int = 3000
     overlap_ms: int = 1000
     healthy_customer_share: float = 0.4
-    fail_severities: frozenset[str] = frozenset({"high", "medium"})
+    fail_severities: frozenset[str] = frozenset({"high", "medium", "low"})
+    """Warnings of these severities fail the compliance item; by default every warning does
+    (a warning means a rule was broken, whatever its weight)."""
 
 
 @dataclass(frozen=True, slots=True)
