@@ -85,6 +85,17 @@ def _agent_acts(
     ):
         out.remove(model_offer)
         del by["offer_made"]
+    # letting the customer be, or confirming what is done, with no proposing frame: a
+    # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
+    calm = "cue.calm" in by and (proposal is None or named is None)
+    # a question about the customer's own use with no proposing frame ("how's the Light
+    # plan working for you?") or a sentence about their own plan is not an offer either
+    own = "cue.question" in by and "cue.topic" in by and proposal is None
+    mine = service is not None and proposal is None
+    if calm or own or mine:
+        for name in ("offer_made", "downsell_offer"):
+            if name in by:
+                out.remove(by.pop(name))
     offered = "offer_made" in by or "downsell_offer" in by
     if not offered:
         # a named product or a word with a direction is a product; a generic word
@@ -96,8 +107,12 @@ def _agent_acts(
             detail = product.detail if product is not None else ""
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
-        elif state.phase in _AFTER_NO and reask is not None and service is None:
-            out.append(_derived(final, "offer_made", REASK_RULE, reask.evidence, ""))
+        elif state.phase in _AFTER_NO and service is None and "cue.calm" not in by and (
+            reask is not None or "pressure_language" in by
+        ):
+            # after a no, insisting or hurrying the decision is the offer made again
+            cue = reask or by["pressure_language"]
+            out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
             offered = True
         elif state.phase in _AFTER_NO and strong and service is None and product is not None:
             out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))

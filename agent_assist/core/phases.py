@@ -222,7 +222,11 @@ class CallState:
         elif to_phase in ("declined", "accepted") and self.offers:
             last = self.offers[-1]
             outcome = "declined" if to_phase == "declined" else "accepted"
-            self.offers[-1] = replace(last, outcome=outcome, declined_on_price=on_price)
+            # a no to something pricier after the customer gave a budget is a price no
+            pricier = self.budget_stated and last.kind in ("upsell", "cross_sell")
+            self.offers[-1] = replace(
+                last, outcome=outcome, declined_on_price=on_price or pricier
+            )
 
     @property
     def last_offer(self) -> OfferRecord | None:
