@@ -44,6 +44,19 @@ class Decided:
     product_id: str
 
 
+def own_plan(
+    final: TranscriptFinal, signals: Sequence[SignalDetected], catalog: Catalog, language: str
+) -> str:
+    """The plan the customer has, when the words say so ("I'm on the 20 GB plan",
+    今は20ギガプランです; the agent's "you're on the light plan"), else ""."""
+    names = {s.signal for s in signals}
+    says = "cue.own" in names if final.speaker == "customer" else "cue.service" in names
+    if not says or "cue.decision" in names or "cue.proposal" in names:
+        return ""
+    plans = [n for n in catalog.find_all_named(final.text, language) if n[0].kind == "plan"]
+    return plans[0][0].product_id if len(plans) == 1 else ""
+
+
 def interpret(
     final: TranscriptFinal,
     signals: Sequence[SignalDetected],
@@ -97,7 +110,9 @@ def _agent_acts(
             if name in by:
                 out.remove(by.pop(name))
     offered = "offer_made" in by or "downsell_offer" in by
-    if not offered:
+    if proposal is None and service is None and "cue.price" in by:
+        proposal = by["cue.price"]  # a product with its price is put to the customer
+    if not offered and "cue.calm" not in by:
         # a named product or a word with a direction is a product; a generic word
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))

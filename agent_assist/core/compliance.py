@@ -72,8 +72,15 @@ class ComplianceChecker:
 
     def _condition(self, name: str, offer: tuple[str, str, str], state: CallState) -> bool:
         kind, product_id, _ = offer
-        if name == "budget_upsell":  # pricier than the stated budget: a bigger plan or an add-on
-            return state.budget_stated and kind in ("upsell", "cross_sell")
+        if name == "budget_upsell":  # a bigger plan than the customer said they can pay for
+            product = self.book.catalog.get(product_id)
+            within = (
+                product is not None
+                and product.kind == "plan"
+                and state.budget_yen is not None
+                and product.monthly_price <= state.budget_yen
+            )
+            return state.budget_stated and kind == "upsell" and not within
         if name == "unrelated_cross_sell":
             product = self.book.catalog.get(product_id)
             if product is None or product.kind != "option":

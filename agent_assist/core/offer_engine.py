@@ -293,6 +293,9 @@ class OfferEngine:
         held = None
         if c is not None:
             held = c.held_in_family(cat, family) if family else cat.get(c.plan_id)
+        elif state.own_plans:  # no record, but the customer said what they have
+            own = [p for p in map(cat.get, state.own_plans) if p is not None]
+            held = next((p for p in own if family is None or p.family == family), None)
         if held is not None:
             step = cat.get(held.higher_tier if upward else held.lower_tier)
             return _Target(step, held, True) if step else None
@@ -344,7 +347,11 @@ class OfferEngine:
         """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play."""
         if product.kind == "option":
             return "cross_sell"
-        in_play = [self.customer.plan_id, *self.customer.products] if self.customer else []
+        in_play = (
+            [self.customer.plan_id, *self.customer.products]
+            if self.customer
+            else list(state.own_plans)
+        )
         in_play += [o.product_id for o in reversed(state.offers)]
         current = self._valid_current(t_ms)
         in_play += [current.offer_id] if current is not None else []

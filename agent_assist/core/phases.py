@@ -9,6 +9,8 @@ a no" and "at most one downsell" are read off the recorded history, not loose fl
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -113,6 +115,12 @@ class CallState:
     """Customer need signals in the order first heard."""
     budget_stated: bool = False
     """The customer objected on price at some point: no upsell past that."""
+    budget_yen: int | None = None
+    """The monthly amount the customer named with a price objection ("about 2,000 a
+    month"), when they named one: an offer within it is not past the budget."""
+    own_plans: list[str] = field(default_factory=list)
+    """Plans the customer said they have ("I'm on the light plan"), for calls without a
+    record: offers are judged up or down from them."""
     needs_asked: bool = False
     customer_turns: int = 0
     calm_turns: int = 0
@@ -138,6 +146,7 @@ class CallState:
                     self.needs_heard.append(s.signal)
                 if s.signal == "price_objection":
                     self.budget_stated = True
+                    self.budget_yen = stated_amount(s.evidence.text) or self.budget_yen
             if s.speaker == "agent" and s.signal == "needs_question":
                 self.needs_asked = True
         ordered = sorted(batch, key=lambda s: _order(f"{s.speaker}:{s.signal}"))
@@ -154,6 +163,10 @@ class CallState:
                 change = self._go("customer:calm", batch[0].call_id, batch[0].t_ms, None)
                 changes += [change] if change else []
         return changes
+
+    def note_own_plan(self, product_id: str) -> None:
+        if product_id and product_id not in self.own_plans:
+            self.own_plans.insert(0, product_id)
 
     def note_calm_turn(self, call_id: str, t_ms: int) -> list[PhaseChanged]:
         """A customer utterance without any signal: counts toward calming down."""
@@ -238,6 +251,23 @@ class CallState:
 
     def downsells_offered(self) -> int:
         return sum(1 for o in self.offers if o.kind == "downsell")
+
+
+_AMOUNT = re.compile(r"(\d[\d,]*)(?:\.\d+)?\s*(千|k\b)?")
+
+
+def stated_amount(text: str) -> int | None:
+    """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい), if any: the
+    largest number that reads as yen (300 to 30,000)."""
+    folded = unicodedata.normalize("NFKC", text)
+    amounts = []
+    for m in _AMOUNT.finditer(folded):
+        value = int(m.group(1).replace(",", "") or 0)
+        if m.group(2):
+            value *= 1000
+        if 300 <= value <= 30_000:
+            amounts.append(value)
+    return max(amounts) if amounts else None
 
 
 def _order(trigger: str) -> int:

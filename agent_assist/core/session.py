@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agent_assist.core.acts import interpret, visible
+from agent_assist.core.acts import interpret, own_plan, visible
 from agent_assist.core.catalog import Catalog
 from agent_assist.core.compliance import ComplianceChecker
 from agent_assist.core.customer import CustomerContext
@@ -108,6 +108,8 @@ class CallSession:
             return []
         # cues (cue.*) are read in context here and never leave the session
         heard, bought = interpret(event, heard, self.state, self.book.catalog, self._lang)
+        if self.customer is None:
+            self.state.note_own_plan(own_plan(event, heard, self.book.catalog, self._lang))
         signals = visible(heard)
         phase_before = self.state.phase
         if event.speaker == "agent":

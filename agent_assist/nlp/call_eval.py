@@ -237,6 +237,8 @@ class Summary:
     clean_with_warning: int = 0
     false_on_clean: int = 0
     scorecard: Tally = field(default_factory=Tally)
+    false_by_rule: dict[str, int] = field(default_factory=dict)
+    """False warnings on clean calls, counted by rule (an aggregate: no call named)."""
 
     def warning_total(self) -> Tally:
         return Tally(sum(t.hit for t in self.warnings.values()), _n(self.warnings))
@@ -263,6 +265,8 @@ def summarise(results: Sequence[CallResult]) -> Summary:
         if r.call.clean:
             s.clean_calls += 1
             s.false_on_clean += len(r.false_warnings)
+            for rule, _ in r.false_warnings:
+                s.false_by_rule[rule] = s.false_by_rule.get(rule, 0) + 1
             s.clean_with_warning += int(bool(r.false_warnings))
         s.scorecard.add(r.scorecard_right)
     return s
@@ -284,7 +288,8 @@ def report(title: str, s: Summary) -> list[str]:
     out += [
         f"| clean calls with any warning | {s.clean_with_warning}/{s.clean_calls} "
         f"({100 * s.clean_share:.0f} %; target ≤ 5 %) |",
-        f"| false warnings per clean call | {fpc:.2f} |",
+        f"| false warnings per clean call | {fpc:.2f} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(s.false_by_rule.items())) or 'none'}) |",
         f"| scorecard compliance right | {s.scorecard.text()} (target ≥ 95 %) |",
         "",
     ]
