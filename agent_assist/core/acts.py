@@ -30,6 +30,7 @@ NEEDS_RULE = "act.needs_question.question_on_topic.v1"
 
 _OPEN = ("offer_open",)
 _AFTER_NO = ("declined",)
+_NO_SALE = ("retention", "care", "declined")
 
 
 def is_cue(signal: SignalDetected) -> bool:
@@ -50,7 +51,7 @@ def own_plan(
     """The plan the customer has, when the words say so ("I'm on the 20 GB plan",
     今は20ギガプランです; the agent's "you're on the light plan"), else ""."""
     names = {s.signal for s in signals}
-    says = "cue.own" in names if final.speaker == "customer" else "cue.service" in names
+    says = "cue.own" in names if final.speaker == "customer" else "cue.yours" in names
     if not says or "cue.decision" in names or "cue.proposal" in names:
         return ""
     plans = [n for n in catalog.find_all_named(final.text, language) if n[0].kind == "plan"]
@@ -86,6 +87,7 @@ def _agent_acts(
     product = by.get("cue.product")
     proposal = by.get("cue.proposal")
     service = by.get("cue.service")
+    yours = by.get("cue.yours")
     reask = by.get("cue.reask")
     named = catalog.find_named(final.text, language)
     # the model's "offer" on a sentence that names no product is a question, not an offer
@@ -103,8 +105,14 @@ def _agent_acts(
     calm = "cue.calm" in by and (proposal is None or named is None)
     # a question about the customer's own use with no proposing frame ("how's the Light
     # plan working for you?") or a sentence about their own plan is not an offer either
-    own = "cue.question" in by and "cue.topic" in by and proposal is None
-    mine = service is not None and proposal is None
+    own = (
+        "cue.question" in by
+        and "cue.topic" in by
+        and proposal is None
+        and named is None
+        and (product is None or not product.detail)
+    )
+    mine = yours is not None and proposal is None
     if calm or own or mine:
         for name in ("offer_made", "downsell_offer"):
             if name in by:
@@ -116,9 +124,14 @@ def _agent_acts(
         # a named product or a word with a direction is a product; a generic word
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))
-        weak = product is not None and service is None
-        if proposal is not None and (strong or weak):
-            ev = _span_of(final, named) if named else (product or proposal).evidence
+        weak = product is not None and service is None and yours is None
+        # where no sale belongs (a cancellation, an upset customer, after a no) naming a
+        # product at all is pitching it; elsewhere it takes a proposing frame
+        guarded = state.phase in _NO_SALE and service is None and yours is None
+        if (proposal is not None or guarded) and (strong or (weak and proposal is not None)):
+            cue = product or proposal
+            assert cue is not None
+            ev = _span_of(final, named) if named else cue.evidence
             detail = product.detail if product is not None else ""
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
@@ -129,7 +142,13 @@ def _agent_acts(
             cue = reask or by["pressure_language"]
             out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
             offered = True
-        elif state.phase in _AFTER_NO and strong and service is None and product is not None:
+        elif (
+            state.phase in _AFTER_NO
+            and strong
+            and service is None
+            and yours is None
+            and product is not None
+        ):
             out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))
             offered = True
     # a question about usage, budget, habits or problems is needs discovery; an offer put
