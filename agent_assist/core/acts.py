@@ -124,10 +124,20 @@ def _agent_acts(
         # a named product or a word with a direction is a product; a generic word
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))
-        weak = product is not None and service is None and yours is None
+        weak = (
+            product is not None
+            and service is None
+            and yours is None
+            and "cue.logistics" not in by
+        )
         # where no sale belongs (a cancellation, an upset customer, after a no) naming a
         # product at all is pitching it; elsewhere it takes a proposing frame
-        guarded = state.phase in _NO_SALE and service is None and yours is None
+        guarded = (
+            state.phase in _NO_SALE
+            and service is None
+            and yours is None
+            and "cue.logistics" not in by
+        )
         if (proposal is not None or guarded) and (strong or (weak and proposal is not None)):
             cue = product or proposal
             assert cue is not None
