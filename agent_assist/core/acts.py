@@ -179,6 +179,13 @@ def _customer_acts(
     soft_no, yes, decision = by.get("cue.soft_no"), by.get("cue.yes"), by.get("cue.decision")
     leaving = "cancel_intent" in by
     if state.phase in _OPEN:
+        # both a soft no and a yes ("okay, I'll think about it"; いいですね、そうします):
+        # the stance the customer ends on counts
+        if soft_no is not None and yes is not None:
+            if yes.evidence.end > soft_no.evidence.end:
+                soft_no = None
+            else:
+                yes = None
         said_yes = "agreement" in by or yes is not None
         if soft_no is not None and not said_yes and "refusal" not in by:
             out.append(_derived(final, "refusal", REFUSAL_RULE, soft_no.evidence, ""))
@@ -200,6 +207,8 @@ def _customer_acts(
     product = named[0] if named else None
     if product is None and state.offers and state.offers[-1].product_id:
         product = catalog.get(state.offers[-1].product_id)
+    if product is None and state.mentioned:  # "I'll buy this": the product last talked of
+        product = catalog.get(state.mentioned[0])
     if product is None:
         return out, None
     kind = "cross_sell" if product is not None and product.kind == "option" else "upsell"

@@ -121,6 +121,8 @@ class CallState:
     own_plans: list[str] = field(default_factory=list)
     """Plans the customer said they have ("I'm on the light plan"), for calls without a
     record: offers are judged up or down from them."""
+    mentioned: list[str] = field(default_factory=list)
+    """Products named in the call so far, latest first ("I'll buy this" refers to them)."""
     needs_asked: bool = False
     customer_turns: int = 0
     calm_turns: int = 0
@@ -167,6 +169,12 @@ class CallState:
     def note_own_plan(self, product_id: str) -> None:
         if product_id and product_id not in self.own_plans:
             self.own_plans.insert(0, product_id)
+
+    def note_mentioned(self, product_ids: Iterable[str]) -> None:
+        for pid in product_ids:
+            if pid in self.mentioned:
+                self.mentioned.remove(pid)
+            self.mentioned.insert(0, pid)
 
     def note_calm_turn(self, call_id: str, t_ms: int) -> list[PhaseChanged]:
         """A customer utterance without any signal: counts toward calming down."""

@@ -102,6 +102,8 @@ class CallSession:
             return []
         self.now_ms = max(self.now_ms, event.end_ms)
         heard = self._detector.read(event)
+        named = self.book.catalog.find_all_named(event.text, self._lang)
+        self.state.note_mentioned(p.product_id for p, _, _ in reversed(named))
         if not heard:
             if event.speaker == "customer":
                 return list(self.state.note_calm_turn(event.call_id, event.t_ms))
