@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,8 +38,8 @@ from typing import Any
 from agent_assist.core.events import ComplianceWarning, Event, Suggestion
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.scoring import score_call
-from agent_assist.core.script import ScriptedCall, parse_script
-from agent_assist.core.session import CallSession, play_script
+from agent_assist.core.script import ScriptedCall, parse_script, turn_final
+from agent_assist.core.session import CallSession
 from agent_assist.core.signals import SignalDetector
 from agent_assist.crm import CustomerDirectory
 from agent_assist.protocol import encode_event
@@ -83,6 +84,8 @@ class CallResult:
     false_warnings: tuple[tuple[str, int], ...]
     """Warnings (rule, agent turn) that match no label."""
     scorecard_fails_compliance: bool
+    feed_seconds: tuple[float, ...] = ()
+    """Wall time of each ``CallSession.feed`` (signals, acts, phase, offers, compliance)."""
 
     @property
     def scorecard_right(self) -> bool:
@@ -123,7 +126,7 @@ def load_call(path: Path) -> EvalCall:
         turn = int(raw["turn"])
         speaker = "agent" if kind == "warning" else "customer"
         if not 1 <= turn <= len(turns) or turns[turn - 1].get("speaker") != speaker:
-            raise ValueError(f"{path.name}: expected {kind} at turn {turn} is not a {speaker} turn")
+            raise ValueError(f"{path.name}: expected {kind} at turn {turn} is not the {speaker}'s turn")
         expects.append(Expect(kind, name, turn))
     clean = bool(doc.get("clean", not any(e.kind == "warning" for e in expects)))
     return EvalCall(path.stem, language, clean, script, tuple(expects))
@@ -173,7 +176,12 @@ def run_call(
     cid = call.script.customer_id
     if cid:
         events += session.link_customer("eval", cid, customers.lookup(cid))
-    events += play_script(session, call.script, "eval")
+    feed_seconds = []
+    for i, turn in enumerate(call.script.turns, start=1):
+        final = turn_final("eval", i, turn, call.language)
+        started = time.perf_counter()
+        events += session.feed(final)
+        feed_seconds.append(time.perf_counter() - started)
     numbers = _turn_numbers(call.script)
     warnings = [
         (warning_rule(e), numbers.get(e.evidence.utterance_id, ("", 0))[1])
@@ -201,12 +209,10 @@ def run_call(
     messages.sort(key=lambda m: (m["t_ms"], m["seq"]))
     card = score_call(messages, known_signals=known_signals)
     compliance = card.item("compliance")
-    return CallResult(call, tuple(found), false, compliance.auto == 0)
+    return CallResult(call, tuple(found), false, compliance.auto == 0, tuple(feed_seconds))
 
 
 def _finals(call: EvalCall, session: CallSession) -> list[Event]:
-    from agent_assist.core.script import turn_final
-
     return [
         turn_final("eval", i, turn, call.language)
         for i, turn in enumerate(call.script.turns, start=1)
@@ -323,6 +329,18 @@ def evaluate_folder(
     ]
 
 
+def feed_latency(results: Sequence[CallResult]) -> tuple[float, float, int]:
+    """p50 and p95 in ms of one utterance through the whole session, and the count."""
+    times = sorted(t for r in results for t in r.feed_seconds)
+    if not times:
+        return 0.0, 0.0, 0
+
+    def at(q: float) -> float:
+        return 1000 * times[min(len(times) - 1, int(q * len(times)))]
+
+    return at(0.5), at(0.95), len(times)
+
+
 def _split(results: Sequence[CallResult], language: str) -> list[CallResult]:
     return [r for r in results if r.call.language == language]
 
@@ -369,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = evaluate_folder(folder, detector, book, customers, known)
         show = folder.resolve() not in held_out
         print("\n".join(section(folder.name, results, show)))
+        p50, p95, n = feed_latency(results)
+        print(f"{n} utterances through CallSession.feed: p50 {p50:.2f} ms, p95 {p95:.2f} ms\n")
     return 0
 
 
