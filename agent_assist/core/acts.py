@@ -140,8 +140,11 @@ def _agent_acts(
         )
         if (proposal is not None or guarded) and (strong or (weak and proposal is not None)):
             cue = product or proposal
-            assert cue is not None
-            ev = _span_of(final, named) if named else cue.evidence
+            if named is not None:
+                ev = _span_of(final, named)
+            else:
+                assert cue is not None  # a generic or directional word was heard
+                ev = cue.evidence
             detail = product.detail if product is not None else ""
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
