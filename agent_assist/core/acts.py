@@ -125,10 +125,7 @@ def _agent_acts(
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))
         weak = (
-            product is not None
-            and service is None
-            and yours is None
-            and "cue.logistics" not in by
+            product is not None and service is None and yours is None and "cue.logistics" not in by
         )
         # where no sale belongs (a cancellation, an upset customer, after a no) naming a
         # product at all is pitching it; elsewhere it takes a proposing frame
@@ -148,8 +145,11 @@ def _agent_acts(
             detail = product.detail if product is not None else ""
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
-        elif state.phase in _AFTER_NO and service is None and "cue.calm" not in by and (
-            reask is not None or "pressure_language" in by
+        elif (
+            state.phase in _AFTER_NO
+            and service is None
+            and "cue.calm" not in by
+            and (reask is not None or "pressure_language" in by)
         ):
             # after a no, insisting or hurrying the decision is the offer made again
             cue = reask or by["pressure_language"]
@@ -249,4 +249,3 @@ def _derived(
 def visible(signals: Sequence[SignalDetected]) -> list[SignalDetected]:
     """The signals the console and the store see: every cue dropped."""
     return [s for s in signals if not is_cue(s)]
-

@@ -19,7 +19,6 @@ from typing import Protocol
 
 from agent_assist.core.events import Evidence, SignalDetected, Speaker, TranscriptFinal
 
-
 CUE_PREFIX = "cue."
 """Signals named ``cue.*`` are constructions (a product named, a proposing frame, a soft
 no ...) that mean something only in the call's context; they never leave the session."""

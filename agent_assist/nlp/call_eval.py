@@ -33,7 +33,6 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agent_assist.core.events import ComplianceWarning, Event, Suggestion
 from agent_assist.core.policy import PolicyBook
@@ -86,6 +85,8 @@ class CallResult:
     scorecard_fails_compliance: bool
     feed_seconds: tuple[float, ...] = ()
     """Wall time of each ``CallSession.feed`` (signals, acts, phase, offers, compliance)."""
+    feed_cpu_seconds: tuple[float, ...] = ()
+    """The same in CPU time of this process (not inflated by other processes)."""
 
     @property
     def scorecard_right(self) -> bool:
@@ -126,7 +127,9 @@ def load_call(path: Path) -> EvalCall:
         turn = int(raw["turn"])
         speaker = "agent" if kind == "warning" else "customer"
         if not 1 <= turn <= len(turns) or turns[turn - 1].get("speaker") != speaker:
-            raise ValueError(f"{path.name}: expected {kind} at turn {turn} is not the {speaker}'s turn")
+            raise ValueError(
+                f"{path.name}: expected {kind} at turn {turn} is not the {speaker}'s turn"
+            )
         expects.append(Expect(kind, name, turn))
     clean = bool(doc.get("clean", not any(e.kind == "warning" for e in expects)))
     return EvalCall(path.stem, language, clean, script, tuple(expects))
@@ -138,15 +141,16 @@ def load_calls(folder: Path) -> list[EvalCall]:
 
 def _turn_numbers(script: ScriptedCall) -> dict[str, tuple[str, int]]:
     """utterance id -> (speaker, 1-based index over the call's turns)."""
-    return {
-        f"{turn.speaker}-{i:04d}": (turn.speaker, i) for i, turn in enumerate(script.turns, 1)
-    }
+    return {f"{turn.speaker}-{i:04d}": (turn.speaker, i) for i, turn in enumerate(script.turns, 1)}
 
 
 def _next_customer_turn(script: ScriptedCall, turn: int) -> int:
     return next(
-        (i for i in range(turn + 1, len(script.turns) + 1)
-         if script.turns[i - 1].speaker == "customer"),
+        (
+            i
+            for i in range(turn + 1, len(script.turns) + 1)
+            if script.turns[i - 1].speaker == "customer"
+        ),
         turn,
     )
 
@@ -176,12 +180,13 @@ def run_call(
     cid = call.script.customer_id
     if cid:
         events += session.link_customer("eval", cid, customers.lookup(cid))
-    feed_seconds = []
+    feed_seconds, feed_cpu = [], []
     for i, turn in enumerate(call.script.turns, start=1):
         final = turn_final("eval", i, turn, call.language)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         events += session.feed(final)
         feed_seconds.append(time.perf_counter() - started)
+        feed_cpu.append(time.process_time() - cpu)
     numbers = _turn_numbers(call.script)
     warnings = [
         (warning_rule(e), numbers.get(e.evidence.utterance_id, ("", 0))[1])
@@ -209,7 +214,9 @@ def run_call(
     messages.sort(key=lambda m: (m["t_ms"], m["seq"]))
     card = score_call(messages, known_signals=known_signals)
     compliance = card.item("compliance")
-    return CallResult(call, tuple(found), false, compliance.auto == 0, tuple(feed_seconds))
+    return CallResult(
+        call, tuple(found), false, compliance.auto == 0, tuple(feed_seconds), tuple(feed_cpu)
+    )
 
 
 def _finals(call: EvalCall, session: CallSession) -> list[Event]:
@@ -309,11 +316,13 @@ def misses(results: Sequence[CallResult]) -> list[str]:
         for exp, ok in zip(r.call.expects, r.found, strict=True):
             if not ok:
                 out.append(f"- {r.call.name}: missed {exp.kind} {exp.name} at turn {exp.turn}")
-        out += [f"- {r.call.name}: false warning {w} at agent turn {t}" for w, t in r.false_warnings]
+        out += [f"- {r.call.name}: false warning {w} at turn {t}" for w, t in r.false_warnings]
         if not r.scorecard_right:
             fails = "fails" if r.scorecard_fails_compliance else "passes"
-            out.append(f"- {r.call.name}: scorecard compliance {fails} on a "
-                       f"{'clean' if r.call.clean else 'non-clean'} call")
+            out.append(
+                f"- {r.call.name}: scorecard compliance {fails} on a "
+                f"{'clean' if r.call.clean else 'non-clean'} call"
+            )
     return out
 
 
@@ -324,14 +333,12 @@ def evaluate_folder(
     customers: CustomerDirectory,
     known_signals: Sequence[str],
 ) -> list[CallResult]:
-    return [
-        run_call(c, detector, book, customers, known_signals) for c in load_calls(folder)
-    ]
+    return [run_call(c, detector, book, customers, known_signals) for c in load_calls(folder)]
 
 
-def feed_latency(results: Sequence[CallResult]) -> tuple[float, float, int]:
+def feed_latency(results: Sequence[CallResult], cpu: bool = False) -> tuple[float, float, int]:
     """p50 and p95 in ms of one utterance through the whole session, and the count."""
-    times = sorted(t for r in results for t in r.feed_seconds)
+    times = sorted(t for r in results for t in (r.feed_cpu_seconds if cpu else r.feed_seconds))
     if not times:
         return 0.0, 0.0, 0
 
@@ -366,10 +373,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     repo = Path(__file__).resolve().parent.parent.parent
     parser = argparse.ArgumentParser(description="Call-level evaluation over labelled calls.")
-    parser.add_argument("folders", nargs="*", type=Path,
-                        default=[repo / "eval" / "calls" / "dev", repo / "eval" / "calls" / "test"])
-    parser.add_argument("--aggregate-only", action="append", default=[], type=Path,
-                        help="a held-out folder: print only aggregate figures")
+    parser.add_argument(
+        "folders",
+        nargs="*",
+        type=Path,
+        default=[repo / "eval" / "calls" / "dev", repo / "eval" / "calls" / "test"],
+    )
+    parser.add_argument(
+        "--aggregate-only",
+        action="append",
+        default=[],
+        type=Path,
+        help="a held-out folder: print only aggregate figures",
+    )
     parser.add_argument("--rules-only", action="store_true")
     args = parser.parse_args(argv)
     config = load_config(repo / "config.toml")

@@ -73,5 +73,5 @@ def test_a_label_on_the_wrong_speaker_is_refused(tmp_path: Path) -> None:
         '[[expect]]\nkind = "warning"\nrule = "pressure_language"\nturn = 2\n',
         encoding="utf-8",
     )
-    with pytest.raises(ValueError, match="not the agent.s turn"):
+    with pytest.raises(ValueError, match=r"not the agent.s turn"):
         load_call(path)
