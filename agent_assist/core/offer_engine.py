@@ -251,8 +251,9 @@ class OfferEngine:
         if state.customer_turns < rule.min_customer_turns:
             return False
         c = self.customer
-        if c is None:
-            return rule.min_usage is None and rule.renewal_within_days is None and not rule.tiers
+        if c is None:  # an unknown caller: only the rules that need no record (tiers are
+            # a record's, so they do not hold an unknown caller back)
+            return rule.min_usage is None and rule.renewal_within_days is None
         if rule.tiers and c.tier not in rule.tiers:
             return False
         if rule.min_usage is not None:
