@@ -90,6 +90,10 @@ def _agent_acts(
     yours = by.get("cue.yours")
     reask = by.get("cue.reask")
     named = catalog.find_named(final.text, language)
+    # the close of a call gates every offer: it takes the words, not the model's guess
+    closing = by.get("closing_summary")
+    if closing is not None and closing.rule_id.startswith("model."):
+        out.remove(by.pop("closing_summary"))
     # the model's "offer" on a sentence that names no product is a question, not an offer
     model_offer = by.get("offer_made")
     if (
