@@ -24,6 +24,7 @@ from agent_assist.core.scoring import (
     score_to_json,
 )
 from agent_assist.errors import AgentAssistError
+from agent_assist.core.signals import CUE_PREFIX
 from agent_assist.nlp.spacy_analyzer import load_rule_set
 from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore
 
@@ -38,7 +39,9 @@ def known_signal_names() -> frozenset[str]:
     """Every signal the bundled rules can detect (reading the TOML only, no spaCy)."""
     names: set[str] = set()
     for lang in ("ja", "en"):
-        names |= {rule.signal for rule in load_rule_set(lang).rules.values()}
+        rules = load_rule_set(lang).rules.values()
+        # cue.* constructions are read inside the call session and never sent
+        names |= {r.signal for r in rules if not r.signal.startswith(CUE_PREFIX)}
     return frozenset(names)
 
 
