@@ -368,8 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     from agent_assist.config import load_config
-    from agent_assist.server.services import build_detector, load_customers, load_policy
-    from agent_assist.supervision import known_signal_names
+    from agent_assist.core.vocabulary import SIGNAL_NAMES
+    from agent_assist.nlp.detector import build_detector
+    from agent_assist.runtime.services import load_customers, load_policy
 
     repo = Path(__file__).resolve().parent.parent.parent
     parser = argparse.ArgumentParser(description="Call-level evaluation over labelled calls.")
@@ -392,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     detector = build_detector() if args.rules_only else build_detector(config)
     book = load_policy(config)
     customers = load_customers(config, book.catalog)
-    known = sorted(known_signal_names())
+    known = sorted(SIGNAL_NAMES)
     held_out = {p.resolve() for p in args.aggregate_only} | {
         (repo / "eval" / "calls" / "test").resolve()
     }

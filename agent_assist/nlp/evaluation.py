@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent_assist.config import Config, load_config
-from agent_assist.core.events import Speaker, TranscriptFinal
+from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
+from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.nlp.call_eval import (
     CallResult,
     evaluate_folder,
@@ -34,8 +35,8 @@ from agent_assist.nlp.call_eval import (
     section,
     summarise,
 )
-from agent_assist.server.services import build_detector, load_customers, load_policy
-from agent_assist.supervision import known_signal_names
+from agent_assist.nlp.detector import build_detector
+from agent_assist.runtime.services import load_customers, load_policy
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EVAL = REPO / "eval"
@@ -200,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("third-party English, exact labels", read_shared(args.shared, "exact")),
             ("third-party English, approx labels", read_shared(args.shared, "approx")),
         ]
-    for language in ("ja", "en"):
+    for language in LANGUAGES:
         for suffix, what in (("", "written"), ("_asr", "after TTS + Whisper")):
             path = EVAL / f"{language}_signals{suffix}.csv"
             if path.is_file():
@@ -259,7 +260,7 @@ def call_level_report(
     held-out test set as aggregates only; and the whole live path's time per utterance."""
     book = load_policy(config)
     customers = load_customers(config, book.catalog)
-    known = sorted(known_signal_names())
+    known = sorted(SIGNAL_NAMES)
     out = [
         "## Call-level evaluation (blind calls, eval/calls/)",
         "",

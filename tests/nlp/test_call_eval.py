@@ -21,8 +21,8 @@ from agent_assist.nlp.call_eval import (
     section,
     summarise,
 )
-from agent_assist.server.services import load_customers
-from agent_assist.supervision import known_signal_names
+from agent_assist.core.vocabulary import SIGNAL_NAMES
+from agent_assist.runtime.services import load_customers
 from tests.conftest import REPO
 
 DEV = REPO / "eval" / "calls" / "dev"
@@ -35,7 +35,7 @@ def dev_results(
 ) -> list[CallResult]:
     customers = load_customers(config, policy_book.catalog)
     return evaluate_folder(
-        DEV, combined_detector, policy_book, customers, sorted(known_signal_names())
+        DEV, combined_detector, policy_book, customers, sorted(SIGNAL_NAMES)
     )
 
 
