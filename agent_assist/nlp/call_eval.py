@@ -32,16 +32,19 @@ import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
+from agent_assist.config import Config
+from agent_assist.core.catalog import parse_catalog
 from agent_assist.core.events import ComplianceWarning, Event, Suggestion
-from agent_assist.core.policy import PolicyBook
+from agent_assist.core.policy import PolicyBook, parse_policy
 from agent_assist.core.scoring import score_call
 from agent_assist.core.script import ScriptedCall, parse_script, turn_final
 from agent_assist.core.session import CallSession
 from agent_assist.core.signals import SignalDetector
-from agent_assist.crm import CustomerDirectory
-from agent_assist.protocol import encode_event
+from agent_assist.crm import CustomerDirectory, FileCustomerDirectory
+from agent_assist.protocol import decode_events, encode_event
 
 CALL_DATE = dt.date(2026, 12, 1)
 """The date every evaluated call runs on (days to renewal need one)."""
@@ -139,6 +142,23 @@ def load_calls(folder: Path) -> list[EvalCall]:
     return [load_call(p) for p in sorted(folder.glob("*.toml"))]
 
 
+def load_book(config: Config) -> tuple[PolicyBook, CustomerDirectory]:
+    """The configured policy, catalogue and customer records, as the server reads them
+    (``runtime.services``), read here without the runtime (an adapter may not import it)."""
+
+    def read(configured: str, bundled: str) -> tuple[dict[str, object], str]:
+        if configured:
+            path = config.resolve(configured)
+            return tomllib.loads(path.read_text(encoding="utf-8")), str(path)
+        ref = resources.files("agent_assist") / "data" / bundled
+        return tomllib.loads(ref.read_text(encoding="utf-8")), bundled
+
+    catalog = parse_catalog(*read(config.policy.catalog, "catalog/nova_mobile.toml"))
+    book = parse_policy(*read(config.policy.file, "policy/nova_mobile.toml"), catalog)
+    customers_path = config.resolve(config.policy.customers) if config.policy.customers else None
+    return book, FileCustomerDirectory.load(customers_path, catalog)
+
+
 def _turn_numbers(script: ScriptedCall) -> dict[str, tuple[str, int]]:
     """utterance id -> (speaker, 1-based index over the call's turns)."""
     return {f"{turn.speaker}-{i:04d}": (turn.speaker, i) for i, turn in enumerate(script.turns, 1)}
@@ -184,7 +204,8 @@ def run_call(
     for i, turn in enumerate(call.script.turns, start=1):
         final = turn_final("eval", i, turn, call.language)
         started, cpu = time.perf_counter(), time.process_time()
-        events += session.feed(final)
+        derived = session.feed(final)
+        events += [final, *derived]
         feed_seconds.append(time.perf_counter() - started)
         feed_cpu.append(time.process_time() - cpu)
     numbers = _turn_numbers(call.script)
@@ -207,23 +228,15 @@ def run_call(
             found.append(any(k == exp.name and t in window for k, t in offers))
     labelled = {(e.name, e.turn) for e in call.expects if e.kind == "warning"}
     false = tuple(w for w in warnings if w not in labelled)
-    finals = _finals(call, session)
-    messages = [
-        json.loads(encode_event(e, seq, 0)) for seq, e in enumerate([*finals, *events], start=1)
-    ]
-    messages.sort(key=lambda m: (m["t_ms"], m["seq"]))
+    # stored as the server stores a call, and read back, then scored
+    messages = decode_events(
+        json.loads(encode_event(e, seq, 0)) for seq, e in enumerate(events, start=1)
+    )
     card = score_call(messages, known_signals=known_signals)
     compliance = card.item("compliance")
     return CallResult(
         call, tuple(found), false, compliance.auto == 0, tuple(feed_seconds), tuple(feed_cpu)
     )
-
-
-def _finals(call: EvalCall, session: CallSession) -> list[Event]:
-    return [
-        turn_final("eval", i, turn, call.language)
-        for i, turn in enumerate(call.script.turns, start=1)
-    ]
 
 
 @dataclass
@@ -370,7 +383,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agent_assist.config import load_config
     from agent_assist.core.vocabulary import SIGNAL_NAMES
     from agent_assist.nlp.detector import build_detector
-    from agent_assist.runtime.services import load_customers, load_policy
 
     repo = Path(__file__).resolve().parent.parent.parent
     parser = argparse.ArgumentParser(description="Call-level evaluation over labelled calls.")
@@ -391,8 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(repo / "config.toml")
     detector = build_detector() if args.rules_only else build_detector(config)
-    book = load_policy(config)
-    customers = load_customers(config, book.catalog)
+    book, customers = load_book(config)
     known = sorted(SIGNAL_NAMES)
     held_out = {p.resolve() for p in args.aggregate_only} | {
         (repo / "eval" / "calls" / "test").resolve()

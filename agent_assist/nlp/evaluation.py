@@ -32,11 +32,11 @@ from agent_assist.nlp.call_eval import (
     CallResult,
     evaluate_folder,
     feed_latency,
+    load_book,
     section,
     summarise,
 )
 from agent_assist.nlp.detector import build_detector
-from agent_assist.runtime.services import load_customers, load_policy
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EVAL = REPO / "eval"
@@ -258,8 +258,7 @@ def call_level_report(
 ) -> list[str]:
     """The blind call sets through the live ``CallSession``: dev with its misses, the
     held-out test set as aggregates only; and the whole live path's time per utterance."""
-    book = load_policy(config)
-    customers = load_customers(config, book.catalog)
+    book, customers = load_book(config)
     known = sorted(SIGNAL_NAMES)
     out = [
         "## Call-level evaluation (blind calls, eval/calls/)",

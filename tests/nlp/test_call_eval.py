@@ -14,15 +14,15 @@ import pytest
 from agent_assist.config import Config
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.signals import SignalDetector
+from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.nlp.call_eval import (
     CallResult,
     evaluate_folder,
+    load_book,
     load_call,
     section,
     summarise,
 )
-from agent_assist.core.vocabulary import SIGNAL_NAMES
-from agent_assist.runtime.services import load_customers
 from tests.conftest import REPO
 
 DEV = REPO / "eval" / "calls" / "dev"
@@ -33,7 +33,7 @@ TEST = REPO / "eval" / "calls" / "test"
 def dev_results(
     combined_detector: SignalDetector, policy_book: PolicyBook, config: Config
 ) -> list[CallResult]:
-    customers = load_customers(config, policy_book.catalog)
+    _, customers = load_book(config)
     return evaluate_folder(
         DEV, combined_detector, policy_book, customers, sorted(SIGNAL_NAMES)
     )
