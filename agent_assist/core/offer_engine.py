@@ -348,7 +348,15 @@ class OfferEngine:
         """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play."""
         if product.kind == "option":
             return "cross_sell"
-        in_play = (
+        # right after a no on price, the offer is judged against what was just refused
+        # ("too expensive" to the unlimited plan, then the 50 GB: one cheaper option)
+        last = state.last_offer
+        refused = (
+            [last.product_id]
+            if last is not None and last.outcome == "declined" and last.declined_on_price
+            else []
+        )
+        in_play = refused + (
             [self.customer.plan_id, *self.customer.products]
             if self.customer
             else list(state.own_plans)
