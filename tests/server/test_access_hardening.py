@@ -378,7 +378,8 @@ async def test_statistics_over_many_calls_do_not_stall_the_event_loop(
     done = True
     await task
     assert status == 200 and json.loads(body)[0]["calls"] == 301
-    assert max(gaps) < took / 4, (max(gaps), took)
+    # on the loop the scan is one stall as long as the request; off it, only noise
+    assert max(gaps) < took / 2, (max(gaps), took)
 
 
 async def test_audio_ranges_are_read_alone_and_capped(text_server: RunningServer) -> None:
