@@ -8,7 +8,8 @@ Hierarchy::
     ├── AudioInputError              a file or stream that is not usable audio
     ├── ProtocolError                a malformed or out-of-order wire message
     │   └── AudioFrameError          a binary audio frame that cannot be used
-    └── CallError                    a call-level request that does not fit the call's state
+    ├── CallError                    a call-level request that does not fit the call's state
+    └── CapacityError                the server takes no more calls now (admission control)
 
 Codes are part of the wire protocol (``docs/protocol.md``); never rename one.
 """
@@ -81,3 +82,10 @@ class CallError(AgentAssistError):
 
     code = "call.not_started"
     fault = "client"
+
+
+class CapacityError(AgentAssistError):
+    """A call refused at ``call.start``: the box is at capacity (retry elsewhere or later)."""
+
+    code = "call.limit"
+    fault = "server"

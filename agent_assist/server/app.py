@@ -36,17 +36,19 @@ from agent_assist.protocol import (
     parse_audio_frame,
     parse_client_message,
 )
+from agent_assist.server.admission import Admission
 from agent_assist.server.call_context import apply_feedback, link_at_start, link_customer
 from agent_assist.server.hub import Subscriber
 from agent_assist.server.live_call import LiveCall
 from agent_assist.server.services import Services, now_iso
-from agent_assist.server.web import WebGate, text_response
+from agent_assist.server.web import WebGate, json_response, text_response
 from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+HEALTH_PATH = "/api/health"
 
 
 class AgentAssistServer:
@@ -72,6 +74,7 @@ class AgentAssistServer:
             load_price_table(config),
             now_iso,
         )
+        self.admission = Admission(config.server, services.engine)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
         source_token = configured_source_token(config.auth)
@@ -112,6 +115,8 @@ class AgentAssistServer:
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == HEALTH_PATH:
+            return self.health()
         if path != WS_PATH:
             return self.web.handle(connection, request)
         user, how = self.web.identify(request, allow_query=True)
@@ -125,6 +130,12 @@ class AgentAssistServer:
             return text_response(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         self._users[connection] = user
         return None
+
+    def health(self) -> Response:
+        """Load for a load balancer (no sign-in, no call data): 200 accepting, 503 full."""
+        report = self.admission.report(len(self.calls))
+        status = HTTPStatus.OK if report.accepting else HTTPStatus.SERVICE_UNAVAILABLE
+        return json_response(status, report.as_json())
 
     def _user(self, ws: ServerConnection) -> User:
         return self._users.get(ws, ANONYMOUS)
@@ -281,6 +292,7 @@ class AgentAssistServer:
                 raise AgentAssistError(
                     "this connection already carries a call", code="call.already_started"
                 )
+            self.admission.check(len(self.calls), audio=msg.mode == "audio")
             call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
             self._agents[call.call_id] = agent  # known before call.started goes out

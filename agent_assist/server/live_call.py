@@ -196,7 +196,7 @@ class LiveCall:
             or ch.early is not None
             or self.language == "auto"
             or not self.services.config.asr.early_final
-            or engine.lag_ms() > self.services.config.partials.max_lag_ms
+            or not engine.allows_early_final()  # load: see asr.degrade
         ):
             return
         ch.early = (peek, engine.submit(peek, self.language))

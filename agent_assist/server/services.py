@@ -129,7 +129,7 @@ def build_services(
         recognizer = WhisperRecognizer(
             config.asr, config.resolve(config.models.dir), config.vad
         )
-        engine = RecognitionEngine(recognizer, config.asr, config.partials)
+        engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
         vad = SileroVad()
     store = SqliteStore(store_path or config.resolve(config.store.path))
     store.close_interrupted(now_iso())
