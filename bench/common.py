@@ -120,6 +120,8 @@ def bench_config(args: dict[str, Any]) -> Config:
         for key in ("beam_size", "window_s"):
             if args.get(key) is not None:
                 changes[key] = args[key]
+        if lang == "en" and args.get("en_model"):  # the ladder's fallback_model step
+            changes["model"] = args["en_model"]
         langs[lang] = replace(lc, **changes) if changes else lc
     if args.get("model") == "base" and "en" in langs and args.get("window_s") is None:
         langs["en"] = replace(langs["en"], window_s=langs["en"].window_s or 20.0)

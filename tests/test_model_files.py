@@ -104,7 +104,7 @@ def test_a_site_model_whose_sha256_does_not_match_is_refused(tmp_path: Path) -> 
     with (site / "config.json").open("a") as fh:
         fh.write(" ")
     cfg = AsrConfig(languages={"en": LanguageAsrConfig(model_dir=str(site))})
-    with pytest.raises(ModelError, match="config.json") as info:
+    with pytest.raises(ModelError, match=r"config\.json") as info:
         WhisperRecognizer(cfg, REPO / "models")
     assert info.value.code == "model.corrupt"
     (site / SITE_MANIFEST).unlink()
@@ -120,5 +120,5 @@ def test_a_site_manifest_must_list_the_model_files(tmp_path: Path) -> None:
         verify_site_model(site)
     assert "line 2" in str(info.value)
     (site / SITE_MANIFEST).write_text(f"{'0' * 64}  vocabulary.txt\n")
-    with pytest.raises(ConfigError, match="model.bin"):
+    with pytest.raises(ConfigError, match=r"model\.bin"):
         verify_site_model(site)

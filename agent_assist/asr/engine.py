@@ -166,11 +166,7 @@ class RecognitionEngine:
         now = time.monotonic()
         with self._cond:
             lag = self._watch(now)
-            if (
-                self._closed
-                or lag > self._partials_cfg.max_lag_ms
-                or self._ladder.shed("partials")
-            ):
+            if self._closed or lag > self._partials_cfg.max_lag_ms or self._ladder.shed("partials"):
                 self._n.partials_dropped += 1
                 return None
             old = self._partials.pop(key, None)

@@ -39,6 +39,8 @@ class LoadReport:
     """Share of the last seconds the decoder was busy (0..1)."""
     load_avg: float
     """The machine's 1-minute load average divided by its cores."""
+    steps_down: int
+    """Times the ladder stepped down since the server started."""
     partials_shed: int
     early_finals_shed: int
 
@@ -52,12 +54,13 @@ class Admission:
         self._engine = engine
 
     def report(self, calls: int, *, audio: bool = True) -> LoadReport:
-        lag = level = shed = early = 0
+        lag = level = shed = early = down = 0
         name, busy = "full", 0.0
         if self._engine is not None:
             stats = self._engine.stats()
             lag, level, name = stats.oldest_wait_ms, stats.level, stats.level_name
             busy, shed, early = stats.busy_share, stats.partials_dropped, stats.early_finals_shed
+            down = stats.steps_down
         reason = self._refusal(calls, lag if audio else 0, level if audio else 0)
         return LoadReport(
             accepting=not reason,
@@ -69,6 +72,7 @@ class Admission:
             level_name=name,
             engine_busy=busy,
             load_avg=round(os.getloadavg()[0] / (os.cpu_count() or 1), 2),
+            steps_down=down,
             partials_shed=shed,
             early_finals_shed=early,
         )
