@@ -89,7 +89,7 @@ def dense_call(
     start = int(rng.integers(len(pool)))
     pieces: list[np.ndarray[Any, Any]] = []
     turns: list[Turn] = []
-    at = 0.3
+    at = 0.2
     pieces.append(np.zeros((round(at * RATE), 2), np.int16))
     i = start
     while at < seconds:
@@ -105,7 +105,7 @@ def dense_call(
         gap = float(rng.uniform(0.2, 0.7))
         pieces.append(np.zeros((round(gap * RATE), 2), np.int16))
         at += gap
-    pieces.append(np.zeros((RATE, 2), np.int16))  # a second of silence closes the last turn
+    pieces.append(np.zeros((RATE * 7 // 10, 2), np.int16))  # closes the last turn (VAD)
     return np.concatenate(pieces), turns
 
 
@@ -220,7 +220,20 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
                     err = server.stderr.read().decode() if server.stderr else ""
                     raise SystemExit(f"bench: the server did not start:\n{err[-2000:]}")
                 time.sleep(0.3)
-            return _drive(server.pid, port, calls, env, folder)
+            spy = None
+            if args.get("py_spy"):  # every thread, decoders included (py-spy must be installed)
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                     str(server.pid), "-o", str(args["py_spy"]), "-f", "raw", "-r", "40",
+                     "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            try:
+                return _drive(server.pid, port, calls, env, folder)
+            finally:
+                if spy is not None:
+                    spy.send_signal(2)
+                    spy.wait(30)
         finally:
             server.send_signal(2)  # SIGINT: a clean shutdown (cProfile writes its file)
             try:
@@ -287,6 +300,8 @@ def _drive(
         "steps_down": last.get("steps_down", 0),
         "partials_shed": last.get("partials_shed", 0),
         "early_finals_shed": last.get("early_finals_shed", 0),
+        "partial_share": last.get("partial_busy_s", 0.0)
+        / max(1e-9, last.get("decode_busy_s", 0.0)),
         "load_avg": last.get("load_avg", float("nan")),
         "wall_s": wall,
     }
@@ -333,10 +348,16 @@ def measure(turns: list[Turn], got: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
+    """``python -m bench.dense [N ...] [--quick] [--profile FILE] [--py-spy FILE]``: the
+    server's event loop under cProfile, or every thread sampled by py-spy (raw stacks)."""
     counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1, 2]
     seconds = 20.0 if "--quick" in sys.argv else 45.0
+    args: dict[str, Any] = {}
+    for flag, key in (("--profile", "profile"), ("--py-spy", "py_spy")):
+        if flag in sys.argv:
+            args[key] = sys.argv[sys.argv.index(flag) + 1]
     for n in counts:
-        print(json.dumps(run(n, seconds, {})), flush=True)
+        print(json.dumps(run(n, seconds, args)), flush=True)
     return 0
 
 
@@ -395,13 +416,14 @@ def section(
         "client receiving its last final; *→ suggestion*: to a suggestion whose evidence is "
         "that turn; *first partial*: utterance start to its first partial. *Cores*: the "
         "server process's CPU; *level*: the deepest degradation level seen (`[degrade]`); "
-        "*shed*: partials and early finals not done because of load; *load*: the machine's "
+        "*shed*: partials and early finals not done because of load; *decoding on partials*: "
+        "the share of the decoder's time that went to partials; *load*: the machine's "
         "1-minute load average per core at the end (other work on it included).",
         "",
         "| calls | turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
         "first partial p50 / p95 s | turns (lost) | cores | peak MB | max lag s | level | "
-        "steps down | partials / early finals shed | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "steps down | partials / early finals shed | decoding on partials | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows:
         L.append(
@@ -411,7 +433,7 @@ def section(
             f"{_f(r['partial_95_s'])} | {r['customer_turns']} ({r['missed_turns']}) | "
             f"{_f(r['server_cores'], 1)} | {_f(r['peak_mb'], 0)} | {_f(r['max_lag_s'])} | "
             f"{r['max_level']} | {r['steps_down']} | {r['partials_shed']} / "
-            f"{r['early_finals_shed']} | {_f(r['load_avg'])} |"
+            f"{r['early_finals_shed']} | {r['partial_share']:.0%} | {_f(r['load_avg'])} |"
         )
     L += [
         "",

@@ -50,6 +50,8 @@ class EngineStats:
     decoded: int
     busy_s: float
     """Worker time spent decoding (all workers together)."""
+    partial_busy_s: float
+    """The part of ``busy_s`` spent on partials (what shedding them gives back)."""
     last_wait_ms: int
     oldest_wait_ms: int
     """How long the oldest queued final has waited: the engine's lag now."""
@@ -95,6 +97,7 @@ class _Job:
 class _Counters:
     decoded: int = 0
     busy_s: float = 0.0
+    partial_busy_s: float = 0.0
     last_wait_ms: int = 0
     max_wait_ms: int = 0
     partials_done: int = 0
@@ -277,6 +280,8 @@ class RecognitionEngine:
         with self._cond:  # count before anyone hears the result: stats never lag behind
             ended = time.monotonic()
             self._n.busy_s += ended - started
+            if first.partial:
+                self._n.partial_busy_s += ended - started
             self._n.busy.append((ended, ended - started))
             self._n.greedy_finals += len(jobs) if greedy else 0
             self._n.fallback_finals += len(jobs) if fallback else 0
@@ -335,6 +340,7 @@ class RecognitionEngine:
                 queued=len(self._finals),
                 decoded=n.decoded,
                 busy_s=round(n.busy_s, 3),
+                partial_busy_s=round(n.partial_busy_s, 3),
                 last_wait_ms=n.last_wait_ms,
                 oldest_wait_ms=oldest,
                 wait_p50_ms=int(np.percentile(waits, 50)),

@@ -164,6 +164,15 @@ class WhisperRecognizer:
             suppress=list(get_suppressed_tokens(tokenizer, [-1])),
         )
 
+    def warm_up(self) -> None:
+        """One short decode per loaded model: the first real final of a fresh server
+        otherwise pays CTranslate2's first-call set-up (about a second on 2 cores)."""
+        second = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        for lang in [*self._langs.values(), *self._fallbacks.values()]:
+            feats = [lang.model.feature_extractor(second)[:, :-1]]
+            frames = [feats[0].shape[-1]]
+            self._decode(lang, feats, frames, self._window(lang.cfg, frames[0]), 1)
+
     def transcribe(self, samples: Samples, language: str, offset_ms: int) -> Recognized:
         """One final utterance (beam search, word timings)."""
         return self.transcribe_batch([(samples, offset_ms)], language)[0]

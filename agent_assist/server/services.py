@@ -129,6 +129,7 @@ def build_services(
         recognizer = WhisperRecognizer(
             config.asr, config.resolve(config.models.dir), config.vad
         )
+        recognizer.warm_up()
         engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
         vad = SileroVad()
     store = SqliteStore(store_path or config.resolve(config.store.path))

@@ -4,12 +4,16 @@ The review page plays it back in step with the transcript, so the file keeps the
 own time base: sample 0 is ``t_ms`` 0. Channels arrive as separate frames at different
 moments; the recorder interleaves what both sides have delivered and pads the shorter
 side with silence at the end. A one-speaker call gets a silent second channel.
+
+FLAC encoding runs on one writer thread shared by every call (in order, per file), so the
+event loop that receives audio only interleaves samples.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +26,15 @@ ORDER = ("agent", "customer")
 class CallRecorder:
     """Writes one call's audio as it arrives; ``close()`` finishes the file."""
 
-    def __init__(self, path: Path, sample_rate: int, speakers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        sample_rate: int,
+        speakers: Sequence[str],
+        writer: Executor | None = None,
+    ) -> None:
         self.path = path
+        self._writer = writer
         self.sample_rate = sample_rate
         self._slot = [ORDER.index(s) for s in speakers]
         self._pending: list[list[np.ndarray]] = [[] for _ in speakers]
@@ -58,7 +69,10 @@ class CallRecorder:
         frame = np.zeros((n, 2), dtype="<i2")
         for channel, slot in enumerate(self._slot):
             frame[:, slot] = self._take(channel, n)
-        self._file.write(frame)
+        if self._writer is None:
+            self._file.write(frame)
+        else:  # one thread, first in first out: frames stay in order
+            self._writer.submit(self._file.write, frame)
 
     def close(self) -> None:
         if self._file is None:
@@ -66,8 +80,11 @@ class CallRecorder:
         rest = max(self._counts)
         if rest > 0:
             self._write(rest)
-        self._file.close()
-        self._file = None
+        file, self._file = self._file, None
+        if self._writer is None:
+            file.close()
+        else:  # after every frame queued before it; wait, so the file is whole when we return
+            self._writer.submit(file.close).result()
 
 
 class AudioArchive:
@@ -75,9 +92,10 @@ class AudioArchive:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flac")
 
     def recorder(self, call_id: str, sample_rate: int, speakers: Sequence[str]) -> CallRecorder:
-        return CallRecorder(self.folder / f"{call_id}.flac", sample_rate, speakers)
+        return CallRecorder(self.folder / f"{call_id}.flac", sample_rate, speakers, self._writer)
 
     def path_for(self, call_id: str) -> Path | None:
         path = self.folder / f"{call_id}.flac"
