@@ -269,6 +269,7 @@ def _drive(
     failed = [str(p) for c, p, _ in clients if c.returncode != 0]
     if failed:
         raise SystemExit(f"bench: client(s) failed: {failed}")
+    busy = max(1e-9, last.get("decode_busy_s", 0.0))
     marks: dict[str, list[float]] = {"final": [], "suggestion": [], "partial": []}
     missed, turns_n, shares, audio_s = 0, 0, [], 0.0
     for _, path, out in clients:
@@ -300,8 +301,9 @@ def _drive(
         "steps_down": last.get("steps_down", 0),
         "partials_shed": last.get("partials_shed", 0),
         "early_finals_shed": last.get("early_finals_shed", 0),
-        "partial_share": last.get("partial_busy_s", 0.0)
-        / max(1e-9, last.get("decode_busy_s", 0.0)),
+        "decode_busy_s": last.get("decode_busy_s", 0.0),
+        "partial_share": last.get("partial_busy_s", 0.0) / busy,
+        "wasted_share": last.get("wasted_busy_s", 0.0) / busy,
         "load_avg": last.get("load_avg", float("nan")),
         "wall_s": wall,
     }
@@ -416,13 +418,14 @@ def section(
         "client receiving its last final; *→ suggestion*: to a suggestion whose evidence is "
         "that turn; *first partial*: utterance start to its first partial. *Cores*: the "
         "server process's CPU; *level*: the deepest degradation level seen (`[degrade]`); "
-        "*shed*: partials and early finals not done because of load; *decoding on partials*: "
-        "the share of the decoder's time that went to partials; *load*: the machine's "
+        "*shed*: partials and early finals not done because of load; *decoder on partials / "
+        "wasted*: the share of the decoder's time that went to partials, and to decodes "
+        "nobody used (early finals voided because speech went on); *load*: the machine's "
         "1-minute load average per core at the end (other work on it included).",
         "",
         "| calls | turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
         "first partial p50 / p95 s | turns (lost) | cores | peak MB | max lag s | level | "
-        "steps down | partials / early finals shed | decoding on partials | load |",
+        "steps down | partials / early finals shed | decoder on partials / wasted | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows:
@@ -433,7 +436,8 @@ def section(
             f"{_f(r['partial_95_s'])} | {r['customer_turns']} ({r['missed_turns']}) | "
             f"{_f(r['server_cores'], 1)} | {_f(r['peak_mb'], 0)} | {_f(r['max_lag_s'])} | "
             f"{r['max_level']} | {r['steps_down']} | {r['partials_shed']} / "
-            f"{r['early_finals_shed']} | {r['partial_share']:.0%} | {_f(r['load_avg'])} |"
+            f"{r['early_finals_shed']} | {r['partial_share']:.0%} / {r['wasted_share']:.0%} | "
+            f"{_f(r['load_avg'])} |"
         )
     L += [
         "",

@@ -52,6 +52,9 @@ class EngineStats:
     """Worker time spent decoding (all workers together)."""
     partial_busy_s: float
     """The part of ``busy_s`` spent on partials (what shedding them gives back)."""
+    wasted_busy_s: float
+    """The part of ``busy_s`` whose result nobody took: early finals voided because
+    speech went on while they decoded, or calls that ended."""
     last_wait_ms: int
     oldest_wait_ms: int
     """How long the oldest queued final has waited: the engine's lag now."""
@@ -98,6 +101,7 @@ class _Counters:
     decoded: int = 0
     busy_s: float = 0.0
     partial_busy_s: float = 0.0
+    wasted_busy_s: float = 0.0
     last_wait_ms: int = 0
     max_wait_ms: int = 0
     partials_done: int = 0
@@ -282,6 +286,8 @@ class RecognitionEngine:
             self._n.busy_s += ended - started
             if first.partial:
                 self._n.partial_busy_s += ended - started
+            voided = sum(job.future.cancelled() for job in jobs)
+            self._n.wasted_busy_s += (ended - started) * voided / len(jobs)
             self._n.busy.append((ended, ended - started))
             self._n.greedy_finals += len(jobs) if greedy else 0
             self._n.fallback_finals += len(jobs) if fallback else 0
@@ -341,6 +347,7 @@ class RecognitionEngine:
                 decoded=n.decoded,
                 busy_s=round(n.busy_s, 3),
                 partial_busy_s=round(n.partial_busy_s, 3),
+                wasted_busy_s=round(n.wasted_busy_s, 3),
                 last_wait_ms=n.last_wait_ms,
                 oldest_wait_ms=oldest,
                 wait_p50_ms=int(np.percentile(waits, 50)),

@@ -46,6 +46,7 @@ class LoadReport:
     decode_busy_s: float
     """Decoder time since start, and the part spent on partials."""
     partial_busy_s: float
+    wasted_busy_s: float
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,13 +59,13 @@ class Admission:
 
     def report(self, calls: int, *, audio: bool = True) -> LoadReport:
         lag = level = shed = early = down = 0
-        name, busy, decode_s, partial_s = "full", 0.0, 0.0, 0.0
+        name, busy, decode_s, partial_s, wasted_s = "full", 0.0, 0.0, 0.0, 0.0
         if self._engine is not None:
             stats = self._engine.stats()
             lag, level, name = stats.oldest_wait_ms, stats.level, stats.level_name
             busy, shed, early = stats.busy_share, stats.partials_dropped, stats.early_finals_shed
             down = stats.steps_down
-            decode_s, partial_s = stats.busy_s, stats.partial_busy_s
+            decode_s, partial_s, wasted_s = stats.busy_s, stats.partial_busy_s, stats.wasted_busy_s
         reason = self._refusal(calls, lag if audio else 0, level if audio else 0)
         return LoadReport(
             accepting=not reason,
@@ -81,6 +82,7 @@ class Admission:
             early_finals_shed=early,
             decode_busy_s=decode_s,
             partial_busy_s=partial_s,
+            wasted_busy_s=wasted_s,
         )
 
     def check(self, calls: int, *, audio: bool = True) -> None:

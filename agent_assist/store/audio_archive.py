@@ -5,8 +5,9 @@ own time base: sample 0 is ``t_ms`` 0. Channels arrive as separate frames at dif
 moments; the recorder interleaves what both sides have delivered and pads the shorter
 side with silence at the end. A one-speaker call gets a silent second channel.
 
-FLAC encoding runs on one writer thread shared by every call (in order, per file), so the
-event loop that receives audio only interleaves samples.
+FLAC encoding runs on one writer thread shared by every call (in order, per file), in
+blocks of ``BLOCK_S`` seconds, so the event loop that receives audio only interleaves
+samples and hands over a block a second per call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import soundfile as sf
 
 log = logging.getLogger(__name__)
 ORDER = ("agent", "customer")
+BLOCK_S = 1.0
 
 
 class CallRecorder:
@@ -52,7 +54,7 @@ class CallRecorder:
         self._pending[channel].append(samples)
         self._counts[channel] += samples.size
         ready = min(self._counts)
-        if ready > 0:
+        if ready >= self.sample_rate * BLOCK_S:
             self._write(ready)
 
     def _take(self, channel: int, n: int) -> np.ndarray:
