@@ -165,7 +165,17 @@ def main() -> int:
         )
     dense_lines = dense.section(dense_rows, steps)
     if a.dense_only:
-        a.out.write_text("\n".join(["# Benchmarks (dense calls only)", "", *dense_lines]))
+        head = [
+            "# Benchmarks (dense calls only)",
+            "",
+            f"Written by `python -m bench {' '.join(sys.argv[1:])}` on "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+            f"{(time.monotonic() - started) / 60:.1f} min.",
+            "",
+            machine(base),
+            "",
+        ]
+        a.out.write_text("\n".join([*head, *dense_lines]))
         print(f"bench: wrote {a.out}", file=sys.stderr)
         return 0
 
