@@ -401,6 +401,10 @@ def _f(x: Any, digits: int = 2) -> str:
     return str(x)
 
 
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{x:.0%}"
+
+
 def section(
     rows: list[tuple[str, dict[str, Any]]], steps: list[tuple[str, str, dict[str, Any] | None]]
 ) -> list[str]:
@@ -436,7 +440,7 @@ def section(
             f"{_f(r['partial_95_s'])} | {r['customer_turns']} ({r['missed_turns']}) | "
             f"{_f(r['server_cores'], 1)} | {_f(r['peak_mb'], 0)} | {_f(r['max_lag_s'])} | "
             f"{r['max_level']} | {r['steps_down']} | {r['partials_shed']} / "
-            f"{r['early_finals_shed']} | {r['partial_share']:.0%} / {r['wasted_share']:.0%} | "
+            f"{r['early_finals_shed']} | {_pct(r['partial_share'])} / {_pct(r['wasted_share'])} | "
             f"{_f(r['load_avg'])} |"
         )
     L += [
