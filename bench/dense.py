@@ -207,7 +207,7 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
         port, token = _free_port(), secrets.token_urlsafe(16)
         cfg = server_config(folder, port, token, args)
         env = {**os.environ, "AGENT_ASSIST_TOKEN": token}
-        serve_cmd = [sys.executable, "-m", "agent_assist.cli", "--config", str(cfg), "serve"]
+        serve_cmd = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "serve"]
         if args.get("profile"):
             serve_cmd[1:1] = ["-m", "cProfile", "-o", str(args["profile"])]
         server = subprocess.Popen(

@@ -18,7 +18,7 @@ from typing import Any
 import soundfile as sf
 
 from agent_assist.audio.files import CallAudio
-from agent_assist.replay import replay
+from agent_assist.clients.replay import replay
 
 
 async def push(url: str, path: Path, lang: str) -> list[dict[str, Any]]:

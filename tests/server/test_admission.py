@@ -21,8 +21,8 @@ from agent_assist.asr.segmenter import UtteranceAudio
 from agent_assist.asr.vad import Samples, SileroVad
 from agent_assist.asr.whisper import Recognized
 from agent_assist.config import Config
+from agent_assist.runtime.services import build_services
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services
 from tests.conftest import RunningServer, _serve
 from tests.server.test_server import msg, recv_json
 
