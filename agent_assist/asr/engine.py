@@ -243,7 +243,7 @@ class RecognitionEngine:
                 self._n.waits.append(wait)
                 self._n.last_wait_ms = wait
                 self._n.max_wait_ms = max(self._n.max_wait_ms, wait)
-            self._ladder.observe(round((now - first.submitted) * 1000), now)
+            self._observe(round((now - first.submitted) * 1000), now)
             if wait > self._cfg.max_lag_s * 1000 and now - self._warned > 10:
                 self._warned = now
                 log.warning(
@@ -253,7 +253,7 @@ class RecognitionEngine:
                     len(self._finals),
                 )
             return jobs
-        self._ladder.settle(now)
+        self._observe(None, now)
         if not self._partials:
             return []
         key = min(self._partials, key=lambda k: self._partials[k].submitted)
@@ -310,11 +310,25 @@ class RecognitionEngine:
     def _watch(self, now: float) -> int:
         """Under the lock: the oldest queued final's wait, shown to the ladder."""
         lag = self._oldest_wait_ms(now)
-        if self._finals:
-            self._ladder.observe(lag, now)
-        else:
-            self._ladder.settle(now)
+        self._observe(lag if self._finals else None, now)
         return lag
+
+    def _observe(self, wait_ms: int | None, now: float) -> None:
+        """Under the lock: show the ladder a wait (None: just let it settle); log a move."""
+        before = self._ladder.level
+        if wait_ms is None:
+            self._ladder.settle(now)
+        else:
+            self._ladder.observe(wait_ms, now)
+        if self._ladder.level != before:
+            change = self._ladder.history[-1]
+            log.warning(
+                "recognition degradation level %d -> %d (%s; a final waited %d ms)",
+                before,
+                change.level,
+                self._ladder.level_name,
+                change.wait_ms,
+            )
 
     def _oldest_wait_ms(self, now: float) -> int:
         oldest = min((j.submitted for j in self._finals), default=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -111,7 +112,10 @@ def utt(start_ms: int) -> UtteranceAudio:
     return UtteranceAudio(1, start_ms, start_ms + 1000, np.zeros(1600, np.float32))
 
 
-async def test_engine_sheds_under_slow_decoding_and_recovers_when_it_speeds_up() -> None:
+async def test_engine_sheds_under_slow_decoding_and_recovers_when_it_speeds_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="agent_assist.asr.engine")
     rec = PacedRecognizer()
     ladder = DegradeConfig(step_down_ms=150, hold_s=0.1, step_up_ms=60, recover_s=0.4)
     engine = RecognitionEngine(rec, AsrConfig(), PartialsConfig(max_lag_ms=60_000), ladder)
@@ -151,5 +155,8 @@ async def test_engine_sheds_under_slow_decoding_and_recovers_when_it_speeds_up()
             assert rec.calls[-1] == (False, False, False)  # full quality again
         assert stats.greedy_finals > 0 and stats.fallback_finals > 0
         assert stats.early_finals_shed >= 1 and stats.partials_dropped >= 1
+        moves = [r.getMessage() for r in caplog.records if "degradation level" in r.getMessage()]
+        assert moves[0].startswith("recognition degradation level 0 -> 1 (partials")
+        assert len(moves) == 8 and "1 -> 0 (full" in moves[-1]
     finally:
         engine.close()
