@@ -72,7 +72,7 @@ class EngineStats:
     steps_down: int = 0
     steps_up: int = 0
     early_finals_shed: int = 0
-    """Speculative early finals not started because of load."""
+    """Pauses at which a speculative early final was not started because of load."""
     greedy_finals: int = 0
     """Finals decoded with beam size 1 by the ladder."""
     fallback_finals: int = 0
@@ -211,14 +211,12 @@ class RecognitionEngine:
                 if self._closed:
                     return
                 jobs = self._take()
+                final = bool(jobs) and not jobs[0].partial and jobs[0].call is None
+                greedy = final and self._ladder.shed("greedy_finals")
+                fallback = final and self._ladder.shed("fallback_model")
             if not jobs:
                 continue
-            final = not jobs[0].partial and jobs[0].call is None
-            self._run(
-                jobs,
-                greedy=final and self._ladder.shed("greedy_finals"),
-                fallback=final and self._ladder.shed("fallback_model"),
-            )
+            self._run(jobs, greedy=greedy, fallback=fallback)
 
     def _take(self) -> list[_Job]:
         """Under the lock: the next batch of finals, else the oldest partial."""
