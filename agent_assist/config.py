@@ -23,12 +23,17 @@ class ServerConfig:
     port: int = 8765
     max_frame_bytes: int = 65536
     queue_size: int = 1000
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_connections: int = 500
     max_calls: int = 64
     """Live calls at once; ``call.start`` beyond it is refused (code ``call.limit``)."""
     refuse_lag_ms: int = 3000
     """Refuse new calls while the oldest queued final has waited this long (0: never)."""
     refuse_level: int = 0
     """Refuse new calls while the degradation ladder is at this level or deeper (0: never)."""
+    max_ingest_speed: float = 4.0
+    source_grace_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,10 @@ class AuthConfig:
     source_token: str = ""
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
+    trust_proxy: bool = False
+    recheck_s: float = 5.0
+    max_login_failures: int = 5
+    login_lockout_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -319,6 +328,19 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("server.max_frame_bytes: must be at least 1024")
     if cfg.server.queue_size < 10:
         problems.append("server.queue_size: must be at least 10")
+    if bool(cfg.server.tls_cert) != bool(cfg.server.tls_key):
+        problems.append("server.tls_cert, server.tls_key: give both (PEM files) or neither")
+    for key in ("max_connections", "max_calls"):
+        if getattr(cfg.server, key) < 1:
+            problems.append(f"server.{key}: must be at least 1")
+    if cfg.server.max_ingest_speed < 0:
+        problems.append("server.max_ingest_speed: must be >= 0 (0: no limit)")
+    if cfg.server.source_grace_s < 0:
+        problems.append("server.source_grace_s: must be >= 0 (0: a lost source ends its call)")
+    if cfg.auth.recheck_s <= 0:
+        problems.append("auth.recheck_s: must be > 0")
+    if cfg.auth.max_login_failures < 1 or cfg.auth.login_lockout_minutes < 1:
+        problems.append("auth.max_login_failures, auth.login_lockout_minutes: must be >= 1")
     if cfg.asr.default_language not in (*LANGUAGES, "auto"):
         problems.append("asr.default_language: must be 'ja', 'en' or 'auto'")
     if cfg.asr.compute_type not in ("int8", "int8_float32", "float32", "float16", "int8_float16"):
@@ -331,8 +353,6 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("asr.batch_size: must be 1..32")
     if cfg.asr.max_lag_s <= 0:
         problems.append("asr.max_lag_s: must be > 0")
-    if cfg.server.max_calls < 1:
-        problems.append("server.max_calls: must be at least 1")
     if cfg.server.refuse_lag_ms < 0 or cfg.server.refuse_level < 0:
         problems.append("server.refuse_lag_ms, server.refuse_level: must be >= 0 (0: off)")
     known_steps = ("partials", "early_finals", "greedy_finals", "fallback_model")

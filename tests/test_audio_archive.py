@@ -1,4 +1,4 @@
-"""The call archive: FLAC written on the writer thread holds exactly the audio pushed."""
+"""The call archive: the FLAC holds exactly the audio pushed, each side on its channel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile as sf
 from agent_assist.store.audio_archive import AudioArchive
 
 
-def test_frames_written_off_the_event_loop_keep_order_and_channels(tmp_path: Path) -> None:
+def test_uneven_frames_keep_order_and_channels(tmp_path: Path) -> None:
     archive = AudioArchive(tmp_path)
     rng = np.random.default_rng(3)
     agent = rng.integers(-20000, 20000, 16000 * 3, dtype=np.int16)

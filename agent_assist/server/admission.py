@@ -13,6 +13,7 @@ thing to a load balancer without any call data in it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,8 +54,11 @@ class LoadReport:
 
 
 class Admission:
-    def __init__(self, cfg: ServerConfig, engine: RecognitionEngine | None) -> None:
-        self._cfg = cfg
+    def __init__(
+        self, limits: Callable[[], ServerConfig], engine: RecognitionEngine | None
+    ) -> None:
+        """``limits`` is read at every check, so a reloaded config takes effect at once."""
+        self._limits = limits
         self._engine = engine
 
     def report(self, calls: int, *, audio: bool = True) -> LoadReport:
@@ -71,7 +75,7 @@ class Admission:
             accepting=not reason,
             reason=reason,
             calls=calls,
-            max_calls=self._cfg.max_calls,
+            max_calls=self._limits().max_calls,
             lag_ms=lag,
             level=level,
             level_name=name,
@@ -93,7 +97,7 @@ class Admission:
             raise CapacityError(f"this server takes no more calls now: {report.reason}")
 
     def _refusal(self, calls: int, lag_ms: int, level: int) -> str:
-        cfg = self._cfg
+        cfg = self._limits()
         if calls >= cfg.max_calls:
             return f"{calls} live calls, server.max_calls is {cfg.max_calls}"
         if cfg.refuse_lag_ms and lag_ms >= cfg.refuse_lag_ms:

@@ -3,58 +3,58 @@
 The review page plays it back in step with the transcript, so the file keeps the call's
 own time base: sample 0 is ``t_ms`` 0. Channels arrive as separate frames at different
 moments; the recorder interleaves what both sides have delivered and pads the shorter
-side with silence at the end. A one-speaker call gets a silent second channel.
+side with silence at the end. A one-speaker call gets a silent second channel; a side
+that stays silent for longer than ``MAX_SKEW_S`` is padded as it goes, so the buffer of
+the other side stays bounded.
 
-FLAC encoding runs on one writer thread shared by every call (in order, per file), in
-blocks of ``BLOCK_S`` seconds, so the event loop that receives audio only interleaves
-samples and hands over a block a second per call.
+While the call runs, the interleaved samples are appended to a raw spool file
+(``<call_id>.pcm``) with one system call per write: a killed process loses nothing it
+had written. ``close()`` (off the event loop) encodes the spool to FLAC and removes it;
+after a crash, ``recover()`` does the same for whatever the spool holds.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
 log = logging.getLogger(__name__)
 ORDER = ("agent", "customer")
-BLOCK_S = 1.0
+MAX_SKEW_S = 30
+"""Seconds one side may run ahead of a silent other side before that one is padded."""
+ENCODE_BLOCK = 1 << 20
+"""Sample frames read from the spool per FLAC write (bounded memory for long calls)."""
 
 
 class CallRecorder:
-    """Writes one call's audio as it arrives; ``close()`` finishes the file."""
+    """Spools one call's audio as it arrives; ``close()`` finishes the FLAC."""
 
-    def __init__(
-        self,
-        path: Path,
-        sample_rate: int,
-        speakers: Sequence[str],
-        writer: Executor | None = None,
-    ) -> None:
+    def __init__(self, path: Path, sample_rate: int, speakers: Sequence[str]) -> None:
         self.path = path
-        self._writer = writer
         self.sample_rate = sample_rate
         self._slot = [ORDER.index(s) for s in speakers]
         self._pending: list[list[np.ndarray]] = [[] for _ in speakers]
         self._counts = [0] * len(speakers)
+        self._max_skew = MAX_SKEW_S * sample_rate
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: sf.SoundFile | None = sf.SoundFile(
-            path, "w", samplerate=sample_rate, channels=2, format="FLAC", subtype="PCM_16"
-        )
+        self._spool: BinaryIO | None = spool_path(path).open("wb", buffering=0)
 
     def push(self, channel: int, pcm16: bytes) -> None:
         """Add little-endian PCM16 of one channel; writes what both channels now cover."""
-        if self._file is None:
+        if self._spool is None:
             return
         samples = np.frombuffer(pcm16, dtype="<i2")
         self._pending[channel].append(samples)
         self._counts[channel] += samples.size
         ready = min(self._counts)
-        if ready >= self.sample_rate * BLOCK_S:
+        if max(self._counts) - ready > self._max_skew:  # the other side is silent: pad it
+            ready = max(self._counts) - self._max_skew
+        if ready > 0:
             self._write(ready)
 
     def _take(self, channel: int, n: int) -> np.ndarray:
@@ -67,26 +67,54 @@ class CallRecorder:
         return head.astype("<i2", copy=False)
 
     def _write(self, n: int) -> None:
-        assert self._file is not None
+        assert self._spool is not None
         frame = np.zeros((n, 2), dtype="<i2")
         for channel, slot in enumerate(self._slot):
             frame[:, slot] = self._take(channel, n)
-        if self._writer is None:
-            self._file.write(frame)
-        else:  # one thread, first in first out: frames stay in order
-            self._writer.submit(self._file.write, frame)
+        self._spool.write(frame.tobytes())
 
     def close(self) -> None:
-        if self._file is None:
+        """Write what is left and encode the FLAC (seconds for a long call: not on the loop)."""
+        if self._spool is None:
             return
         rest = max(self._counts)
         if rest > 0:
             self._write(rest)
-        file, self._file = self._file, None
-        if self._writer is None:
-            file.close()
-        else:  # after every frame queued before it; wait, so the file is whole when we return
-            self._writer.submit(file.close).result()
+        self._spool.close()
+        self._spool = None
+        encode_spool(self.path, self.sample_rate)
+
+
+def spool_path(flac: Path) -> Path:
+    return flac.with_suffix(".pcm")
+
+
+def encode_spool(flac: Path, sample_rate: int) -> bool:
+    """Encode ``<call>.pcm`` (interleaved stereo PCM16) to ``<call>.flac``; False if none.
+
+    A spool cut mid-sample by a crash is read up to its last whole stereo sample."""
+    spool = spool_path(flac)
+    if not spool.is_file():
+        return False
+    partial = flac.with_suffix(".flac.part")
+    with (
+        spool.open("rb") as raw,
+        sf.SoundFile(
+            partial, "w", samplerate=sample_rate, channels=2, format="FLAC", subtype="PCM_16"
+        ) as out,
+    ):
+        while block := raw.read(ENCODE_BLOCK * 4):
+            whole = len(block) - len(block) % 4
+            out.write(np.frombuffer(block[:whole], dtype="<i2").reshape(-1, 2))
+    partial.replace(flac)
+    spool.unlink()
+    return True
+
+
+def spooled_ms(flac: Path, sample_rate: int) -> int:
+    """Length of the audio a spool holds (what was recorded before a crash), in ms."""
+    spool = spool_path(flac)
+    return spool.stat().st_size // 4 * 1000 // sample_rate if spool.is_file() else 0
 
 
 class AudioArchive:
@@ -94,10 +122,9 @@ class AudioArchive:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flac")
 
     def recorder(self, call_id: str, sample_rate: int, speakers: Sequence[str]) -> CallRecorder:
-        return CallRecorder(self.folder / f"{call_id}.flac", sample_rate, speakers, self._writer)
+        return CallRecorder(self.folder / f"{call_id}.flac", sample_rate, speakers)
 
     def path_for(self, call_id: str) -> Path | None:
         path = self.folder / f"{call_id}.flac"

@@ -49,19 +49,6 @@ async def _first_message(s: RunningServer, text: str) -> dict[str, Any]:
         return await _first_error(ws)
 
 
-async def _forbidden(s: RunningServer) -> dict[str, Any]:
-    async with connect(s.url) as ws:
-        await ws.send(msg("hello", {"role": "source"}))
-        start = {"language": "en", "mode": "text", "agent": "ann"}
-        await ws.send(msg("call.start", start, seq=2))
-        started = [m for m in [await recv_json(ws), await recv_json(ws)] if m["call_id"]]
-        call_id = started[0]["call_id"]
-        bob = f"{s.ws}?token={s.token_for('bob', 'agent')}"
-        async with connect(bob) as other:
-            await other.send(msg("hello", {"role": "console", "subscribe": call_id}))
-            return await _first_error(other)
-
-
 CASES: dict[str, Case] = {
     "protocol.bad_json": lambda s: _after_hello(s, "{nope"),
     "protocol.bad_envelope": lambda s: _after_hello(s, json.dumps({"v": 1, "type": "turn"})),
@@ -80,7 +67,6 @@ CASES: dict[str, Case] = {
     "call.unknown": lambda s: _after_hello(
         s, msg("feedback", {"suggestion_id": "s-1", "action": "used"}, "c-none")
     ),
-    "auth.forbidden": _forbidden,
     "feedback.unknown_suggestion": lambda s: _in_text_call(
         s, lambda c: msg("feedback", {"suggestion_id": "s-99", "action": "used"}, c)
     ),
