@@ -72,10 +72,14 @@ async def test_a_call_past_max_calls_is_refused_and_health_says_full(
                 pass
             await third.send(msg("call.start", {"language": "en", "mode": "text"}, seq=3))
             assert (await recv_json(third))["type"] == "call.started"
+            for ws in (second, third):  # hang up (a dropped source keeps its call a while)
+                await ws.send(msg("call.end", {"reason": "hangup"}, seq=9))
+                while (await recv_json(ws))["type"] != "call.ended":
+                    pass
         await first.close()
         await second.close()
         status, report = await asyncio.to_thread(health, server)
-        assert status == 200 and report["accepting"]
+        assert status == 200 and report["accepting"] and report["calls"] == 0
 
 
 class GatedRecognizer:
