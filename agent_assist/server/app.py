@@ -40,7 +40,8 @@ from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
-from agent_assist.server.web import WebGate, text_response
+from agent_assist.server.admission import Admission
+from agent_assist.server.web import WebGate, json_response, text_response
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
     Authenticator,
@@ -52,6 +53,7 @@ from agent_assist.supervision.review import Supervision
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+HEALTH_PATH = "/api/health"
 AGENT_CACHE = 10_000
 
 
@@ -80,6 +82,7 @@ class AgentAssistServer:
                 "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
             },
         )
+        self.admission = Admission(lambda: self.services.config.server, services.engine)
         if services.reports_store is not None:
             self.web.reader = Supervision(services.reports_store, config)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
@@ -167,6 +170,8 @@ class AgentAssistServer:
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == HEALTH_PATH:  # no sign-in, no call data: for load balancers
+            return self.health()
         if path != WS_PATH or not self.web.host_ok(request):
             return await self.web.handle_async(connection, request)
         if self._open >= self.services.config.server.max_connections:
@@ -184,6 +189,12 @@ class AgentAssistServer:
         self._users[connection] = user
         self._credentials[connection] = (how, token)
         return None
+
+    def health(self) -> Response:
+        """Load for a load balancer (no sign-in, no call data): 200 accepting, 503 full."""
+        report = self.admission.report(len(self.calls))
+        status = HTTPStatus.OK if report.accepting else HTTPStatus.SERVICE_UNAVAILABLE
+        return json_response(status, report.as_json())
 
     def _user(self, ws: ServerConnection) -> User:
         return self._users.get(ws, ANONYMOUS)
@@ -395,12 +406,8 @@ class AgentAssistServer:
                 raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            if len(self.calls) >= self.services.config.server.max_calls:
-                raise CallError(
-                    "the server carries as many live calls as it is configured for "
-                    "(server.max_calls); try again later",
-                    code="call.limit",
-                )
+            # the one rule for "too many calls": count, recognition lag, degradation level
+            self.admission.check(len(self.calls), audio=msg.mode == "audio")
             agent = user.name if user.role == "agent" else msg.agent
 
             def before_start(new: LiveCall) -> None:
