@@ -38,7 +38,7 @@ class RemoteRecognitionEngine(RecognitionEngine):
         partial_timeout_s = max(1.0, config.partials.max_lag_ms / 1000 * 2)
         self.remote = RedisRecognizer(config.cluster, partial_timeout_s)
         asr = replace(config.asr, workers=config.cluster.inflight, batch_size=1)
-        super().__init__(self.remote, asr, config.partials)
+        super().__init__(self.remote, asr, config.partials, config.degrade)
 
     def close(self) -> None:
         self.remote.close()  # threads waiting on answers give up before the join

@@ -107,7 +107,8 @@ def build_services(
         recognizer = WhisperRecognizer(
             config.asr, config.resolve(config.models.dir), config.vad
         )
-        engine = RecognitionEngine(recognizer, config.asr, config.partials)
+        recognizer.warm_up()
+        engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
         vad = SileroVad()
     db_path = store_path or config.resolve(config.store.path)  # PostgreSQL: files beside it
     store = open_store(config, db_path)

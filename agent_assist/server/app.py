@@ -40,7 +40,8 @@ from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
-from agent_assist.server.web import WebGate, text_response
+from agent_assist.server.admission import Admission
+from agent_assist.server.web import WebGate, json_response, text_response
 from agent_assist.store.choice import STORE_ERRORS
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 WS_PATH = "/ws"
 ANSWERED_ERRORS: tuple[type[Exception], ...] = (AgentAssistError, *STORE_ERRORS)
 """Failures answered with a coded error while the connection goes on."""
+HEALTH_PATH = "/api/health"
 AGENT_CACHE = 10_000
 
 
@@ -84,6 +86,7 @@ class AgentAssistServer:
                 "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
             },
         )
+        self.admission = Admission(lambda: self.services.config.server, services.engine)
         if services.reports_store is not None:
             self.web.reader = Supervision(services.reports_store, config)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
@@ -191,6 +194,8 @@ class AgentAssistServer:
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == HEALTH_PATH:  # no sign-in, no call data: for load balancers
+            return self.health()
         if path != WS_PATH or not self.web.host_ok(request):
             return await self.web.handle_async(connection, request)
         if self._open >= self.services.config.server.max_connections:
@@ -208,6 +213,18 @@ class AgentAssistServer:
         self._users[connection] = user
         self._credentials[connection] = (how, token)
         return None
+
+    def health(self) -> Response:
+        """Load for a load balancer (no sign-in, no call data): 200 accepting, 503 full."""
+        report = self.admission.report(len(self.calls))
+        body, accepting = report.as_json(), report.accepting
+        if self.cluster is not None:  # the cluster's capacity: no live worker, no audio call
+            body["cluster"] = self.cluster.capacity()
+            if accepting and not body["cluster"]["workers"]:
+                accepting = body["accepting"] = False
+                body["reason"] = "no recognition worker is alive"
+        status = HTTPStatus.OK if accepting else HTTPStatus.SERVICE_UNAVAILABLE
+        return json_response(status, body)
 
     def _user(self, ws: ServerConnection) -> User:
         return self._users.get(ws, ANONYMOUS)
@@ -420,12 +437,8 @@ class AgentAssistServer:
                 raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            if len(self.calls) >= self.services.config.server.max_calls:
-                raise CallError(
-                    "the server carries as many live calls as it is configured for "
-                    "(server.max_calls); try again later",
-                    code="call.limit",
-                )
+            # the one rule for "too many calls": count, recognition lag, degradation level
+            self.admission.check(len(self.calls), audio=msg.mode == "audio")
             if self.cluster is not None and msg.mode == "audio":
                 language = msg.language or self.services.config.asr.default_language
                 if reason := self.cluster.refusal(language):

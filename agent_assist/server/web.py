@@ -551,3 +551,8 @@ def _redirect(location: str) -> Response:
     response = text_response(HTTPStatus.FOUND, "")
     response.headers["Location"] = location
     return response
+
+
+def json_response(status: HTTPStatus, body: object) -> Response:
+    """A JSON answer for routes served outside the gate (the health report)."""
+    return _json(status, body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -228,3 +229,11 @@ async def test_a_call_no_worker_can_decode_is_refused(
             refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert refused["type"] == "error" and refused["data"]["code"] == "cluster.no_worker"
             assert "'ja'" in refused["data"]["message"]
+
+        def health() -> dict[str, Any]:
+            with urllib.request.urlopen(f"{gw.http}/api/health", timeout=5) as answer:
+                return json.loads(answer.read())  # type: ignore[no-any-return]
+
+        report = await asyncio.to_thread(health)  # the load balancer sees the cluster
+        assert report["accepting"] and report["cluster"]["workers"] == 2
+        assert report["cluster"]["languages"] == ["en"] and report["cluster"]["gateways"] >= 1
