@@ -181,7 +181,14 @@ class ClusterLink:
     def capacity(self) -> dict[str, Any]:
         """The cluster as this gateway last saw it: for the health report and the wall."""
         workers = [n for n in self.nodes_seen.values() if n.get("role") == "worker"]
-        gateways = [n for n in self.nodes_seen.values() if n.get("role") == "gateway"]
+        gateways = [  # this gateway as it is now, the others as last reported
+            {"role": "gateway", **self._load()},
+            *(
+                n
+                for name, n in self.nodes_seen.items()
+                if n.get("role") == "gateway" and name != self.name
+            ),
+        ]
         languages = sorted({lang for w in workers for lang in w.get("languages", [])})
         busy = [float(w.get("busy_share", 0.0)) for w in workers]
         return {
