@@ -7,7 +7,8 @@ Hierarchy::
     ├── ModelError                   a model file is missing or corrupt (names the fix)
     ├── AudioInputError              a file or stream that is not usable audio
     ├── ProtocolError                a malformed or out-of-order wire message
-    │   └── AudioFrameError          a binary audio frame that cannot be used
+    │   ├── AudioFrameError          a binary audio frame that cannot be used
+    │   └── TelephonyError           a phone platform's message, layout or credential we refuse
     └── CallError                    a call-level request that does not fit the call's state
 
 Codes are part of the wire protocol (``docs/protocol.md``); never rename one.
@@ -81,3 +82,9 @@ class CallError(AgentAssistError):
 
     code = "call.not_started"
     fault = "client"
+
+
+class TelephonyError(ProtocolError):
+    """A phone platform's stream we cannot accept (bad message, unknown track layout...)."""
+
+    code = "telephony.bad_message"

@@ -44,6 +44,7 @@ from agent_assist.server.web import WebGate, text_response
 from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.sqlite import SqliteStore
 from agent_assist.supervision import Supervision
+from agent_assist.telephony.gateway import TelephonyGateway
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
@@ -74,6 +75,7 @@ class AgentAssistServer:
         )
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
+        self.telephony = TelephonyGateway(self)
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
             if self.auth.user("source") is None:
@@ -96,12 +98,15 @@ class AgentAssistServer:
             process_request=self._http,
             max_size=max(4 * cfg.max_frame_bytes, 1 << 20),
             max_queue=64,
+            select_subprotocol=self.telephony.select_subprotocol,
         )
+        await self.telephony.start()
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
         return bound_host, bound_port
 
     async def close(self) -> None:
+        await self.telephony.close()
         for call in list(self.calls.values()):
             await call.end("server_shutdown")
         if self._server is not None:
@@ -112,6 +117,8 @@ class AgentAssistServer:
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if self.telephony.owns(path):
+            return self.telephony.check_request(connection, request)
         if path != WS_PATH:
             return self.web.handle(connection, request)
         user, how = self.web.identify(request, allow_query=True)
@@ -142,6 +149,9 @@ class AgentAssistServer:
     # -- websocket ----------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and self.telephony.owns(ws.request.path.split("?", 1)[0]):
+            await self.telephony.handle(ws)
+            return
         hello = await self._handshake(ws)
         if hello is None:
             return
@@ -281,31 +291,42 @@ class AgentAssistServer:
                 raise AgentAssistError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            call = LiveCall(self.services, msg)
             agent = user.name if user.role == "agent" else msg.agent
-            self._agents[call.call_id] = agent  # known before call.started goes out
-            if self.archive is not None and call.mode == "audio":
-                call.recorder = self.archive.recorder(
-                    call.call_id, msg.sample_rate, call.start.channels
-                )
-            sub.own_call = call.call_id
-            self.calls[call.call_id] = call
-            await call.begin()
-            store = cast(SqliteStore, self.services.store)
-            if agent:
-                store.set_call_agent(call.call_id, agent)
-            if call.recorder is not None:
-                store.set_recording(call.call_id, str(call.recorder.path), msg.sample_rate)
-            link_at_start(self.services, call)
+            call = await self.open_call(msg, agent, sub)
             return call
         if call is None or call.ended:
             raise AgentAssistError("no call started on this connection", code="call.not_started")
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):
-            await call.end(msg.reason)
-            self.calls.pop(call.call_id, None)
+            await self.end_call(call, msg.reason)
         return call
+
+    async def open_call(
+        self, start: CallStart, agent: str | None, sub: Subscriber | None = None
+    ) -> LiveCall:
+        """Start a call for a source (our protocol or a telephony adapter) and announce it."""
+        call = LiveCall(self.services, start)
+        self._agents[call.call_id] = agent  # known before call.started goes out
+        if self.archive is not None and call.mode == "audio":
+            call.recorder = self.archive.recorder(
+                call.call_id, start.sample_rate, call.start.channels
+            )
+        if sub is not None:
+            sub.own_call = call.call_id
+        self.calls[call.call_id] = call
+        await call.begin()
+        store = cast(SqliteStore, self.services.store)
+        if agent:
+            store.set_call_agent(call.call_id, agent)
+        if call.recorder is not None:
+            store.set_recording(call.call_id, str(call.recorder.path), start.sample_rate)
+        link_at_start(self.services, call)
+        return call
+
+    async def end_call(self, call: LiveCall, reason: str) -> None:
+        await call.end(reason)
+        self.calls.pop(call.call_id, None)
 
     async def _send_loop(self, ws: ServerConnection, sub: Subscriber) -> None:
         while True:
