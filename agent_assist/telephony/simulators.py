@@ -37,7 +37,7 @@ PLATFORMS = ("twilio", "audiohook", "freeswitch", "audiosocket")
 
 def channel(audio: CallAudio, speaker: str, rate: int) -> np.ndarray:
     """One speaker's samples at ``rate`` (PCM16)."""
-    pcm = audio.pcm16[:, audio.speakers.index(speaker)].astype(np.float32) / 32768.0  # type: ignore[arg-type]
+    pcm = audio.pcm16[:, audio.speakers.index(speaker)].astype(np.float32) / 32768.0
     if audio.sample_rate != rate:
         pcm = soxr.resample(pcm, audio.sample_rate, rate)
     return np.clip(np.round(pcm * 32768.0), -32768, 32767).astype(np.int16)
@@ -278,14 +278,14 @@ class AudioHookCall:
                         await client.send("paused", {})
                     client.position += FRAME_MS / 1000
                     continue
-                if paused:
+                if paused and pause_ms:
                     paused = False
                     await client.send(
                         "resumed",
                         {
-                            "start": audiohook.iso_duration(pause_ms[0] / 1000),  # type: ignore[index]
+                            "start": audiohook.iso_duration(pause_ms[0] / 1000),
                             "discarded": audiohook.iso_duration((pause_ms[1] - pause_ms[0]) / 1000),
-                        },  # type: ignore[index]
+                        },
                     )
                 block = stereo[i : i + step]
                 if self.media_format == "PCMU":
