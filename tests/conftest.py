@@ -50,8 +50,8 @@ def vad() -> SileroVad:
 
 def shared_audio(relative: str) -> Path:
     path = SHARED_AUDIO / relative
-    if not path.exists():
-        pytest.skip(f"shared test audio {relative} is not beside the checkout")
+    if not path.exists():  # a missing test input is a broken set-up, never a pass
+        pytest.fail(f"shared test audio {path} is missing: the checkout needs ../shared beside it")
     return path
 
 

@@ -3,8 +3,7 @@
 ``[[expect]]`` lists every suggestion and warning shown, in order (``line_has``: text
 the script line must contain); ``[[expect_decision]]`` lists decisions that must be
 among those recorded (a candidate rule and the rule that settled it). A call that
-needs signals the detector does not have yet (``requires_signals``) is
-skipped with the missing names; it runs as soon as the rule files define them.
+needs signals the detector does not have (``requires_signals``) fails, naming them.
 """
 
 from __future__ import annotations
@@ -59,9 +58,8 @@ def _shown(event: Event) -> dict[str, Any] | None:
     return None
 
 
-def _skip_reason(doc: dict[str, Any]) -> str | None:
-    missing = sorted(set(doc.get("requires_signals", [])) - KNOWN_SIGNALS)
-    return f"needs signals the detector lacks: {missing}" if missing else None
+def _missing_signals(doc: dict[str, Any]) -> list[str]:
+    return sorted(set(doc.get("requires_signals", [])) - KNOWN_SIGNALS)
 
 
 @pytest.mark.parametrize("path", CALL_FILES, ids=[p.stem for p in CALL_FILES])
@@ -72,8 +70,7 @@ def test_scripted_call(path: Path, detector: SignalDetector, policy_book: Policy
 def check_scripted_call(path: Path, detector: SignalDetector, policy_book: PolicyBook) -> None:
     """Run one scripted call and compare what it shows with its ``[[expect]]`` tables."""
     doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    if (reason := _skip_reason(doc)) is not None:
-        pytest.skip(reason)
+    assert not (missing := _missing_signals(doc)), f"needs signals the rules lack: {missing}"
     events, phase = run_script(path, detector, policy_book)
     shown = [s for s in map(_shown, events) if s is not None]
     expected = doc.get("expect", [])

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from agent_assist.audio.files import read_call_audio
 from agent_assist.core.script import ScriptedCall, Turn
@@ -37,14 +38,20 @@ LIVE_CALL = ScriptedCall(
 )
 
 
-async def until(page: Page, js: str, timeout: float = 15.0) -> Any:
-    """Poll a page function until it is truthy (the pages' CSP forbids wait_for_function)."""
+async def until_property(
+    element: Locator, name: str, ok: Callable[[Any], bool], timeout: float = 15.0
+) -> Any:
+    """Poll an element's property until ``ok`` holds; the condition is Python's.
+
+    The pages' CSP (``script-src 'self'``, no ``'unsafe-eval'``) blocks what
+    ``wait_for_function`` does with a string; reading a property does not need it.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        value = await page.evaluate(js)
-        if value or loop.time() > deadline:
-            assert value, f"timed out waiting for {js}"
+        value = await element.evaluate(f"el => el.{name}")
+        if ok(value) or loop.time() > deadline:
+            assert ok(value), f"timed out waiting on {name}: last value {value!r}"
             return value
         await asyncio.sleep(0.1)
 
@@ -111,12 +118,12 @@ async def test_review_plays_the_stored_audio_jumps_to_a_cited_moment_and_saves_a
     )
     player = page.locator("[data-testid=audio]")
     await expect(page.locator("[data-testid=line]").first).to_be_visible()
-    await page.wait_for_function("document.querySelector('[data-testid=audio]').readyState >= 1")
+    await until_property(player, "readyState", lambda state: state >= 1)
     duration = await player.evaluate("a => a.duration")
     assert abs(duration - audio.duration_s) < 0.5, (duration, audio.duration_s)
 
     await page.locator("[data-testid=play]").click()
-    await until(page, "() => document.querySelector('[data-testid=audio]').currentTime > 0.5")
+    await until_property(player, "currentTime", lambda at: at > 0.5)
     await page.locator("[data-testid=play]").click()  # pause
 
     compliance = page.locator("[data-testid=item][data-item=compliance]")
@@ -126,8 +133,7 @@ async def test_review_plays_the_stored_audio_jumps_to_a_cited_moment_and_saves_a
     assert cited_ms > 20000 and cited_utt
     await moment.click()
     # the seek lands asynchronously: wait for the player to reach the cited moment
-    player_at = "document.querySelector('[data-testid=audio]').currentTime"
-    assert await until(page, f"() => Math.abs({player_at} - {cited_ms / 1000}) < 1.5")
+    await until_property(player, "currentTime", lambda at: abs(at - cited_ms / 1000) < 1.5)
     line = page.locator(f"[data-testid=line][data-utterance='{cited_utt}']")
     await expect(line).to_have_class(re.compile(r"(^|\s)line--now(\s|$)"))
     await expect(line.locator("[data-testid=line-text]")).to_contain_text("upgrade")
