@@ -9,6 +9,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.cli import main
 from agent_assist.config import Config
 from agent_assist.replay import load_script, replay
 from agent_assist.server.app import AgentAssistServer
@@ -33,6 +35,7 @@ from agent_assist.telephony.config import (
     TelephonyConfig,
     TwilioConfig,
 )
+from agent_assist.telephony.replay_as import replay_as
 from agent_assist.telephony.simulators import (
     AudioForkCall,
     AudioHookCall,
@@ -40,7 +43,7 @@ from agent_assist.telephony.simulators import (
     CallWatcher,
     TwilioCall,
 )
-from tests.conftest import SAMPLES
+from tests.conftest import REPO, SAMPLES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -95,6 +98,12 @@ def en_call() -> CallAudio:
 @pytest.fixture(scope="module")
 def ja_call() -> CallAudio:
     return read_call_audio(SAMPLES / "ja_call.flac")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def finals(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -365,3 +374,63 @@ async def test_eight_concurrent_streams_and_a_swapped_call(
     assert finals(results[0])[0][0] == "customer"  # swapped: the greeting is on the other side
     assert finals(results[4])[0][0] == "agent"
     assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.parametrize("platform", ["twilio", "audiohook", "freeswitch", "audiosocket"])
+async def test_replay_as_sends_a_recording_through_each_adapter(
+    platforms: Platforms, en_call: CallAudio, config: Config, platform: str
+) -> None:
+    short = CallAudio(en_call.pcm16[: 16000 * 6], en_call.sample_rate, en_call.speakers)
+    cfg = dataclasses.replace(config, telephony=platforms.server.services.config.telephony)
+    result = await replay_as(
+        platform,
+        platforms.base,
+        short,
+        cfg,
+        console_token=platforms.token,
+        audiosocket_port=platforms.server.telephony.audiosocket_port,
+        language="en",
+        fast=True,
+    )
+    assert result.events[0]["type"] == "call.started"
+    assert result.events[-1]["type"] == "call.ended"
+    assert "nova mobile" in said(result.events, "agent")
+
+
+async def test_replay_command_takes_as(tmp_path: Path) -> None:
+    """The command line starts an embedded server with the adapter on (fresh secrets)."""
+    short = read_call_audio(SAMPLES / "en_call.flac")
+    wav = tmp_path / "greeting.wav"
+    import soundfile
+
+    soundfile.write(wav, short.pcm16[: 16000 * 6], short.sample_rate)
+    out = tmp_path / "events.jsonl"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        (REPO / "config.toml")
+        .read_text(encoding="utf-8")
+        .replace('path = "var/agent-assist.sqlite3"', f'path = "{tmp_path / "db.sqlite3"}"')
+        .replace('dir = "models"', f'dir = "{REPO / "models"}"')
+        .replace("port = 8765", f"port = {free_port()}"),  # nobody answers: embedded server
+        encoding="utf-8",
+    )
+    rc = await asyncio.to_thread(
+        main,
+        [
+            "--config",
+            str(cfg),
+            "replay",
+            "--as",
+            "twilio",
+            "--fast",
+            "--language",
+            "en",
+            "--events",
+            str(out),
+            str(wav),
+        ],
+    )
+    assert rc == 0
+    events = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert events[0]["type"] == "call.started" and events[-1]["type"] == "call.ended"
+    assert "nova mobile" in said(events, "agent")
