@@ -126,9 +126,7 @@ def build_services(
     detector = build_detector(config)
     engine = vad = None
     if with_asr:
-        recognizer = WhisperRecognizer(
-            config.asr, config.resolve(config.models.dir), config.vad
-        )
+        recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir), config.vad)
         engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
     store = SqliteStore(store_path or config.resolve(config.store.path))

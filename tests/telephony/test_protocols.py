@@ -14,7 +14,7 @@ from agent_assist.errors import TelephonyError
 from agent_assist.telephony import audiohook, twilio
 from agent_assist.telephony.audiosocket import TlvReader, leg_uuids, message
 from agent_assist.telephony.freeswitch import AudioForkStream
-from agent_assist.telephony.stream import Audio, Begin, CallClock, Reply
+from agent_assist.telephony.stream import Audio, Begin, CallClock, Finish, Reply
 
 HOOK_KEY = "audiohook-api-key"
 HOOK_SECRET = base64.b64encode(b"client secret of the integration").decode()
@@ -166,3 +166,138 @@ def test_audiohook_stereo_is_split_external_customer_internal_agent() -> None:
     assert isinstance(customer, Audio) and isinstance(agent, Audio)
     assert (customer.speaker, agent.speaker) == ("customer", "agent")
     assert customer.pcm.mean() > 7000 and agent.pcm.mean() < -7000
+
+
+def _hook_open(hook: audiohook.AudioHookSession, media: str = "PCMU") -> None:
+    hook.receive_text(
+        json.dumps(
+            {
+                "version": "2",
+                "id": "s",
+                "type": "open",
+                "seq": 1,
+                "serverseq": 0,
+                "position": "PT0S",
+                "parameters": {
+                    "organizationId": ORG,
+                    "conversationId": "c",
+                    "media": [
+                        {
+                            "type": "audio",
+                            "format": media,
+                            "channels": ["external", "internal"],
+                            "rate": 8000,
+                        }
+                    ],
+                },
+            }
+        )
+    )
+
+
+def _hook_msg(seq: int, type_: str, **parameters: object) -> str:
+    return json.dumps(
+        {
+            "version": "2",
+            "id": "s",
+            "type": type_,
+            "seq": seq,
+            "serverseq": 1,
+            "position": "PT1S",
+            "parameters": parameters,
+        }
+    )
+
+
+def test_audiohook_update_discarded_and_sequence_rules() -> None:
+    hook = audiohook.AudioHookSession(ORG)
+    with pytest.raises(TelephonyError) as err:
+        hook.receive_bytes(b"\xff\xff")
+    assert err.value.code == "telephony.bad_message"  # audio before 'opened'
+    _hook_open(hook, "L16")
+    (updated,) = hook.receive_text(_hook_msg(2, "update", language="ja-JP"))
+    assert isinstance(updated, Reply)
+    reply = json.loads(updated.text)
+    assert (reply["type"], reply["clientseq"], reply["seq"]) == ("updated", 2, 2)
+    stereo = np.zeros((80, 2), dtype="<i2").tobytes()
+    first = hook.receive_bytes(stereo)
+    assert [a.at for a in first if isinstance(a, Audio)] == [0, 0]
+    assert hook.receive_text(_hook_msg(3, "discarded", start="PT0.01S", discarded="PT0.5S")) == []
+    after = hook.receive_bytes(stereo)
+    assert [a.at for a in after if isinstance(a, Audio)] == [80 + 4000, 80 + 4000]
+    with pytest.raises(TelephonyError) as err:
+        hook.receive_text(_hook_msg(3, "ping"))  # seq repeated
+    assert err.value.code == "telephony.bad_sequence"
+    with pytest.raises(TelephonyError) as err:
+        hook.receive_bytes(b"\x00" * 3)  # not whole stereo L16 samples
+    assert err.value.code == "audio.bad_frame"
+
+
+def test_twilio_places_media_by_timestamp_and_drops_resent_messages() -> None:
+    stream = twilio.TwilioStream()
+    fmt = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    start = {
+        "callSid": "CA1",
+        "streamSid": "MZ1",
+        "tracks": ["inbound", "outbound"],
+        "mediaFormat": fmt,
+        "customParameters": {"agent": "alice", "language": "ja-JP"},
+    }
+    (begin,) = stream.receive_text(
+        json.dumps({"event": "start", "sequenceNumber": "1", "start": start})
+    )
+    assert isinstance(begin, Begin)
+    assert (begin.call_key, begin.agent, begin.language) == ("twilio:CA1", "alice", "ja")
+    payload = base64.b64encode(b"\xff" * 160).decode()
+
+    def media(seq: int, track: str, ms: int) -> str:
+        return json.dumps(
+            {
+                "event": "media",
+                "sequenceNumber": str(seq),
+                "media": {"track": track, "chunk": "1", "timestamp": str(ms), "payload": payload},
+            }
+        )
+
+    (a,) = stream.receive_text(media(2, "outbound", 1000))
+    assert isinstance(a, Audio) and (a.speaker, a.at, a.pcm.size) == ("agent", 8000, 160)
+    assert stream.receive_text(media(2, "outbound", 1000)) == []  # the same message again
+    stop = stream.receive_text(json.dumps({"event": "stop", "sequenceNumber": "3"}))
+    assert stop[0] == Finish("hangup", final=True)
+    assert stream.connection_lost(1000) == []  # stopped: nothing left to resume
+
+
+def test_audiosocket_rates_legs_and_order() -> None:
+    from agent_assist.telephony.audiosocket import AudioSocketLeg
+
+    customer, agent = leg_uuids(uuid.uuid4())
+    leg = AudioSocketLeg(agent="desk-1")
+    assert leg.receive(0x01, agent.bytes) == []
+    begin, audio = leg.receive(0x12, b"\x00\x00" * 320)
+    assert isinstance(begin, Begin) and begin.sample_rate == 16000 and begin.agent == "desk-1"
+    assert isinstance(audio, Audio) and audio.speaker == "agent"
+    assert begin.call_key == f"audiosocket:{str(customer)[:35]}"
+    assert leg.receive(0x03, b"5") == []  # DTMF carries no speech
+    with pytest.raises(TelephonyError) as err:
+        leg.receive(0x10, b"\x00\x00")
+    assert err.value.code == "telephony.unsupported_media"  # the rate changed mid-stream
+    with pytest.raises(TelephonyError) as err:
+        AudioSocketLeg().receive(0x10, b"\x00\x00")
+    assert err.value.code == "telephony.bad_message"  # audio before the UUID
+    with pytest.raises(TelephonyError) as err:
+        AudioSocketLeg().receive(0x01, uuid.UUID(int=7).bytes)
+    assert err.value.code == "telephony.unknown_track"  # the last digit names no leg
+
+
+def test_freeswitch_mono_fork_names_its_party_and_keeps_split_samples() -> None:
+    fork = AudioForkStream()
+    (begin,) = fork.receive_text(
+        json.dumps({"uuid": "u-1", "mixType": "mono", "speaker": "agent", "sampleRate": "16k"})
+    )
+    assert isinstance(begin, Begin) and begin.sample_rate == 16000
+    assert begin.stream_id == "u-1:agent"
+    assert fork.receive_bytes(b"\x01") == []  # half a sample waits for the next frame
+    (audio,) = fork.receive_bytes(b"\x00\x02\x00")
+    assert isinstance(audio, Audio) and audio.speaker == "agent"
+    assert audio.pcm.tolist() == [1, 2]
+    assert fork.connection_lost(1006)[0] == Finish("disconnected", final=False)

@@ -265,6 +265,13 @@ async def test_audiohook_refuses_bad_signature_and_foreign_organisation(
         )
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert reply["type"] == "disconnect" and reply["parameters"]["reason"] == "unauthorized"
+    # The same signed request again (a replayed nonce) is refused.
+    replayed = sim.headers(str(uuid.uuid4()))
+    async with connect(url, additional_headers=replayed):
+        pass
+    with pytest.raises(InvalidStatus):
+        async with connect(url, additional_headers=replayed):
+            pass
 
 
 async def test_freeswitch_stereo_fork_drop_and_resume(
