@@ -21,6 +21,7 @@ import hmac
 import json
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ class AudioHookSession:
         self.client_seq = 0
         self.server_seq = 0
         self.channels: list[Speaker] = []
+        self.channel_names: list[str] = []
         self.format = "PCMU"
         self.samples = 0  # per channel, received in this session
         self.offset = 0  # samples the client left out (paused, discarded)
@@ -191,12 +193,12 @@ class AudioHookSession:
         self.state = "open"
         self.conversation = conversation
         self.format = chosen["format"]
-        self.channels = [speaker_for(CHANNELS[c], self.swap) for c in chosen["channels"]]
         custom = params.get("customConfig") or {}
         if not isinstance(custom, dict):
             custom = {}
-        if truthy(custom.get("swap", False)):
-            self.channels = [speaker_for(s, True) for s in self.channels]
+        swap = self.swap ^ truthy(custom.get("swap", False))
+        self.channel_names = list(chosen["channels"])
+        self.channels = [speaker_for(CHANNELS[c], swap) for c in self.channel_names]
         agent = custom.get("agent")
         participant = params.get("participant") or {}
         ani = participant.get("ani") if isinstance(participant, dict) else None
@@ -232,6 +234,31 @@ class AudioHookSession:
             Audio(speaker, np.ascontiguousarray(frames[:, i]), at)
             for i, speaker in enumerate(self.channels)
         ]
+
+    def transcript_event(
+        self, utterance_id: str, speaker: Speaker, text: str, offset_s: float, duration_s: float
+    ) -> Reply | None:
+        """One of our finals as an AudioHook ``event`` (transcript entity) for Genesys."""
+        if self.state != "open" or speaker not in self.channels:
+            return None
+        channel = self.channel_names[self.channels.index(speaker)]
+        entity = {
+            "type": "transcript",
+            "data": {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.session_id}/{utterance_id}")),
+                "channel": channel,
+                "isFinal": True,
+                "offset": iso_duration(max(0.0, offset_s)),
+                "duration": iso_duration(max(0.0, duration_s)),
+                "alternatives": [
+                    {
+                        "confidence": 1.0,
+                        "interpretations": [{"type": "display", "transcript": text}],
+                    }
+                ],
+            },
+        }
+        return self._reply("event", {"entities": [entity]})
 
     def connection_lost(self, code: int | None = None) -> list[Action]:
         if self.state == "open":

@@ -31,6 +31,8 @@ class AudioHookConfig:
     organization_id: str = ""
     """When set, only this Genesys organisation may connect."""
     max_signature_age_s: int = 10
+    transcript_events: bool = False
+    """Send our final transcripts back to Genesys as ``event`` messages (transcript entities)."""
     source: str = "genesys"
     swap_channels: bool = False
 

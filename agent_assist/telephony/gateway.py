@@ -14,6 +14,7 @@ import base64
 import binascii
 import contextlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -213,6 +214,7 @@ class TelephonyGateway:
         else:
             parser = AudioForkStream(self.config.freeswitch.swap_channels)
         run = _Run(self, platform, ws)
+        echo: asyncio.Task[None] | None = None
         try:
             async for message in ws:
                 if isinstance(message, str):
@@ -221,6 +223,13 @@ class TelephonyGateway:
                     actions = parser.receive_bytes(message)
                 if not await run.perform(actions):
                     break
+                if (
+                    echo is None
+                    and run.call is not None
+                    and isinstance(parser, audiohook.AudioHookSession)
+                    and self.config.audiohook.transcript_events
+                ):
+                    echo = asyncio.create_task(self._transcripts_to_genesys(ws, parser, run))
         except ConnectionClosed:
             pass
         except AgentAssistError as err:
@@ -228,9 +237,45 @@ class TelephonyGateway:
             with contextlib.suppress(ConnectionClosed):
                 await ws.close(1008, err.code)
         finally:
+            if echo is not None:
+                echo.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await echo
             rcvd = ws.protocol.close_rcvd
             code = rcvd.code if rcvd is not None else None
             await run.perform(parser.connection_lost(code))
+
+    async def _transcripts_to_genesys(
+        self, ws: ServerConnection, session: audiohook.AudioHookSession, run: _Run
+    ) -> None:
+        """Our finals of this call back to Genesys, offsets in this session's audio."""
+        call = run.call
+        assert call is not None
+        hub = self.host.services.hub
+        sub = hub.add(call.live.call_id)
+        base_ms: int | None = None  # where this session's audio starts on the call clock
+        try:
+            while True:
+                _call_id, _seq, body = await sub.queue.get()
+                msg = json.loads(body)
+                if msg["type"] != "transcript.final":
+                    continue
+                if base_ms is None:
+                    base_ms = call.bases.get(run.stream_id, 0) * 1000 // call.rate
+                data = msg["data"]
+                reply = session.transcript_event(
+                    data["utterance_id"],
+                    data["speaker"],
+                    data["text"],
+                    (msg["t_ms"] - base_ms) / 1000,
+                    (data["end_ms"] - msg["t_ms"]) / 1000,
+                )
+                if reply is not None:
+                    await ws.send(reply.text)
+        except ConnectionClosed:
+            pass
+        finally:
+            hub.remove(sub)
 
     # -- Asterisk AudioSocket over TCP --------------------------------------------------
 

@@ -210,11 +210,13 @@ class AudioHookCall:
         close: bool = True,
         pause_ms: tuple[int, int] | None = None,
         ping: bool = True,
+        linger_s: float = 0.0,
     ) -> str:
         """One session: open → opened, audio (stereo external/internal), close → closed.
 
         ``pause_ms`` (from, to): the client pauses there (``paused``), sends nothing, and
-        reports the left-out span in ``resumed``. Returns the closing reason seen.
+        reports the left-out span in ``resumed``. ``linger_s``: stay open that long after
+        the audio, hearing the server's ``event`` messages. Returns the closing reason.
         """
         session_id = str(uuid.uuid4())
         rate = audiohook.RATE
@@ -293,6 +295,8 @@ class AudioHookCall:
                 else:
                     await ws.send(block.astype("<i2").tobytes())
                 client.position += block.shape[0] / rate
+            if linger_s:
+                await client.listen(linger_s)
             if not close:
                 return "dropped"
             await client.send("close", {"reason": "end"})
@@ -322,6 +326,17 @@ class _HookClient:
                 }
             )
         )
+
+    async def listen(self, seconds: float) -> None:
+        """Hear whatever the server sends for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = json.loads(await asyncio.wait_for(self.ws.recv(), timeout=left))
+            except TimeoutError:
+                return
+            self.log.append(msg)
+            self.server_seq = msg["seq"]
 
     async def expect(self, *types: str) -> dict[str, Any]:
         while True:

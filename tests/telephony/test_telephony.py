@@ -73,7 +73,11 @@ async def platforms(
         grace_s=1.5,
         twilio=TwilioConfig(enabled=True, auth_token=TWILIO_TOKEN),
         audiohook=AudioHookConfig(
-            enabled=True, api_key=HOOK_KEY, client_secret=HOOK_SECRET, organization_id=ORG
+            enabled=True,
+            api_key=HOOK_KEY,
+            client_secret=HOOK_SECRET,
+            organization_id=ORG,
+            transcript_events=True,
         ),
         freeswitch=FreeSwitchConfig(enabled=True, token=FS_TOKEN, username="fs", password="pw"),
         audiosocket=AudioSocketConfig(enabled=True, port=0, agent="desk-7", language="en"),
@@ -210,10 +214,12 @@ async def test_audiohook_japanese_call_with_probe_pause_and_continuation(
     async with CallWatcher(platforms.base + "/ws", platforms.token) as watcher:
         assert await sim.send(ja_call, end_ms=14_000, pause_ms=(9_000, 10_000)) == "end"
         assert sim.opened_after_s is not None and sim.opened_after_s < 5
-        types = [m["type"] for m in sim.received]
+        types = [m["type"] for m in sim.received if m["type"] != "event"]
         assert types == ["opened", "pong", "closed"]
+        seqs = [m["seq"] for m in sim.received]
+        assert seqs == list(range(1, len(seqs) + 1))  # one server sequence, events included
         # Genesys opens a new session for the same conversation: the call continues.
-        assert await sim.send(ja_call, start_ms=14_000, end_ms=24_000) == "end"
+        assert await sim.send(ja_call, start_ms=14_000, end_ms=24_000, linger_s=4) == "end"
         call_id = await watcher.wait_call(sim.conversation_id)
         events = await watcher.wait_ended(call_id)
     assert [e["type"] for e in events].count("call.started") == 1
@@ -223,6 +229,15 @@ async def test_audiohook_japanese_call_with_probe_pause_and_continuation(
     assert "ノヴァ" in agent or "モバイル" in agent or "お電話" in agent, agent
     assert customer, finals(events)
     assert platforms.server.agent_of(call_id) == "hanako"
+    # Our finals went back to Genesys as transcript events on the right channel.
+    entities = [
+        e for m in sim.received if m["type"] == "event" for e in m["parameters"]["entities"]
+    ]
+    assert entities and {e["type"] for e in entities} == {"transcript"}
+    channels = {e["data"]["channel"] for e in entities}
+    assert channels <= {"external", "internal"} and "internal" in channels
+    texts = [e["data"]["alternatives"][0]["interpretations"][0]["transcript"] for e in entities]
+    assert any(t in agent or t.lower() in agent for t in texts)
     assert len(platforms.server.services.store.list_calls()) == calls_before + 1
     assert not watcher.call_titled(audiohook.PROBE_CONVERSATION)  # the probe made no call
 
