@@ -11,6 +11,7 @@ with ``${CALL_UUID:0:35}1`` and ``…2``, see the README).
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from agent_assist.audio import g711
@@ -106,7 +107,7 @@ class AudioSocketLeg:
                 out.append(
                     Begin(
                         call_key=key,
-                        stream_id=str(self.stream_uuid),
+                        stream_id=f"{self.stream_uuid}:{secrets.token_hex(4)}",
                         sample_rate=rate,
                         agent=self.agent,
                         language=self.language,

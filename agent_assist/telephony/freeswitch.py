@@ -13,6 +13,7 @@ Subprotocols: ``audio.drachtio.org`` (mod_audio_fork) and ``audio.jambonz.org``.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,8 @@ class AudioForkStream:
         self.started = True
         agent = fields.get("agent")
         customer = fields.get("customer")
-        stream = call_id if mix == "stereo" else f"{call_id}:{self.speakers[0]}"
+        # positions restart with every connection: each one is its own stream
+        stream = f"{call_id}:{mix}:{self.speakers[0]}:{secrets.token_hex(4)}"
         return [
             Begin(
                 call_key=f"freeswitch:{call_id}",

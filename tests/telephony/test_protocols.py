@@ -295,9 +295,77 @@ def test_freeswitch_mono_fork_names_its_party_and_keeps_split_samples() -> None:
         json.dumps({"uuid": "u-1", "mixType": "mono", "speaker": "agent", "sampleRate": "16k"})
     )
     assert isinstance(begin, Begin) and begin.sample_rate == 16000
-    assert begin.stream_id == "u-1:agent"
+    assert begin.stream_id.startswith("u-1:mono:agent:")  # one stream per connection
     assert fork.receive_bytes(b"\x01") == []  # half a sample waits for the next frame
     (audio,) = fork.receive_bytes(b"\x00\x02\x00")
     assert isinstance(audio, Audio) and audio.speaker == "agent"
     assert audio.pcm.tolist() == [1, 2]
     assert fork.connection_lost(1006)[0] == Finish("disconnected", final=False)
+
+
+def test_swap_channels_config_exchanges_the_parties_on_every_platform() -> None:
+    fmt = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    tw = twilio.TwilioStream(swap_channels=True)
+    tw.receive_text(
+        json.dumps(
+            {
+                "event": "start",
+                "start": {"callSid": "CA2", "tracks": ["inbound"], "mediaFormat": fmt},
+            }
+        )
+    )
+    (a,) = tw.receive_text(
+        json.dumps(
+            {
+                "event": "media",
+                "media": {
+                    "track": "inbound",
+                    "timestamp": "0",
+                    "payload": base64.b64encode(b"\xff").decode(),
+                },
+            }
+        )
+    )
+    assert isinstance(a, Audio) and a.speaker == "agent"
+    fork = AudioForkStream(swap_channels=True)
+    fork.receive_text(json.dumps({"callSid": "x", "mixType": "stereo"}))
+    first, _second = fork.receive_bytes(b"\x00\x00\x00\x00")
+    assert isinstance(first, Audio) and first.speaker == "agent"
+    hook = audiohook.AudioHookSession(ORG, swap_channels=True)
+    _hook_open(hook)
+    assert hook.channels == ["agent", "customer"]
+
+
+def test_telephony_config_is_read_and_checked() -> None:
+    from pathlib import Path
+
+    from agent_assist.config import parse_config
+    from agent_assist.errors import ConfigError
+
+    doc = {
+        "telephony": {
+            "grace_s": 3,
+            "twilio": {"enabled": True, "auth_token": "t"},
+            "audiosocket": {"port": 0, "agent": "desk-1"},
+        }
+    }
+    cfg = parse_config(doc, "test", Path("."))
+    assert cfg.telephony.grace_s == 3.0 and cfg.telephony.twilio.enabled
+    assert cfg.telephony.audiosocket.agent == "desk-1"
+    bad = {
+        "telephony": {
+            "grace_s": -1,
+            "twilio": {"path": "ws", "nonsense": 1},
+            "freeswitch": {"path": "/telephony/audiohook"},
+        }
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad, "test", Path("."))
+    text = str(err.value)
+    for needle in (
+        "telephony.grace_s",
+        "telephony.twilio.path",
+        "telephony.twilio.nonsense",
+        "its own path",
+    ):
+        assert needle in text, text

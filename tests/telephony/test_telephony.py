@@ -306,6 +306,9 @@ async def test_freeswitch_stereo_fork_drop_and_resume(
     assert "nova mobile" in said(events, "agent")
     assert said(events, "customer")
     assert platforms.server.agent_of(call_id) == "bob"
+    # the second socket's audio follows the first's: no loss, no overlap
+    assert events[-1]["data"]["duration_ms"] == pytest.approx(12_000, abs=300)
+    assert events[-1]["data"]["reason"] == "hangup"
 
 
 async def test_freeswitch_auth_and_layout_are_enforced(
@@ -350,6 +353,7 @@ async def test_asterisk_audiosocket_legs_pair_into_one_call(
     assert "nova mobile" in said(events, "agent")
     assert "internet" in said(events, "customer")
     assert platforms.server.agent_of(call_id) == "desk-7"
+    assert events[-1]["data"]["duration_ms"] == pytest.approx(11_000, abs=300)
 
 
 async def test_eight_concurrent_streams_and_a_swapped_call(
