@@ -61,7 +61,7 @@ EXPECTED = {
     "en_negated_complaint": {
         "needs_discovery": 0.0,
         "listening": 1.0,
-        "empathy": None,
+        "empathy": 0.0,  # the real complaint at the end is left without empathy
         "offer_fit": None,
         "respect_for_no": None,
         "compliance": 1.0,
@@ -102,9 +102,9 @@ def test_a_clean_call_totals_over_the_items_with_evidence(
     score = score_call(
         scripted_messages(CALLS / "en_negated_complaint.toml", detector, policy_book), None, TODAY
     )
-    # greeting 0/10, needs discovery 0/15, listening 10/10, compliance 10/10, closing 0/10:
-    # 20 of 55 points; empathy, offer fit, framing and respect for a no do not apply
-    assert not score.failed and score.total == pytest.approx(100 * 20 / 55, abs=0.1)
+    # greeting 0/10, needs discovery 0/15, listening 10/10, empathy 0/10, compliance 10/10,
+    # closing 0/10: 20 of 65 points; offer fit, framing and respect for a no do not apply
+    assert not score.failed and score.total == pytest.approx(100 * 20 / 65, abs=0.1)
 
 
 # -- hand-built calls: future signals light their items up -------------------------------
