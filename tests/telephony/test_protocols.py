@@ -369,3 +369,44 @@ def test_telephony_config_is_read_and_checked() -> None:
         "its own path",
     ):
         assert needle in text, text
+
+
+def test_twilio_signature_uses_the_public_url_behind_a_proxy() -> None:
+    """Twilio signs the URL it dialled; a proxy in front changes Host, so config names it."""
+    from dataclasses import replace
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request
+
+    from agent_assist.config import Config, parse_config
+    from agent_assist.telephony.gateway import TelephonyGateway
+
+    doc = {
+        "auth": {"enabled": False},
+        "telephony": {
+            "twilio": {
+                "enabled": True,
+                "auth_token": "tok",
+                "public_url": "wss://assist.example.com/",
+            }
+        },
+    }
+    cfg: Config = parse_config(doc, "test", Path("."))
+    host = SimpleNamespace(services=SimpleNamespace(config=cfg), auth=None)
+    gateway = TelephonyGateway(host)  # type: ignore[arg-type]
+    path = "/telephony/twilio?site=tokyo"
+
+    def request(url: str) -> Request:
+        sig = twilio.signature("tok", url)
+        return Request(path, Headers({"Host": "127.0.0.1:8765", "X-Twilio-Signature": sig}))
+
+    good = request("wss://assist.example.com" + path)
+    assert gateway.check_request(None, good) is None  # type: ignore[arg-type]
+    refused = gateway.check_request(None, request("wss://127.0.0.1:8765" + path))  # type: ignore[arg-type]
+    assert refused is not None and refused.status_code == 401
+    assert b"auth.bad_signature" in refused.body
+    plain = replace(cfg.telephony.twilio, public_url="")
+    gateway.config = replace(cfg.telephony, twilio=plain)
+    assert gateway.check_request(None, request("wss://127.0.0.1:8765" + path)) is None  # type: ignore[arg-type]
