@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
+from agent_assist.core.events import LANGUAGES
 from agent_assist.core.scoring import ITEM_TITLES, ItemSpec, Scorecard
 from agent_assist.errors import ConfigError
 from agent_assist.telephony.config import PLATFORM_SECTIONS, TelephonyConfig, check_telephony
@@ -309,7 +310,7 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("server.max_frame_bytes: must be at least 1024")
     if cfg.server.queue_size < 10:
         problems.append("server.queue_size: must be at least 10")
-    if cfg.asr.default_language not in ("ja", "en", "auto"):
+    if cfg.asr.default_language not in (*LANGUAGES, "auto"):
         problems.append("asr.default_language: must be 'ja', 'en' or 'auto'")
     if cfg.asr.compute_type not in ("int8", "int8_float32", "float32", "float16", "int8_float16"):
         problems.append("asr.compute_type: must be a ctranslate2 compute type such as 'int8'")
@@ -324,7 +325,7 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
     if cfg.partials.interval_ms < 200:
         problems.append("partials.interval_ms: must be at least 200")
     for lang, lc in cfg.asr.languages.items():
-        if lang not in ("ja", "en"):
+        if lang not in LANGUAGES:
             problems.append(f"asr.languages.{lang}: only 'ja' and 'en' are supported")
         if not 1 <= lc.beam_size <= 10:
             problems.append(f"asr.languages.{lang}.beam_size: must be 1..10")

@@ -9,16 +9,133 @@ Hierarchy::
     ├── ProtocolError                a malformed or out-of-order wire message
     │   ├── AudioFrameError          a binary audio frame that cannot be used
     │   └── TelephonyError           a phone platform's message, layout or credential we refuse
-    └── CallError                    a call-level request that does not fit the call's state
+    ├── CallError                    a call-level request that does not fit the call's state
+    └── RequestError                 any other request a client must fix (HTTP, CLI input)
 
-Codes are part of the wire protocol (``docs/protocol.md``); never rename one.
+Every code is registered once in ``CODES`` with whose fault it is and when it is sent;
+an error's ``fault`` comes from there, so a client mistake cannot go out as the server's.
+The websocket codes are part of the wire protocol: ``docs/protocol.md`` lists them, a test
+checks that table against ``CODES``; never rename one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 Fault = Literal["client", "server", "setup"]
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    fault: Fault
+    when: str
+    wire: bool = False
+    """Sent on the websocket (listed in the protocol document's error table)."""
+
+
+_ALL = (
+    ErrorCode("protocol.bad_json", "client", "a text message that is not a JSON object", True),
+    ErrorCode("protocol.bad_envelope", "client", "missing or mistyped envelope field", True),
+    ErrorCode("protocol.unsupported_version", "client", "`v` other than 1", True),
+    ErrorCode("protocol.hello_required", "client", "a message before `hello`", True),
+    ErrorCode("protocol.unknown_type", "client", "a `type` this server does not know", True),
+    ErrorCode(
+        "protocol.bad_payload",
+        "client",
+        "the `data` of a known type is invalid (the message names the field)",
+        True,
+    ),
+    ErrorCode(
+        "call.not_started", "client", "audio, a turn or `call.end` without a started call", True
+    ),
+    ErrorCode(
+        "call.already_started", "client", "a second `call.start` on a source connection", True
+    ),
+    ErrorCode(
+        "call.unknown",
+        "client",
+        "resume or subscribe to a call id that does not exist; `feedback` or "
+        "`customer.link` for a call that is not live",
+        True,
+    ),
+    ErrorCode(
+        "auth.forbidden",
+        "client",
+        "subscribe or resume naming a call of another agent (fatal)",
+        True,
+    ),
+    ErrorCode(
+        "feedback.unknown_suggestion",
+        "client",
+        "`feedback` names a suggestion the call never showed",
+        True,
+    ),
+    ErrorCode(
+        "customer.unknown",
+        "client",
+        "`customer.link` names a customer the CRM does not know",
+        True,
+    ),
+    ErrorCode(
+        "audio.bad_frame",
+        "client",
+        "binary frame too short, not whole samples, wrong version or channel",
+        True,
+    ),
+    ErrorCode("audio.frame_too_large", "client", "binary frame over the limit", True),
+    ErrorCode(
+        "audio.wrong_mode",
+        "client",
+        "audio frames on a text-mode call, or turns on an audio call",
+        True,
+    ),
+    ErrorCode(
+        "server.internal",
+        "server",
+        "an unexpected failure while processing; the call continues",
+        True,
+    ),
+    # HTTP answers and the command line
+    ErrorCode("auth.required", "client", "not signed in, or a wrong name or password"),
+    ErrorCode("auth.bad_user", "client", "a user name or role that cannot be used"),
+    ErrorCode("audio.none", "client", "a call without a recording"),
+    ErrorCode("audio.bad_input", "client", "a file or stream that is not usable audio"),
+    ErrorCode("audio.empty", "client", "audio without samples"),
+    ErrorCode("audio.unreadable", "client", "a file that cannot be decoded"),
+    ErrorCode("audio.mono_not_stereo", "client", "a mono file where two channels are needed"),
+    ErrorCode("audio.channels", "client", "more channels than a call has speakers"),
+    ErrorCode("audio.device", "setup", "the microphone cannot be opened"),
+    ErrorCode("score.bad_item", "client", "an override names no item of the scorecard"),
+    ErrorCode("score.bad_value", "client", "an override score outside 0..1"),
+    ErrorCode("score.reason_required", "client", "an override without a reason"),
+    ErrorCode("user.unknown", "client", "a command names a user that does not exist"),
+    ErrorCode("user.weak_password", "client", "a password shorter than 8 characters"),
+    # phone platforms (telephony adapters): HTTP 401 bodies, close reasons, AudioHook
+    ErrorCode(
+        "auth.bad_signature", "client", "a platform's request signature is wrong or replayed"
+    ),
+    ErrorCode("auth.signature_expired", "client", "a platform's request signature is too old"),
+    ErrorCode("auth.bad_api_key", "client", "AudioHook X-API-KEY missing or wrong"),
+    ErrorCode("auth.not_configured", "setup", "a platform is enabled without its credentials"),
+    ErrorCode("telephony.bad_message", "client", "a message the platform's format does not allow"),
+    ErrorCode("telephony.bad_sequence", "client", "an AudioHook message out of sequence"),
+    ErrorCode("telephony.unknown_track", "client", "a track or leg the adapter cannot name"),
+    ErrorCode(
+        "telephony.unsupported_layout", "client", "both parties in one channel, or no party named"
+    ),
+    ErrorCode("telephony.unsupported_media", "client", "a media format or rate not taken"),
+    ErrorCode("telephony.metadata_required", "client", "fork audio before its metadata frame"),
+    ErrorCode("telephony.bad_agent", "client", "the named agent is not a valid user name"),
+    # set-up
+    ErrorCode("config.invalid", "setup", "config.toml or a data file is invalid"),
+    ErrorCode("model.unavailable", "setup", "a model is not installed or not in the manifest"),
+    ErrorCode("model.missing", "setup", "a model file is missing"),
+    ErrorCode("model.corrupt", "setup", "a model file fails its checksum"),
+)
+CODES: dict[str, ErrorCode] = {c.code: c for c in _ALL}
+"""Every error code, once."""
 
 
 class AgentAssistError(Exception):
@@ -32,6 +149,10 @@ class AgentAssistError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+        known = CODES.get(self.code)
+        if known is None:
+            raise ValueError(f"error code {self.code!r} is not registered in errors.CODES")
+        self.fault = known.fault
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
@@ -81,6 +202,13 @@ class CallError(AgentAssistError):
     """A request that does not fit the state of the call."""
 
     code = "call.not_started"
+    fault = "client"
+
+
+class RequestError(AgentAssistError):
+    """A request a client must fix that is not about the wire protocol or a call."""
+
+    code = "protocol.bad_payload"
     fault = "client"
 
 

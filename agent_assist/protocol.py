@@ -7,15 +7,20 @@ rule of the protocol is tested without a server.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from functools import cache
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from agent_assist.core.events import (
     FEEDBACK_ACTIONS,
+    LANGUAGES,
     SPEAKERS,
+    WIRE_EVENTS,
     Event,
     FeedbackAction,
+    Numbered,
     PhaseChanged,
     Speaker,
 )
@@ -121,8 +126,143 @@ def event_data(event: Event) -> dict[str, Any]:
     return raw
 
 
+def encode_client_message(msg: ClientMessage, call_id: str | None = None) -> str:
+    """Serialise one client → server message (the inverse of ``parse_client_message``).
+
+    Every source (replay, the microphone, tests) builds its messages here, so what a client
+    sends and what the server accepts cannot drift apart. ``call_id`` labels the envelope
+    of a message about a started call (turn, call.end) for logs; the server ignores it.
+    """
+    t_ms = 0
+    data: dict[str, Any]
+    if isinstance(msg, Hello):
+        type_, data = "hello", {"role": msg.role, "subscribe": msg.subscribe}
+        if msg.resume_call_id is not None:
+            data["resume"] = {"call_id": msg.resume_call_id, "after_seq": msg.resume_after_seq}
+    elif isinstance(msg, CallStart):
+        type_ = "call.start"
+        data = {
+            "language": msg.language,
+            "sample_rate": msg.sample_rate,
+            "channels": list(msg.channels),
+            "title": msg.title,
+            "customer_id": msg.customer_id,
+            "mode": msg.mode,
+            "encoding": msg.encoding,
+        }
+        if msg.agent is not None:
+            data["agent"] = msg.agent
+    elif isinstance(msg, TurnIn):
+        type_, t_ms = "turn", msg.t_ms
+        data = {"speaker": msg.speaker, "end_ms": msg.end_ms, "text": msg.text}
+    elif isinstance(msg, CallEnd):
+        type_, t_ms, data = "call.end", msg.t_ms, {"reason": msg.reason}
+    elif isinstance(msg, Feedback):
+        type_, call_id = "feedback", msg.call_id
+        data = {"suggestion_id": msg.suggestion_id, "action": msg.action}
+    else:
+        type_, call_id, data = "customer.link", msg.call_id, {"customer_id": msg.customer_id}
+    return json.dumps(
+        {
+            "v": VERSION,
+            "type": type_,
+            "call_id": call_id,
+            "seq": msg.seq,
+            "t_ms": t_ms,
+            "data": data,
+        },
+        ensure_ascii=False,
+    )
+
+
+def encode_ready(server: str, active_calls: list[dict[str, Any]]) -> str:
+    """The server's answer to ``hello``: who it is and the calls the client may see."""
+    return envelope(
+        "ready",
+        None,
+        0,
+        0,
+        0,
+        {"server": server, "protocol": VERSION, "active_calls": active_calls},
+    )
+
+
 def encode_event(event: Event, seq: int, emitted_ms: int) -> str:
     return envelope(event.TYPE, event.call_id, seq, event.t_ms, emitted_ms, event_data(event))
+
+
+_EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in WIRE_EVENTS}
+_UNRENAMES = {wire: field for field, wire in _RENAMES.items()}
+
+
+def decode_event(message: str | Mapping[str, Any]) -> Numbered[Event]:
+    """The inverse of ``encode_event``: a stored or received event, typed again.
+
+    A missing or mistyped field raises ``ProtocolError`` naming it, so a reader never
+    scores a renamed field as zero.
+    """
+    msg = json.loads(message) if isinstance(message, str) else message
+    cls = _EVENT_TYPES.get(str(msg.get("type")))
+    if cls is None:
+        raise ProtocolError(f"unknown event type {msg.get('type')!r}", code="protocol.unknown_type")
+    data = msg.get("data")
+    if not isinstance(data, Mapping):
+        raise ProtocolError("envelope field 'data' must be an object")
+    raw: dict[str, Any] = {_UNRENAMES.get(str(k), str(k)): v for k, v in data.items()}
+    raw["call_id"], raw["t_ms"] = msg.get("call_id"), msg.get("t_ms", 0)
+    event = _build(cls, raw, cls.TYPE)
+    return Numbered(int(msg.get("seq", 0)), event, int(msg.get("emitted_ms", 0)))
+
+
+def decode_events(messages: Iterable[str | Mapping[str, Any]]) -> list[Numbered[Event]]:
+    """A call's stored events, typed, in their stored order."""
+    return [decode_event(m) for m in messages]
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            if f.default is not MISSING or f.default_factory is not MISSING:
+                continue
+            raise _bad(where, f"field {f.name!r} is missing")
+        values[f.name] = _value(hints[f.name], raw[f.name], f"{where}.{f.name}")
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _value(inner, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _bad(where, "must be a list")
+        (item, _ellipsis) = get_args(hint)
+        return tuple(_value(item, v, f"{where}[]") for v in value)
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise _bad(where, f"must be one of {list(get_args(hint))}")
+        return value
+    if isinstance(hint, type) and is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise _bad(where, "must be an object")
+        return _build(hint, value, where)
+    expected = {str: (str,), int: (int,), float: (int, float), bool: (bool,)}.get(hint)
+    if expected is not None:
+        if not isinstance(value, expected) or (hint is int and isinstance(value, bool)):
+            raise _bad(where, f"must be {hint.__name__}")
+        return float(value) if hint is float else value  # type: ignore[arg-type]
+    return value
 
 
 def encode_error(
@@ -244,7 +384,7 @@ def _hello(seq: int, t_ms: int, d: dict[str, Any]) -> Hello:
 
 def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
     language = d.get("language", "auto")
-    if language not in ("ja", "en", "auto"):
+    if language not in (*LANGUAGES, "auto"):
         raise _bad("language", "must be 'ja', 'en' or 'auto'")
     rate = d.get("sample_rate", 16000)
     if not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:

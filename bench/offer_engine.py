@@ -20,7 +20,8 @@ from agent_assist.core.events import SignalDetected, TranscriptFinal
 from agent_assist.core.script import ScriptedCall, parse_script
 from agent_assist.core.session import CallSession, play_script
 from agent_assist.crm import FileCustomerDirectory
-from agent_assist.server.services import build_detector, load_policy
+from agent_assist.nlp.detector import build_detector
+from agent_assist.runtime.services import load_policy
 
 REPO = Path(__file__).resolve().parent.parent
 

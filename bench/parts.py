@@ -18,9 +18,9 @@ from agent_assist.asr.stabilizer import Stabilizer
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.audio.files import CallAudio
-from agent_assist.replay import replay
+from agent_assist.clients.replay import replay
+from agent_assist.runtime.services import build_services
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services
 from bench.common import (
     AUDIO,
     bench_config,

@@ -26,9 +26,9 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from agent_assist.core.events import TranscriptFinal  # noqa: E402
 from agent_assist.model_files import read_manifest, verify_model  # noqa: E402
+from agent_assist.nlp.detector import build_detector  # noqa: E402
 from agent_assist.nlp.intents import NONE, digest, load_examples  # noqa: E402
 from agent_assist.nlp.signal_model import HEAD_INPUT, HEAD_OUTPUT, SentenceEncoder  # noqa: E402
-from agent_assist.server.services import build_detector  # noqa: E402
 
 MODEL_ID = "v1"
 SEED = 20261122

@@ -14,8 +14,9 @@ from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import Config, load_config
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.signals import SignalDetector
+from agent_assist.nlp.detector import build_detector
+from agent_assist.runtime.services import build_services, load_policy
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_detector, build_services, load_policy
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = REPO.parent / "shared" / "audio"

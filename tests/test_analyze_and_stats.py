@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import io
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from agent_assist.analyze import analyze
 from agent_assist.cli import main
+from agent_assist.clients.analyze import analyze
 from agent_assist.config import Config, load_config
-from agent_assist.pricing import load_price_table
-from agent_assist.stats import agent_stats, stats_csv
+from agent_assist.core.events import OfferFeedback
+from agent_assist.protocol import encode_event, event_data
 from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
+from agent_assist.supervision.statistics import agent_stats, stats_csv
 from tests.conftest import CALLS, SAMPLES
 
 
@@ -83,15 +84,10 @@ async def test_statistics_count_outcomes_and_value_from_stored_events(
             for e in store.call_events(ja)
             if e["type"] == "suggestion" and e["data"]["kind"] == "upsell"
         )
-        body = {
-            "v": 1,
-            "type": "offer.feedback",
-            "call_id": ja,
-            "seq": 999,
-            "t_ms": 40000,
-            "data": {"suggestion_id": upsell["data"]["suggestion_id"], "action": "accepted"},
-        }
-        store.append_event(ja, 999, "offer.feedback", 40000, 0, json.dumps(body), body["data"])
+        d = upsell["data"]
+        mark = OfferFeedback(ja, 40000, d["suggestion_id"], d["offer_id"], d["kind"], "accepted")
+        body = encode_event(mark, 999, 0)
+        store.append_event(ja, 999, mark.TYPE, 40000, 0, body, event_data(mark))
         sup = Supervision(store, config)
         (ann,) = agent_stats(sup, load_price_table(config), "ann", since="2026-01-01")
     finally:

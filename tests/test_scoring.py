@@ -6,37 +6,50 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent_assist.config import parse_config
 from agent_assist.core.call_facts import call_facts, feedback_of, offer_outcomes, talk_timeline
-from agent_assist.core.events import Event
+from agent_assist.core.events import (
+    CallEnded,
+    CallStarted,
+    Event,
+    Evidence,
+    Numbered,
+    OfferFeedback,
+    PhaseChanged,
+    SignalDetected,
+    Speaker,
+    Suggestion,
+    TranscriptFinal,
+)
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.scoring import ItemSpec, Override, Scorecard, score_call
 from agent_assist.core.script import parse_script, turn_final
 from agent_assist.core.session import CallSession
 from agent_assist.core.signals import SignalDetector
-from agent_assist.errors import ConfigError
-from agent_assist.protocol import encode_event
-from agent_assist.supervision import known_signal_names
+from agent_assist.core.vocabulary import SIGNAL_NAMES
+from agent_assist.errors import ConfigError, ProtocolError
+from agent_assist.protocol import decode_events, encode_event
 from tests.conftest import CALLS
 
-TODAY = known_signal_names()
+TODAY = SIGNAL_NAMES
 
 
 def scripted_messages(
     path: Path, detector: SignalDetector, book: PolicyBook
-) -> list[dict[str, Any]]:
-    """A scripted call's events exactly as the server would store them."""
+) -> list[Numbered[Event]]:
+    """A scripted call's events exactly as the server would store them, read back."""
     script = parse_script(tomllib.loads(path.read_text(encoding="utf-8")), path.name)
     session = CallSession(detector, book, script.language)
     events: list[Event] = []
     for i, turn in enumerate(script.turns, start=1):
         final = turn_final("c-test", i, turn, script.language)
         events += [final, *session.feed(final)]
-    return [json.loads(encode_event(e, seq, 0)) for seq, e in enumerate(events, start=1)]
+    return decode_events(
+        json.loads(encode_event(e, seq, 0)) for seq, e in enumerate(events, start=1)
+    )
 
 
 # item -> expected automatic fraction (None: no evidence / not applicable)
@@ -112,35 +125,23 @@ def test_a_clean_call_totals_over_the_items_with_evidence(
 SEQ = iter(range(1, 10_000))
 
 
-def utt(uid: str, speaker: str, start: int, end: int, text: str) -> dict[str, Any]:
-    return {
-        "type": "transcript.final",
-        "call_id": "c-h",
-        "seq": next(SEQ),
-        "t_ms": start,
-        "data": {"utterance_id": uid, "speaker": speaker, "end_ms": end, "text": text},
-    }
+def utt(uid: str, speaker: Speaker, start: int, end: int, text: str) -> Numbered[Event]:
+    final = TranscriptFinal("c-h", start, uid, speaker, end, "en", text)
+    return Numbered(next(SEQ), final)
 
 
-def sig(name: str, speaker: str, uid: str, t_ms: int, quote: str = "x") -> dict[str, Any]:
-    return {
-        "type": "signal",
-        "call_id": "c-h",
-        "seq": next(SEQ),
-        "t_ms": t_ms,
-        "data": {
-            "signal": name,
-            "speaker": speaker,
-            "rule_id": f"en.{name}.v1",
-            "evidence": {"utterance_id": uid, "speaker": speaker, "quote": quote},
-        },
-    }
+def sig(name: str, speaker: Speaker, uid: str, t_ms: int, quote: str = "x") -> Numbered[Event]:
+    evidence = Evidence(uid, speaker, quote, 0, len(quote), quote)
+    return Numbered(
+        next(SEQ), SignalDetected("c-h", t_ms, name, speaker, f"en.{name}.v1", evidence)
+    )
 
 
-def good_call() -> list[dict[str, Any]]:
+def good_call() -> list[Numbered[Event]]:
     """Greeting, verification, a needs question, empathy, a framed fitting offer, a summary."""
+    started = CallStarted("c-h", 0, "en", ("agent", "customer"), "", None, "text", "")
     return [
-        {"type": "call.started", "call_id": "c-h", "seq": next(SEQ), "t_ms": 0, "data": {}},
+        Numbered(next(SEQ), started),
         utt("agent-0001", "agent", 0, 3000, "Hello, Nova Mobile, Sam speaking."),
         sig("greeting", "agent", "agent-0001", 0, "Hello"),
         utt("agent-0002", "agent", 3500, 6000, "May I have your date of birth?"),
@@ -158,13 +159,7 @@ def good_call() -> list[dict[str, Any]]:
         sig("agreement", "customer", "customer-0007", 30500, "I'll take it"),
         utt("agent-0008", "agent", 34500, 38000, "So: fiber from Monday. Thanks for calling!"),
         sig("closing_summary", "agent", "agent-0008", 34500, "So: fiber from Monday"),
-        {
-            "type": "call.ended",
-            "call_id": "c-h",
-            "seq": next(SEQ),
-            "t_ms": 38000,
-            "data": {"duration_ms": 38000},
-        },
+        Numbered(next(SEQ), CallEnded("c-h", 38000, "hangup", 38000)),
     ]
 
 
@@ -187,7 +182,9 @@ def test_future_signals_light_up_their_items() -> None:
 
 
 def test_a_detectable_signal_that_never_fired_scores_zero_not_no_evidence() -> None:
-    events = [e for e in good_call() if e["data"].get("signal") not in ("greeting", "empathy")]
+    events = [
+        e for e in good_call() if getattr(e.event, "signal", None) not in ("greeting", "empathy")
+    ]
     score = score_call(events, known_signals=TODAY | {"greeting", "empathy"})
     assert score.item("greeting_verification").auto == 0.5  # verified, not greeted
     empathy = score.item("empathy")
@@ -214,40 +211,44 @@ def test_talk_timeline_silences_and_overlaps() -> None:
 
 
 def test_feedback_events_are_read_through_one_mapping() -> None:
-    for type_ in ("feedback", "offer.feedback"):
-        fb = feedback_of(
-            {"type": type_, "seq": 9, "t_ms": 5, "data": {"suggestion_id": "s-1", "action": "used"}}
-        )
-        assert fb is not None and (fb.suggestion_id, fb.action) == ("s-1", "used")
-    assert feedback_of({"type": "signal", "data": {"suggestion_id": "s-1"}}) is None
-    assert (
-        feedback_of({"type": "feedback", "data": {"suggestion_id": "s-1", "action": "x"}}) is None
+    mark = OfferFeedback("c-h", 5, "s-1", "fiber_1g", "upsell", "used")
+    fb = feedback_of(Numbered(9, mark))
+    assert fb is not None and (fb.seq, fb.t_ms, fb.suggestion_id, fb.action) == (
+        9,
+        5,
+        "s-1",
+        "used",
     )
+    assert feedback_of(sig("agreement", "customer", "customer-0001", 0)) is None
 
 
 def test_offer_outcomes_prefer_feedback_then_the_transcript() -> None:
     base = good_call()
-    suggestion = {
-        "type": "suggestion",
-        "call_id": "c-h",
-        "seq": base[6]["seq"] + 0,
-        "t_ms": 6500,
-        "data": {"suggestion_id": "s-1", "kind": "upsell", "offer_id": "fiber_1g", "line": "L"},
-    }
-    accepted = {
-        "type": "phase",
-        "call_id": "c-h",
-        "seq": base[-2]["seq"] + 1,
-        "t_ms": 30500,
-        "data": {"from": "offer_open", "to": "accepted"},
-    }
-    events = sorted([*base, suggestion, accepted], key=lambda e: e["seq"])
+    card = Suggestion(
+        "c-h", 6500, "s-1", "upsell", "fiber_1g", "Fiber 1G", "L", "r", "offer.fiber.v1",
+        Evidence("customer-0003", "customer", "slow", 0, 4, "slow"),
+    )  # fmt: skip
+    suggestion = Numbered(base[6].seq, card)
+    accepted = Numbered(
+        base[-2].seq + 1, PhaseChanged("c-h", 30500, "offer_open", "accepted", "phase.v1", None)
+    )
+    events = sorted([*base, suggestion, accepted], key=lambda e: e.seq)
     (o,) = offer_outcomes(call_facts(events))
     assert (o.used, o.outcome, o.known_from) == (True, "accepted", "transcript")
-    declined = {"type": "offer.feedback", "seq": 10_000, "t_ms": 40000}
-    declined["data"] = {"suggestion_id": "s-1", "action": "declined"}
+    declined = Numbered(
+        10_000, OfferFeedback("c-h", 40000, "s-1", "fiber_1g", "upsell", "declined")
+    )
     (o,) = offer_outcomes(call_facts([*events, declined]))
     assert (o.outcome, o.known_from) == ("declined", "feedback")
+
+
+def test_a_stored_event_missing_a_field_fails_instead_of_scoring_zero() -> None:
+    stored = [json.loads(encode_event(e.event, e.seq, 0)) for e in good_call()]
+    for m in stored:
+        if m["type"] == "signal":
+            m["data"]["name"] = m["data"].pop("signal")  # a renamed field
+    with pytest.raises(ProtocolError, match="signal"):
+        score_call(decode_events(stored))
 
 
 def test_override_keeps_the_automatic_score_beside_it_and_can_lift_an_auto_fail(

@@ -1,36 +1,35 @@
 """What a call's stored events say, read once: utterances, signals, offers, talk time.
 
-The scorecard and the statistics both start here, from the wire messages exactly as
-stored (``{"type", "seq", "t_ms", "data"}``), so either can be recomputed for any stored
-call. Pure and deterministic: no I/O.
+The scorecard and the statistics both start here, from the call's stored events decoded
+back into typed events (``protocol.decode_events``), so either can be recomputed for any
+stored call and a renamed field fails loudly instead of reading as empty. Pure and
+deterministic: no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-Message = Mapping[str, Any]
-
-OFFER_SIGNALS = frozenset({"offer_made", "downsell_offer"})
-NEED_SIGNALS = frozenset(
-    {
-        "speed_complaint",
-        "price_objection",
-        "usage_limit",
-        "renewal_timing",
-        "life_change",
-        "competitor_mention",
-        "satisfaction",
-    }
+from agent_assist.core.events import (
+    CallEnded,
+    ComplianceWarning,
+    Event,
+    Numbered,
+    OfferFeedback,
+    PhaseChanged,
+    SignalDetected,
+    Suggestion,
+    TranscriptFinal,
 )
-COMPLAINT_SIGNALS = frozenset({"speed_complaint", "cancel_intent", "anger", "usage_limit"})
-REFUSAL_SIGNALS = frozenset({"refusal", "price_objection", "cancel_intent"})
+from agent_assist.core.vocabulary import OFFER_SIGNALS
+
+Message = Numbered[Event]
+"""One stored event of a call, typed, with its sequence number."""
+
 PUSH_RULES = ("compliance.push_after_no.", "compliance.pitch_during_cancellation.")
 EMPATHY_WINDOW_MS = 30_000
-FEEDBACK_TYPES = frozenset({"feedback", "offer.feedback", "suggestion.feedback"})
-FEEDBACK_ACTIONS = frozenset({"used", "dismissed", "accepted", "declined"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +59,11 @@ class Feedback:
 
 
 def feedback_of(msg: Message) -> Feedback | None:
-    """Read an agent-feedback event (``feedback``/``offer.feedback``); None for anything else.
-
-    The one place that knows the feedback event's shape, so aligning it is a one-line change.
-    """
-    if msg.get("type") not in FEEDBACK_TYPES:
+    """The agent's mark on a suggestion (``offer.feedback``); None for any other event."""
+    e = msg.event
+    if not isinstance(e, OfferFeedback):
         return None
-    data = msg.get("data") or {}
-    sid = data.get("suggestion_id")
-    action = data.get("action", data.get("outcome"))
-    if not isinstance(sid, str) or action not in FEEDBACK_ACTIONS:
-        return None
-    return Feedback(int(msg.get("seq", 0)), int(msg.get("t_ms", 0)), sid, str(action))
+    return Feedback(msg.seq, e.t_ms, e.suggestion_id, e.action)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +101,9 @@ class CallFacts:
     duration_ms: int
     utterances: tuple[Utterance, ...]
     signals: tuple[Sig, ...]
-    suggestions: tuple[Message, ...]
-    warnings: tuple[Message, ...]
-    phases: tuple[Message, ...]
+    suggestions: tuple[Numbered[Suggestion], ...]
+    warnings: tuple[Numbered[ComplianceWarning], ...]
+    phases: tuple[Numbered[PhaseChanged], ...]
     feedback: tuple[Feedback, ...]
 
     def offers(self) -> list[Sig]:
@@ -133,53 +125,41 @@ class CallFacts:
 
 
 def call_facts(messages: Iterable[Message]) -> CallFacts:
-    msgs = sorted(messages, key=lambda m: int(m.get("seq", 0)))
+    msgs = sorted(messages, key=lambda m: m.seq)
     call_id, duration = "", 0
     utts: list[Utterance] = []
     sigs: list[Sig] = []
-    sugg: list[Message] = []
-    warns: list[Message] = []
-    phases: list[Message] = []
+    sugg: list[Numbered[Suggestion]] = []
+    warns: list[Numbered[ComplianceWarning]] = []
+    phases: list[Numbered[PhaseChanged]] = []
     feedback: list[Feedback] = []
     for m in msgs:
-        kind, data = m.get("type"), m.get("data") or {}
-        seq, t_ms = int(m.get("seq", 0)), int(m.get("t_ms", 0))
-        call_id = call_id or str(m.get("call_id") or "")
-        if kind == "transcript.final":
-            end = int(data.get("end_ms", t_ms))
-            utts.append(
-                Utterance(
-                    seq,
-                    str(data.get("utterance_id", "")),
-                    str(data.get("speaker", "")),
-                    t_ms,
-                    end,
-                    str(data.get("text", "")),
-                )
-            )
-            duration = max(duration, end)
-        elif kind == "signal":
-            ev = data.get("evidence") or {}
+        e, seq = m.event, m.seq
+        call_id = call_id or e.call_id
+        if isinstance(e, TranscriptFinal):
+            utts.append(Utterance(seq, e.utterance_id, e.speaker, e.t_ms, e.end_ms, e.text))
+            duration = max(duration, e.end_ms)
+        elif isinstance(e, SignalDetected):
             sigs.append(
                 Sig(
                     seq,
-                    t_ms,
-                    str(data.get("signal", "")),
-                    str(data.get("speaker", "")),
-                    str(data.get("rule_id", "")),
-                    str(ev.get("quote", "")),
-                    str(ev.get("utterance_id", "")),
-                    str(data.get("detail", "")),
+                    e.t_ms,
+                    e.signal,
+                    e.speaker,
+                    e.rule_id,
+                    e.evidence.quote,
+                    e.evidence.utterance_id,
+                    e.detail,
                 )
             )
-        elif kind == "suggestion":
-            sugg.append(m)
-        elif kind == "warning":
-            warns.append(m)
-        elif kind == "phase":
-            phases.append(m)
-        elif kind == "call.ended":
-            duration = max(duration, int(data.get("duration_ms", t_ms)))
+        elif isinstance(e, Suggestion):
+            sugg.append(Numbered(seq, e, m.emitted_ms))
+        elif isinstance(e, ComplianceWarning):
+            warns.append(Numbered(seq, e, m.emitted_ms))
+        elif isinstance(e, PhaseChanged):
+            phases.append(Numbered(seq, e, m.emitted_ms))
+        elif isinstance(e, CallEnded):
+            duration = max(duration, e.duration_ms)
         elif (fb := feedback_of(m)) is not None:
             feedback.append(fb)
     return CallFacts(
@@ -194,18 +174,10 @@ def call_facts(messages: Iterable[Message]) -> CallFacts:
     )
 
 
-def evidence_moment(m: Message, note: str) -> Moment:
-    data = m.get("data") or {}
-    ev = data.get("evidence") or {}
-    return Moment(
-        int(m.get("t_ms", 0)),
-        str(ev.get("speaker", "")),
-        str(ev.get("quote", "")),
-        note,
-        int(m.get("seq", 0)),
-        str(ev.get("utterance_id", "")),
-        str(data.get("rule_id", "")),
-    )
+def evidence_moment(m: Numbered[ComplianceWarning], note: str) -> Moment:
+    e = m.event
+    ev = e.evidence
+    return Moment(e.t_ms, ev.speaker, ev.quote, note, m.seq, ev.utterance_id, e.rule_id)
 
 
 # -- talk time: share, silences, overlaps ------------------------------------------------
@@ -292,17 +264,15 @@ def offer_outcomes(facts: CallFacts) -> list[OfferOutcome]:
     Feedback events win; without them, an agent's offer after the card counts as "used",
     and the phase the customer's answer moved the call to tells accepted or declined.
     """
-    offers = [s for s in facts.suggestions if (s.get("data") or {}).get("kind") != "retention"]
+    offers = [s for s in facts.suggestions if s.event.kind != "retention"]
     agent_offers = facts.offers()
-    answers = [
-        p for p in facts.phases if (p.get("data") or {}).get("to") in ("accepted", "declined")
-    ]
+    answers = [p for p in facts.phases if p.event.to_phase in ("accepted", "declined")]
     out: list[OfferOutcome] = []
     for i, s in enumerate(offers):
-        data = s.get("data") or {}
-        seq = int(s.get("seq", 0))
-        next_seq = int(offers[i + 1].get("seq", 0)) if i + 1 < len(offers) else 1 << 62
-        sid = str(data.get("suggestion_id", ""))
+        data = s.event
+        seq = s.seq
+        next_seq = offers[i + 1].seq if i + 1 < len(offers) else 1 << 62
+        sid = data.suggestion_id
         fbs = [f for f in facts.feedback if f.suggestion_id == sid]
         made = [o for o in agent_offers if seq < o.seq < next_seq]
         used = any(f.action == "used" for f in fbs) or bool(made)
@@ -313,19 +283,19 @@ def offer_outcomes(facts: CallFacts) -> list[OfferOutcome]:
             outcome = "accepted" if decided[-1].action == "accepted" else "declined"
             known = "feedback"
         elif made:
-            after = [p for p in answers if made[0].seq < int(p.get("seq", 0)) < next_seq]
+            after = [p for p in answers if made[0].seq < p.seq < next_seq]
             if after:
-                outcome = "accepted" if after[0]["data"]["to"] == "accepted" else "declined"
+                outcome = "accepted" if after[0].event.to_phase == "accepted" else "declined"
                 known = "transcript"
         out.append(
             OfferOutcome(
                 sid,
-                str(data.get("kind", "")),
-                str(data.get("offer_id", "")),
-                str(data.get("offer", "")),
-                str(data.get("line", "")),
-                str(data.get("rule_id", "")),
-                int(s.get("t_ms", 0)),
+                data.kind,
+                data.offer_id,
+                data.offer,
+                data.line,
+                data.rule_id,
+                data.t_ms,
                 seq,
                 used,
                 outcome,

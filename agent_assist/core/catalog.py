@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent_assist.core.events import LANGUAGES
 from agent_assist.errors import ConfigError
 
 Localized = Mapping[str, str]
-LANGUAGES = ("en", "ja")
 ProductKind = Literal["plan", "option"]
 
 

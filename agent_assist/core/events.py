@@ -8,8 +8,11 @@ gives the same events as serving it live. ``TYPE`` is the dotted wire type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Generic, Literal, TypeVar
 
+Language = Literal["ja", "en"]
+LANGUAGES: tuple[Language, ...] = ("ja", "en")
+"""Every language a call can be held in; the first is what detection falls back to."""
 Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
 OfferKind = Literal["upsell", "cross_sell", "downsell", "retention"]
@@ -215,3 +218,15 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     CallEnded,
 )
 """Events sent to clients and stored; ``AudioChunk`` never leaves the server."""
+
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True, slots=True)
+class Numbered(Generic[E]):
+    """An event with the number its call gave it: the order it was stored and sent."""
+
+    seq: int
+    event: E
+    emitted_ms: int = 0

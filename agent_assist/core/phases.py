@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from agent_assist.core.events import Evidence, PhaseChanged, SignalDetected, Speaker
+from agent_assist.core.vocabulary import NEED_SIGNALS
 
 Phase = Literal[
     "opening",
@@ -36,16 +37,6 @@ PHASES: tuple[Phase, ...] = (
     "closing",
 )
 
-NEED_SIGNALS = (
-    "speed_complaint",
-    "usage_limit",
-    "price_objection",
-    "life_change",
-    "renewal_timing",
-    "competitor_mention",
-)
-"""Customer signals that mean a need has been heard (the call is past its opening)."""
-
 CALM_TURNS = 2
 """Customer utterances without anger after which an upset customer counts as calm."""
 
@@ -53,7 +44,10 @@ _OFFER_FROM: tuple[Phase, ...] = ("opening", "discovery", "declined", "accepted"
 
 TRANSITIONS: dict[tuple[str, str], tuple[Phase, str]] = {
     # a need heard or asked about: the conversation is now about the customer
-    **{("opening", f"customer:{s}"): ("discovery", "phase.need_heard.v1") for s in NEED_SIGNALS},
+    **{
+        ("opening", f"customer:{s}"): ("discovery", "phase.need_heard.v1")
+        for s in sorted(NEED_SIGNALS)
+    },
     ("opening", "agent:needs_question"): ("discovery", "phase.needs_asked.v1"),
     # an offer is on the table (a downsell is an offer too)
     **{(p, "agent:offer_made"): ("offer_open", "phase.offer_made.v1") for p in _OFFER_FROM},

@@ -13,13 +13,12 @@ from typing import Any, cast
 
 from agent_assist.core.catalog import Catalog
 from agent_assist.core.customer import TIERS
-from agent_assist.core.events import OfferKind, Severity
+from agent_assist.core.events import LANGUAGES, OfferKind, Severity
 from agent_assist.core.lines import ALL_FACTS, BASE_FACTS, OFFER_FACTS, placeholders
 from agent_assist.core.phases import PHASES
 from agent_assist.errors import ConfigError
 
 Localized = Mapping[str, str]
-LANGUAGES = ("en", "ja")
 OFFER_KINDS = ("upsell", "cross_sell", "downsell")
 SEVERITIES = ("low", "medium", "high")
 TARGETS = ("higher_tier", "lower_tier", "accessory", "product")

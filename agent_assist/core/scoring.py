@@ -14,11 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent_assist.core.call_facts import (
-    COMPLAINT_SIGNALS,
     EMPATHY_WINDOW_MS,
-    NEED_SIGNALS,
     PUSH_RULES,
-    REFUSAL_SIGNALS,
     CallFacts,
     Message,
     Moment,
@@ -26,6 +23,11 @@ from agent_assist.core.call_facts import (
     call_facts,
     evidence_moment,
     talk_timeline,
+)
+from agent_assist.core.vocabulary import (
+    COMPLAINT_SIGNALS,
+    DISCOVERED_NEED_SIGNALS,
+    REFUSAL_SIGNALS,
 )
 
 Status = Literal["scored", "no_evidence", "not_applicable"]
@@ -269,7 +271,7 @@ def _offer_fit(c: _Ctx) -> _Result:
     offers = c.facts.offers()
     if not offers:
         return "not_applicable", None, "no offer made", ()
-    needs = c.facts.of(*NEED_SIGNALS, speaker="customer")
+    needs = c.facts.of(*DISCOVERED_NEED_SIGNALS, speaker="customer")
     warned = {evidence_moment(w, "").utterance_id for w in c.facts.warnings}
     moments: list[Moment] = []
     fit = 0
@@ -326,11 +328,7 @@ def _respect_for_no(c: _Ctx) -> _Result:
     refusals = c.facts.of(*REFUSAL_SIGNALS, speaker="customer")
     if not refusals:
         return "not_applicable", None, "the customer never said no", ()
-    pushes = [
-        w
-        for w in c.facts.warnings
-        if str((w.get("data") or {}).get("rule_id", "")).startswith(PUSH_RULES)
-    ]
+    pushes = [w for w in c.facts.warnings if w.event.rule_id.startswith(PUSH_RULES)]
     if pushes:
         return (
             "scored",
@@ -344,15 +342,8 @@ def _respect_for_no(c: _Ctx) -> _Result:
 def _compliance(c: _Ctx) -> _Result:
     if not c.facts.warnings:
         return "scored", 1.0, "no compliance warning", ()
-    breaches = [
-        w
-        for w in c.facts.warnings
-        if (w.get("data") or {}).get("severity") in c.card.fail_severities
-    ]
-    moments = tuple(
-        evidence_moment(w, str((w.get("data") or {}).get("title", "warning")))
-        for w in c.facts.warnings
-    )
+    breaches = [w for w in c.facts.warnings if w.event.severity in c.card.fail_severities]
+    moments = tuple(evidence_moment(w, w.event.title) for w in c.facts.warnings)
     if breaches:
         return "scored", 0.0, f"{len(breaches)} compliance breach(es)", moments
     return "scored", 0.5, f"{len(moments)} minor warning(s)", moments

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from agent_assist.core.events import (
     FEEDBACK_ACTIONS,
+    LANGUAGES,
     SPEAKERS,
     FeedbackAction,
     Speaker,
@@ -63,7 +64,7 @@ def parse_script(doc: Mapping[str, Any], source: str) -> ScriptedCall:
     """Validate a scripted call; raise ``ConfigError`` listing every problem."""
     problems: list[str] = []
     language = doc.get("language")
-    if language not in ("ja", "en"):
+    if language not in LANGUAGES:
         problems.append("language: must be 'ja' or 'en'")
     raw_turns = doc.get("turn")
     if not isinstance(raw_turns, list) or not raw_turns:

@@ -15,6 +15,7 @@ from agent_assist.core.compliance import ComplianceChecker
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
 from agent_assist.core.events import (
+    LANGUAGES,
     CustomerLinked,
     Event,
     FeedbackAction,
@@ -24,7 +25,7 @@ from agent_assist.core.events import (
 )
 from agent_assist.core.offer_engine import OfferEngine
 from agent_assist.core.phases import CallState
-from agent_assist.core.policy import LANGUAGES, PolicyBook
+from agent_assist.core.policy import PolicyBook
 from agent_assist.core.script import ScriptedCall, ScriptFeedback, turn_final
 from agent_assist.core.signals import SignalDetector
 

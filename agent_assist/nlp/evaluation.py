@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent_assist.config import load_config
-from agent_assist.core.events import Speaker, TranscriptFinal
+from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
-from agent_assist.server.services import build_detector
+from agent_assist.nlp.detector import build_detector
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EVAL = REPO / "eval"
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("third-party English, exact labels", read_shared(args.shared, "exact")),
             ("third-party English, approx labels", read_shared(args.shared, "approx")),
         ]
-    for language in ("ja", "en"):
+    for language in LANGUAGES:
         for suffix, what in (("", "written"), ("_asr", "after TTS + Whisper")):
             path = EVAL / f"{language}_signals{suffix}.csv"
             if path.is_file():

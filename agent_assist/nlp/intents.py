@@ -11,9 +11,10 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
+from agent_assist.core.events import LANGUAGES as SUPPORTED
 from agent_assist.errors import ConfigError
 
-LANGUAGES = ("en", "ja")
+LANGUAGES = tuple(sorted(SUPPORTED))  # sorted: the digest of the examples is stable
 NONE = "none"
 
 

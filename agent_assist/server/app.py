@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 from http import HTTPStatus
-from typing import cast
 from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -20,9 +19,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
-from agent_assist.auth import ANONYMOUS, Authenticator, AuthError, User, configured_source_token
-from agent_assist.errors import AgentAssistError, ProtocolError
-from agent_assist.pricing import load_price_table
+from agent_assist.core.vocabulary import SIGNAL_NAMES
+from agent_assist.errors import AgentAssistError, CallError, ProtocolError
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -32,18 +30,24 @@ from agent_assist.protocol import (
     Hello,
     TurnIn,
     encode_error,
-    envelope,
+    encode_ready,
     parse_audio_frame,
     parse_client_message,
 )
-from agent_assist.server.call_context import apply_feedback, link_at_start, link_customer
-from agent_assist.server.hub import Subscriber
-from agent_assist.server.live_call import LiveCall
-from agent_assist.server.services import Services, now_iso
+from agent_assist.runtime.desk import CallDesk, build_archive
+from agent_assist.runtime.hub import Subscriber
+from agent_assist.runtime.live_call import LiveCall
+from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.web import WebGate, text_response
-from agent_assist.store.audio_archive import AudioArchive
-from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.accounts import (
+    ANONYMOUS,
+    Authenticator,
+    AuthError,
+    User,
+    configured_source_token,
+)
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
 from agent_assist.telephony.gateway import TelephonyGateway
 
 log = logging.getLogger(__name__)
@@ -55,16 +59,14 @@ class AgentAssistServer:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.calls: dict[str, LiveCall] = {}
         self._server: Server | None = None
         config = services.config
-        store = cast(SqliteStore, services.store)
+        store = services.store
         self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
         self.supervision = Supervision(store, config)
-        self.archive: AudioArchive | None = None
-        if config.archive.enabled:
-            folder = config.resolve(config.archive.dir) if config.archive.dir else None
-            self.archive = AudioArchive(folder or store.path.parent / "audio")
+        self.archive = build_archive(services)
+        self.desk = CallDesk(services, self.archive)
+        self.calls = self.desk.calls
         self.web = WebGate(
             self.auth,
             config.auth,
@@ -72,6 +74,10 @@ class AgentAssistServer:
             self.archive,
             load_price_table(config),
             now_iso,
+            vocabulary={
+                "signals": sorted(SIGNAL_NAMES),
+                "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
+            },
         )
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
@@ -107,8 +113,7 @@ class AgentAssistServer:
 
     async def close(self) -> None:
         await self.telephony.close()
-        for call in list(self.calls.values()):
-            await call.end("server_shutdown")
+        await self.desk.end_all("server_shutdown")
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -139,8 +144,7 @@ class AgentAssistServer:
     def agent_of(self, call_id: str) -> str | None:
         """The agent of a call, cached: subscribers ask on every event."""
         if call_id not in self._agents:
-            store = cast(SqliteStore, self.services.store)
-            self._agents[call_id] = store.call_agent(call_id)
+            self._agents[call_id] = self.services.store.call_agent(call_id)
         return self._agents[call_id]
 
     def may_view(self, user: User, call_id: str) -> bool:
@@ -164,28 +168,20 @@ class AgentAssistServer:
         try:
             await self._send(
                 ws,
-                envelope(
-                    "ready",
-                    None,
-                    0,
-                    0,
-                    0,
-                    {
-                        "server": f"agent-assist {__version__}",
-                        "protocol": 1,
-                        "active_calls": [
-                            {
-                                "call_id": c.call_id,
-                                "language": c.language,
-                                "title": c.start.title,
-                                "started_at": c.started_at,
-                                "last_seq": c.last_seq,
-                                "agent": self.agent_of(c.call_id),
-                            }
-                            for c in self.calls.values()
-                            if self.may_view(user, c.call_id)
-                        ],
-                    },
+                encode_ready(
+                    f"agent-assist {__version__}",
+                    [
+                        {
+                            "call_id": c.call_id,
+                            "language": c.language,
+                            "title": c.start.title,
+                            "started_at": c.started_at,
+                            "last_seq": c.last_seq,
+                            "agent": self.agent_of(c.call_id),
+                        }
+                        for c in self.calls.values()
+                        if self.may_view(user, c.call_id)
+                    ],
                 ),
             )
             self._queue_backlog(sub, hello)
@@ -231,7 +227,7 @@ class AgentAssistServer:
                     "the first message must be 'hello'", code="protocol.hello_required"
                 )
             if msg.resume_call_id and self.services.store.get_call(msg.resume_call_id) is None:
-                raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
+                raise CallError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
             user = self._user(ws)
             for wanted in (msg.subscribe, msg.resume_call_id):
                 if wanted not in (None, "*") and not self.may_view(user, str(wanted)):
@@ -263,7 +259,7 @@ class AgentAssistServer:
         max_frame = self.services.config.server.max_frame_bytes
         if isinstance(message, bytes):
             if call is None or call.ended:
-                raise AgentAssistError("audio before 'call.start'", code="call.not_started")
+                raise CallError("audio before 'call.start'", code="call.not_started")
             channel, pcm = parse_audio_frame(
                 message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
             )
@@ -272,14 +268,11 @@ class AgentAssistServer:
         msg = parse_client_message(message)
         if isinstance(msg, Hello):
             raise ProtocolError("'hello' was already received", code="protocol.bad_envelope")
-        if isinstance(msg, Feedback | CustomerLink):
-            target = self.calls.get(msg.call_id)
-            if target is None or target.ended:
-                raise AgentAssistError(f"no live call {msg.call_id!r}", code="call.unknown")
-            if isinstance(msg, Feedback):
-                apply_feedback(target, msg)
-            else:
-                link_customer(self.services, target, msg)
+        if isinstance(msg, Feedback):
+            self.desk.feedback(msg)
+            return call
+        if isinstance(msg, CustomerLink):
+            self.desk.link_customer(msg)
             return call
         if hello.role != "source":
             raise ProtocolError(
@@ -288,45 +281,34 @@ class AgentAssistServer:
             )
         if isinstance(msg, CallStart):
             if call is not None:
-                raise AgentAssistError(
+                raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
             agent = user.name if user.role == "agent" else msg.agent
-            call = await self.open_call(msg, agent, sub)
-            return call
+
+            def before_start(new: LiveCall) -> None:
+                self._agents[new.call_id] = agent  # known before call.started goes out
+                sub.own_call = new.call_id
+
+            return await self.desk.open(msg, agent, before_start)
         if call is None or call.ended:
-            raise AgentAssistError("no call started on this connection", code="call.not_started")
+            raise CallError("no call started on this connection", code="call.not_started")
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):
-            await self.end_call(call, msg.reason)
+            await self.desk.end(call, msg.reason)
         return call
 
-    async def open_call(
-        self, start: CallStart, agent: str | None, sub: Subscriber | None = None
-    ) -> LiveCall:
-        """Start a call for a source (our protocol or a telephony adapter) and announce it."""
-        call = LiveCall(self.services, start)
-        self._agents[call.call_id] = agent  # known before call.started goes out
-        if self.archive is not None and call.mode == "audio":
-            call.recorder = self.archive.recorder(
-                call.call_id, start.sample_rate, call.start.channels
-            )
-        if sub is not None:
-            sub.own_call = call.call_id
-        self.calls[call.call_id] = call
-        await call.begin()
-        store = cast(SqliteStore, self.services.store)
-        if agent:
-            store.set_call_agent(call.call_id, agent)
-        if call.recorder is not None:
-            store.set_recording(call.call_id, str(call.recorder.path), start.sample_rate)
-        link_at_start(self.services, call)
-        return call
+    async def open_call(self, start: CallStart, agent: str | None) -> LiveCall:
+        """Start a call for a telephony adapter: the desk, with its agent known first."""
+
+        def before_start(new: LiveCall) -> None:
+            self._agents[new.call_id] = agent
+
+        return await self.desk.open(start, agent, before_start)
 
     async def end_call(self, call: LiveCall, reason: str) -> None:
-        await call.end(reason)
-        self.calls.pop(call.call_id, None)
+        await self.desk.end(call, reason)
 
     async def _send_loop(self, ws: ServerConnection, sub: Subscriber) -> None:
         while True:

@@ -26,13 +26,13 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from agent_assist.auth import ANONYMOUS, SESSION_COOKIE, Authenticator, User
 from agent_assist.config import AuthConfig
-from agent_assist.errors import AgentAssistError
-from agent_assist.stats import agent_stats, stats_csv, stats_json
+from agent_assist.errors import AgentAssistError, RequestError
 from agent_assist.store.audio_archive import AudioArchive
-from agent_assist.store.sqlite import CallFilter
-from agent_assist.supervision import NotFound, Supervision
+from agent_assist.store.base import CallFilter
+from agent_assist.supervision.accounts import ANONYMOUS, SESSION_COOKIE, Authenticator, User
+from agent_assist.supervision.review import NotFound, Supervision
+from agent_assist.supervision.statistics import agent_stats, stats_csv, stats_json
 
 PAGES = {
     "/": "index.html",
@@ -60,7 +60,7 @@ class WebGate:
         archive: AudioArchive | None,
         prices: Any,
         now: Now,
-        vocabulary: dict[str, list[str]] | None = None,
+        vocabulary: dict[str, list[str]],
     ) -> None:
         self.auth = auth
         self.config = config
@@ -68,7 +68,7 @@ class WebGate:
         self.archive = archive
         self.prices = prices
         self.now = now
-        self.vocabulary = vocabulary or {"signals": [], "warnings": []}
+        self.vocabulary = vocabulary  # signal names and warning rule ids, for the filters
 
     # -- who is asking ------------------------------------------------------------------
 
@@ -307,7 +307,7 @@ class WebGate:
         raw = q.get("score", "")
         score = None if raw == "" else _float(raw)
         if raw != "" and score is None:
-            raise AgentAssistError("score must be a number from 0 to 1", code="score.bad_value")
+            raise RequestError("score must be a number from 0 to 1", code="score.bad_value")
         result = self.supervision.override(
             call_id, q.get("item", ""), score, q.get("reason", ""), user.name, self.now()
         )

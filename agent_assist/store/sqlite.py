@@ -1,17 +1,20 @@
 """SQLite storage: calls, their transcripts and every event, surviving restarts.
 
-The ``Store`` protocol is all the runtime sees, so a PostgreSQL adapter can replace
-this one. Each event is written in its own transaction together with its transcript
-row, so a crash never leaves half an event behind.
+The ``Store`` protocol (``store/base.py``) is all the runtime sees, so a PostgreSQL
+adapter can replace this one. Each event is written in its own transaction together
+with its transcript row, so a crash never leaves half an event behind.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from agent_assist.store.base import CallFilter, CallRow, Store, UserRow
+
+__all__ = ["CallFilter", "CallRow", "SqliteStore", "Store", "UserRow"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -98,43 +101,6 @@ CREATE TABLE IF NOT EXISTS analyzed (
     analyzed_at TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class CallRow:
-    call_id: str
-    started_at: str
-    language: str
-    title: str
-    customer_id: str | None
-    mode: str
-    channels: tuple[str, ...]
-    ended_at: str | None
-    end_reason: str | None
-    duration_ms: int | None
-    last_seq: int
-
-
-class Store(Protocol):
-    def create_call(self, row: CallRow) -> None: ...
-    def append_event(
-        self,
-        call_id: str,
-        seq: int,
-        type_: str,
-        t_ms: int,
-        emitted_ms: int,
-        body: str,
-        data: dict[str, Any],
-    ) -> None: ...
-    def end_call(self, call_id: str, ended_at: str, reason: str, duration_ms: int) -> None: ...
-    def set_language(self, call_id: str, language: str) -> None: ...
-    def get_call(self, call_id: str) -> CallRow | None: ...
-    def list_calls(self, limit: int = 100) -> list[CallRow]: ...
-    def events_after(self, call_id: str, after_seq: int) -> list[str]: ...
-    def transcript(self, call_id: str) -> list[tuple[str, int, int, str]]: ...
-    def close_interrupted(self, ended_at: str) -> int: ...
-    def close(self) -> None: ...
 
 
 class SqliteStore:
@@ -427,28 +393,6 @@ class SqliteStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO analyzed VALUES (?,?,?,?)", (sha256, path, call_id, at)
             )
-
-
-@dataclass(frozen=True)
-class UserRow:
-    name: str
-    role: str
-    password: str | None
-    disabled: bool
-
-
-@dataclass(frozen=True)
-class CallFilter:
-    """A review-page search; ``agent`` None means every agent (supervisors only)."""
-
-    agent: str | None = None
-    since: str = ""
-    until: str = ""
-    signal: str = ""
-    warning: str = ""
-    text: str = ""
-    ended_only: bool = False
-    limit: int = 200
 
 
 class _Transaction:

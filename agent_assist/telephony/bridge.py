@@ -17,14 +17,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from agent_assist.auth import valid_name
 from agent_assist.errors import TelephonyError
 from agent_assist.protocol import CallStart
+from agent_assist.supervision.accounts import valid_name
 from agent_assist.telephony.stream import CALL_SPEAKERS, Audio, Begin, CallClock, Finish
 
 if TYPE_CHECKING:
-    from agent_assist.server.live_call import LiveCall
-    from agent_assist.server.services import Services
+    from agent_assist.runtime.live_call import LiveCall
+    from agent_assist.runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from agent_assist.telephony.freeswitch import SUBPROTOCOLS, AudioForkStream
 from agent_assist.telephony.stream import Action, Audio, Begin, Close, Finish, Reply
 
 if TYPE_CHECKING:
-    from agent_assist.auth import Authenticator
+    from agent_assist.supervision.accounts import Authenticator
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from agent_assist.audio.files import CallAudio
+from agent_assist.clients.replay import ReplayResult
 from agent_assist.config import Config
 from agent_assist.errors import ConfigError
-from agent_assist.replay import ReplayResult
 from agent_assist.telephony.config import secret
 from agent_assist.telephony.simulators import (
     PLATFORMS,

@@ -14,7 +14,7 @@ from agent_assist.core.catalog import Catalog, parse_catalog
 from agent_assist.core.customer import parse_customers
 from agent_assist.crm import FileCustomerDirectory
 from agent_assist.errors import ConfigError
-from agent_assist.server.services import build_services
+from agent_assist.runtime.services import build_services
 
 
 def bundled(name: str) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""The core imports nothing from the outside world: no audio, models, sockets or storage."""
+"""The core, and the pure parts of the recognition stream (pacing, stabiliser), import
+nothing from the outside world: no audio, models, sockets or storage."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def test_core_imports_no_outside_world() -> None:
         "import importlib, pkgutil, sys\n"
         "import agent_assist.core as core\n"
         "import agent_assist.protocol\n"
+        "import agent_assist.asr.pacing, agent_assist.asr.stabilizer\n"
         "for m in pkgutil.iter_modules(core.__path__):\n"
         "    importlib.import_module(f'agent_assist.core.{m.name}')\n"
         f"print(sorted(m for m in {FORBIDDEN!r} if m in sys.modules))\n"

@@ -10,10 +10,10 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from agent_assist.audio.files import read_call_audio
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.config import Config
-from agent_assist.replay import load_script, replay
+from agent_assist.runtime.services import build_services
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services
 from tests.conftest import CALLS, SAMPLES, RunningServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]

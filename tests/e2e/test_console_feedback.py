@@ -17,8 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from websockets.asyncio.client import ClientConnection, connect
 
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.core.phases import PHASES
-from agent_assist.replay import load_script, replay
 from tests.conftest import CALLS, RunningServer
 from tests.server.test_server import db_rows, msg, recv_json
 

@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from agent_assist.audio.files import read_call_audio
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.core.script import ScriptedCall, Turn
-from agent_assist.replay import load_script, replay
 from tests.conftest import CALLS, SAMPLES, RunningServer
 
 pytestmark = [pytest.mark.browser]
@@ -210,3 +210,25 @@ async def test_an_agent_is_refused_another_agents_call(
     await expect(rows.first).to_have_attribute("data-call", ben.call_id)
     wall = await page.goto(f"{text_server.http}/wall.html")
     assert wall is not None and wall.status == 403
+
+
+async def test_review_filters_list_the_real_signals_and_warning_rules(
+    browser: Browser, text_server: RunningServer
+) -> None:
+    result = await replay(text_server.url, LIVE_CALL, fast=True, agent="ann")
+    page = await signed_in(browser, text_server, "sue", "supervisor", "/review.html")
+    signal_options = page.locator("[data-testid=filter-signal] option")
+    await expect(signal_options).to_have_count(1 + 21)  # "any" and every signal name
+    values = await signal_options.evaluate_all("os => os.map(o => o.value)")
+    assert {"speed_complaint", "cancel_intent", "pressure_language"} <= set(values)
+    warnings = await page.locator("[data-testid=filter-warning] option").evaluate_all(
+        "os => os.map(o => o.value)"
+    )
+    assert "compliance.pitch_during_cancellation.v1" in warnings
+    assert all(w.startswith("compliance.") for w in warnings[1:]) and len(warnings) > 2
+    # choosing a warning lists the call that has it
+    await page.select_option(
+        "[data-testid=filter-warning]", "compliance.pitch_during_cancellation.v1"
+    )
+    await page.locator("[data-testid=filters] button[type=submit]").click()
+    await expect(page.locator(f"[data-call='{result.call_id}']").first).to_be_visible()

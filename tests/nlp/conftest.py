@@ -6,7 +6,7 @@ import pytest
 
 from agent_assist.config import Config
 from agent_assist.core.signals import SignalDetector
-from agent_assist.server.services import build_detector
+from agent_assist.nlp.detector import build_detector
 
 
 @pytest.fixture(scope="session")

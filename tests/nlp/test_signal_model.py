@@ -15,9 +15,9 @@ from agent_assist.config import Config
 from agent_assist.core.events import Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
 from agent_assist.errors import ModelError
+from agent_assist.nlp.detector import build_detector, load_signal_classifier
 from agent_assist.nlp.intents import digest, load_examples
 from agent_assist.nlp.signal_model import OnnxSignalClassifier, model_text
-from agent_assist.server.services import build_detector, load_signal_classifier
 from tests.conftest import REPO
 from tests.core.test_scripted_calls import CALL_FILES
 

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from agent_assist.replay import load_script, replay
+from agent_assist.clients.replay import load_script, replay
 from tests.conftest import CALLS, RunningServer
 from tests.server.test_server import msg, recv_json, recv_until
 

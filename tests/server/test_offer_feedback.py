@@ -6,7 +6,7 @@ import json
 
 from websockets.asyncio.client import connect
 
-from agent_assist.replay import load_script, replay
+from agent_assist.clients.replay import load_script, replay
 from tests.conftest import CALLS, RunningServer
 from tests.server.test_server import db_rows, msg, recv_json, recv_until
 

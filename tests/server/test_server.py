@@ -14,10 +14,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from agent_assist.audio.files import read_call_audio
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.config import Config
 from agent_assist.protocol import audio_frame
-from agent_assist.replay import load_script, replay
-from agent_assist.server.services import build_services
+from agent_assist.runtime.services import build_services
 from tests.conftest import CALLS, RunningServer, shared_audio
 
 

@@ -23,10 +23,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.cli import main
+from agent_assist.clients.replay import load_script, replay
 from agent_assist.config import Config
-from agent_assist.replay import load_script, replay
+from agent_assist.runtime.services import build_services
 from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services
 from agent_assist.telephony import audiohook
 from agent_assist.telephony.config import (
     AudioHookConfig,

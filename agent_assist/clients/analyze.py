@@ -1,9 +1,10 @@
 """Batch analysis: stored recordings through the live pipeline, stored and scored.
 
-Each file goes through an embedded server over loopback exactly as a live call would
-(same VAD, recognition, signals, policy, storage and archive), as fast as the machine
-decodes. A file is known by the SHA-256 of its bytes, so re-running skips what was
-already analysed; a missing or corrupt file is reported and skipped, and the rest go on.
+Each file goes through the live pipeline in-process exactly as a live call would (same
+call desk, VAD, recognition, signals, policy, storage and archive; no server, no socket),
+as fast as the machine decodes. A file is known by the SHA-256 of its bytes, so
+re-running skips what was already analysed; a missing or corrupt file is reported and
+skipped, and the rest go on.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.clients.replay import load_script, replay_in_process
 from agent_assist.config import Config
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
-from agent_assist.replay import load_script, replay
-from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services, now_iso
+from agent_assist.runtime.desk import CallDesk, build_archive
+from agent_assist.runtime.services import build_services, now_iso
+from agent_assist.supervision.review import Supervision
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff", ".toml")
-ANALYZER_USER = "batch-analyzer"
 
 
 @dataclass(frozen=True)
@@ -103,26 +104,21 @@ async def analyze(
     files = expand(paths)
     needs_asr = any(f.suffix.lower() != ".toml" for f in files)
     services = build_services(config, with_asr=needs_asr, store_path=store_path)
-    server = AgentAssistServer(services)
-    host, port = await server.start("127.0.0.1", 0)
-    url = f"ws://{host}:{port}/ws"
-    if server.auth.user(ANALYZER_USER) is None:
-        server.auth.add_user(ANALYZER_USER, "source")
-    token = server.auth.api_token(ANALYZER_USER)
-    store = server.supervision.store
+    desk = CallDesk(services, build_archive(services))
+    store = services.store
+    supervision = Supervision(store, config)
     progress = Progress(len(files), out)
     outcomes: list[Outcome] = []
     try:
         for index, path in enumerate(files, start=1):
             progress.start(index, path)
-            outcome = await _one(server, url, token, path, agent, language, mono, swap, progress)
+            outcome = await _one(desk, supervision, path, agent, language, mono, swap, progress)
             if outcome.status == "analyzed" and outcome.call_id:
                 store.mark_analyzed(_digest(path), str(path), outcome.call_id, now_iso())
             outcomes.append(outcome)
             progress.done(outcome)
     finally:
-        server.auth.logout(token)
-        await server.close()
+        await desk.end_all("server_shutdown")
         services.close()
     return outcomes
 
@@ -136,9 +132,8 @@ def _digest(path: Path) -> str:
 
 
 async def _one(
-    server: AgentAssistServer,
-    url: str,
-    token: str,
+    desk: CallDesk,
+    supervision: Supervision,
     path: Path,
     agent: str | None,
     language: str | None,
@@ -150,7 +145,7 @@ async def _one(
         digest = _digest(path)
     except OSError as exc:
         return Outcome(path, "failed", None, f"cannot read: {exc.strerror or exc}")
-    done = server.supervision.store.analyzed_call(digest)
+    done = supervision.store.analyzed_call(digest)
     if done is not None:
         return Outcome(path, "skipped", done, "already analysed")
     try:
@@ -169,17 +164,16 @@ async def _one(
             progress.bar(int(msg["data"]["end_ms"]) / duration_ms)
 
     try:
-        result = await replay(
-            url,
+        result = await replay_in_process(
+            desk,
             call,
-            language=language or server.services.config.asr.default_language,
+            language=language or desk.services.config.asr.default_language,
             title=path.name,
             fast=True,
-            token=token,
             agent=agent,
             on_event=on_event,
         )
     except AgentAssistError as err:
         return Outcome(path, "failed", None, f"[{err.code}] {err.message}")
-    score = server.supervision.score(result.call_id)
+    score = supervision.score(result.call_id)
     return Outcome(path, "analyzed", result.call_id, "", score.total)

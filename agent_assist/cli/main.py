@@ -1,7 +1,7 @@
 """Command line: ``agent-assist serve | replay | demo | mic | models | users | score |
 report | analyze``.
 
-Supervisor commands (users, score, report) live in ``supervisor_cli``.
+Supervisor commands (users, score, report) live in ``cli.supervision``.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ import signal
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
-from agent_assist.audio.mic import add_mic_parser, run_mic
-from agent_assist.auth import configured_source_token
+from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
 from agent_assist.config import Config, load_config
+from agent_assist.core.events import LANGUAGES
 from agent_assist.core.script import ScriptedCall
-from agent_assist.errors import AgentAssistError, ConfigError
+from agent_assist.errors import AgentAssistError, AudioInputError, ConfigError, ModelError
 from agent_assist.model_files import install_model, read_manifest, verify_model
-from agent_assist.replay import load_script, replay
-from agent_assist.server.app import AgentAssistServer
-from agent_assist.server.services import build_services
+from agent_assist.runtime.services import build_services
+
+if TYPE_CHECKING:
+    from agent_assist.server.app import AgentAssistServer
+from agent_assist.runtime.desk import CallDesk, build_archive
+from agent_assist.supervision.accounts import configured_source_token
 
 log = logging.getLogger("agent_assist")
 
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return asyncio.run(_demo(config, args))
         if args.command in ("users", "score", "report"):
-            from agent_assist.supervisor_cli import run_supervisor_command
+            from agent_assist.cli.supervision import run_supervisor_command
 
             return run_supervisor_command(config, args)
         if args.command == "analyze":
@@ -79,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help="ws:// URL (default: from config; an embedded server is started when none answers)",
     )
     r.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
-    r.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    r.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
     r.add_argument("--events", type=Path, help="write every event, one JSON message per line")
     r.add_argument("--mono", choices=["agent", "customer"], help="a mono file is this speaker")
     r.add_argument("--swap", action="store_true", help="stereo file is customer left, agent right")
@@ -104,16 +107,28 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds to wait for a console to connect before replaying",
     )
-    add_mic_parser(sub)
+    mic = sub.add_parser("mic", help="stream the microphone as a live call until Ctrl-C")
+    mic.add_argument("--server", help="ws:// URL (default: from config; else an embedded server)")
+    mic.add_argument("--device", help="input device name or index (see --list)")
+    mic.add_argument("--list", action="store_true", help="list input devices and exit")
+    mic.add_argument("--rate", type=int, default=16000, help="capture rate (8000..48000)")
+    mic.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
+    mic.add_argument(
+        "--speaker",
+        choices=["agent", "customer"],
+        default="customer",
+        help="whose voice a mono microphone carries (a stereo device: agent left, customer right)",
+    )
+    mic.add_argument("--stereo", action="store_true", help="capture two channels")
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
-    from agent_assist.supervisor_cli import add_supervisor_commands
+    from agent_assist.cli.supervision import add_supervisor_commands
 
     add_supervisor_commands(sub)
     a = sub.add_parser("analyze", help="run stored recordings through the pipeline; store, score")
     a.add_argument("paths", nargs="+", type=Path, help="recordings (or folders of them)")
     a.add_argument("--agent", help="the agent these calls belong to")
-    a.add_argument("--language", choices=["ja", "en", "auto"], default=None)
+    a.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
     a.add_argument("--mono", choices=["agent", "customer"], help="mono files are this speaker")
     a.add_argument("--swap", action="store_true", help="stereo is customer left, agent right")
     return p
@@ -128,7 +143,7 @@ def _models(config: Config, action: str) -> int:
     for name in sorted(wanted):
         spec = manifest.get(name)
         if spec is None:
-            raise AgentAssistError(f"model {name!r} from config.toml is not in the manifest")
+            raise ModelError(f"model {name!r} from config.toml is not in the manifest")
         folder = (
             install_model(models_dir, spec)
             if action == "install"
@@ -139,6 +154,8 @@ def _models(config: Config, action: str) -> int:
 
 
 async def _serve(config: Config, host: str | None, port: int | None) -> int:
+    from agent_assist.server.app import AgentAssistServer
+
     services = build_services(config)
     server = AgentAssistServer(services)
     bound = await server.start(host, port)
@@ -152,46 +169,62 @@ async def _serve(config: Config, host: str | None, port: int | None) -> int:
 
 
 async def _replay(config: Config, args: argparse.Namespace) -> int:
+    """Into the named server, else the configured one when it answers, else in-process."""
     call = _load_call(args.file, args.mono, args.swap)
     if args.platform:
         return await _replay_as(config, args, call)
     url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
     language = args.language or config.asr.default_language
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
-    embedded: AgentAssistServer | None = None
-    token = args.token or configured_source_token(config.auth)
     try:
         if args.server is None and not await _answers(config.server.host, config.server.port):
-            log.info("no server on %s; replaying through an embedded one", url)
-            services = build_services(config, with_asr=isinstance(call, CallAudio))
-            embedded = AgentAssistServer(services)
-            host, port = await embedded.start(port=0)
-            url = f"ws://{host}:{port}/ws"
-            token = embedded.source_token_for()
-        result = await replay(
-            url,
+            log.info("no server on %s; replaying in-process", url)
+            result = await _replay_in_process(config, call, args, language, sink)
+        else:
+            result = await replay(
+                url,
+                call,
+                language=language,
+                fast=args.fast,
+                events_out=sink,
+                on_event=_print_event,
+                token=args.token or configured_source_token(config.auth),
+                agent=args.agent,
+            )
+        print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
+    finally:
+        if sink is not None:
+            sink.close()
+    return 0
+
+
+async def _replay_in_process(
+    config: Config,
+    call: CallAudio | ScriptedCall,
+    args: argparse.Namespace,
+    language: str,
+    sink: TextIO | None,
+) -> ReplayResult:
+    services = build_services(config, with_asr=isinstance(call, CallAudio))
+    desk = CallDesk(services, build_archive(services))
+    try:
+        return await replay_in_process(
+            desk,
             call,
             language=language,
             fast=args.fast,
             events_out=sink,
             on_event=_print_event,
-            token=token,
             agent=args.agent,
         )
-        print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
     finally:
-        if sink is not None:
-            sink.close()
-        if embedded is not None:
-            if token:
-                embedded.auth.logout(token)
-            await embedded.close()
-            embedded.services.close()
-    return 0
+        await desk.end_all("server_shutdown")
+        services.close()
 
 
 async def _replay_as(config: Config, args: argparse.Namespace, call: object) -> int:
     """``replay --as PLATFORM``: through a telephony adapter, watched by a console."""
+    from agent_assist.server.app import AgentAssistServer
     from agent_assist.telephony.replay_as import enable_for_replay, replay_as
 
     if not isinstance(call, CallAudio):
@@ -236,7 +269,7 @@ async def _replay_as(config: Config, args: argparse.Namespace, call: object) -> 
 
 
 async def _analyze(config: Config, args: argparse.Namespace) -> int:
-    from agent_assist.analyze import analyze
+    from agent_assist.clients.analyze import analyze
 
     outcomes = await analyze(
         config,
@@ -256,16 +289,40 @@ async def _analyze(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _mic(config: Config, args: argparse.Namespace) -> int:
-    async def serve_embedded() -> tuple[str, AgentAssistServer | None, str | None]:
-        url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
-        if args.server or await _answers(config.server.host, config.server.port):
-            token = configured_source_token(config.auth)
-            return url, None, token
+    from agent_assist.audio.mic import list_devices
+    from agent_assist.clients.mic import stream_microphone
+
+    if args.list:
+        print(list_devices())
+        return 0
+    if not 8000 <= args.rate <= 48000:
+        raise AudioInputError("--rate must be 8000..48000", code="audio.bad_input")
+    from agent_assist.server.app import AgentAssistServer
+
+    url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
+    embedded: AgentAssistServer | None = None
+    token = configured_source_token(config.auth)
+    if not args.server and not await _answers(config.server.host, config.server.port):
         embedded = AgentAssistServer(build_services(config))
         host, port = await embedded.start(port=0)
-        return f"ws://{host}:{port}/ws", embedded, embedded.source_token_for()
-
-    return await run_mic(config, args, serve_embedded, _print_event, _until_interrupted)
+        url, token = f"ws://{host}:{port}/ws", embedded.source_token_for()
+    print(f"  streaming the microphone to {url} (Ctrl-C to end the call)", flush=True)
+    try:
+        await stream_microphone(
+            url,
+            rate=args.rate,
+            speakers=("agent", "customer") if args.stereo else (args.speaker,),
+            device=args.device,
+            language=args.language or config.asr.default_language,
+            until=_until_interrupted,
+            on_event=_print_event,
+            token=token,
+        )
+    finally:
+        if embedded is not None:
+            await embedded.close()
+            embedded.services.close()
+    return 0
 
 
 def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | ScriptedCall:
@@ -276,6 +333,8 @@ def _load_call(path: Path, mono: str | None, swap: bool) -> CallAudio | Scripted
 
 
 async def _demo(config: Config, args: argparse.Namespace) -> int:
+    from agent_assist.server.app import AgentAssistServer
+
     services = build_services(config)
     server = AgentAssistServer(services)
     try:

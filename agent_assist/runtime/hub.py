@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent_assist.store.sqlite import Store
+from agent_assist.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,10 @@ class Hub:
         self.queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
 
-    def add(self, subscribe: str | None) -> Subscriber:
-        sub = Subscriber(subscribe=subscribe, queue=asyncio.Queue(maxsize=self.queue_size))
+    def add(self, subscribe: str | None, *, bounded: bool = True) -> Subscriber:
+        """A reader; ``bounded=False`` only for a reader in this process that keeps up."""
+        size = self.queue_size if bounded else 0
+        sub = Subscriber(subscribe=subscribe, queue=asyncio.Queue(maxsize=size))
         self._subscribers.add(sub)
         return sub
 

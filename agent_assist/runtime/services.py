@@ -1,4 +1,6 @@
-"""Everything a server needs, built once at start-up and passed down (no globals).
+"""The composition root: everything a live call needs, built once from config (no globals).
+
+The server, ``analyze`` and ``replay`` of a file in-process all build their services here.
 
 Building fails early and clearly: a bad config, rule or policy file, or a missing or
 corrupt model stops start-up with the problem and its fix.
@@ -18,22 +20,13 @@ from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import Config
 from agent_assist.core.catalog import Catalog, parse_catalog
 from agent_assist.core.policy import PolicyBook, parse_policy
-from agent_assist.core.signals import (
-    Analyzer,
-    NegationScope,
-    SecondOpinion,
-    SignalDetector,
-    SignalRule,
-)
+from agent_assist.core.signals import SignalDetector
 from agent_assist.crm import CustomerDirectory, FileCustomerDirectory
 from agent_assist.errors import ConfigError
-from agent_assist.model_files import read_manifest, verify_model
-from agent_assist.nlp.signal_model import OnnxSignalClassifier, SentenceEncoder
-from agent_assist.nlp.spacy_analyzer import SpacyAnalyzer, load_rule_set
-from agent_assist.server.hub import Hub
-from agent_assist.store.sqlite import SqliteStore, Store
-
-LANGUAGES = ("ja", "en")
+from agent_assist.nlp.detector import build_detector
+from agent_assist.runtime.hub import Hub
+from agent_assist.store.base import Store
+from agent_assist.store.sqlite import SqliteStore
 
 
 @dataclass
@@ -46,47 +39,13 @@ class Services:
     engine: RecognitionEngine | None
     vad: SileroVad | None
     customers: CustomerDirectory | None = None
+    data_dir: Path | None = None
+    """Where the store keeps its files; the audio archive defaults to ``audio/`` in it."""
 
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()
         self.store.close()
-
-
-def build_detector(
-    config: Config | None = None, *, second_opinion: SecondOpinion | None = None
-) -> SignalDetector:
-    """Rules for both languages, plus the model's second opinion when ``config`` enables it.
-
-    Without a config (unit tests of the rules) the detector is rules only, unless a
-    ``second_opinion`` is injected (training replays out-of-fold scores through it).
-    """
-    analyzers: dict[str, Analyzer] = {}
-    rules: dict[str, SignalRule] = {}
-    negation: dict[str, NegationScope] = {}
-    for lang in LANGUAGES:
-        rule_set = load_rule_set(lang)
-        analyzers[lang] = SpacyAnalyzer(rule_set)
-        rules.update(rule_set.rules)
-        negation[lang] = rule_set.negation
-    if config is not None and config.nlp.second_opinion:
-        second_opinion = load_signal_classifier(config)
-    return SignalDetector(analyzers, rules, negation, second_opinion)
-
-
-def load_signal_classifier(config: Config) -> OnnxSignalClassifier:
-    """The encoder (verified by sha256, or ``ModelError`` naming the fix) and the head."""
-    models_dir = config.resolve(config.models.dir)
-    manifest = read_manifest(models_dir / "manifest.toml")
-    spec = manifest.get(config.nlp.encoder)
-    if spec is None:
-        raise ConfigError(
-            "config.toml",
-            [f"nlp.encoder: {config.nlp.encoder!r} is not in the manifest ({sorted(manifest)})"],
-        )
-    folder = verify_model(models_dir, spec)
-    encoder = SentenceEncoder(folder / spec.files[0].name, threads=config.nlp.threads)
-    return OnnxSignalClassifier(encoder, models_dir / config.nlp.head)
 
 
 def load_policy(config: Config) -> PolicyBook:
@@ -129,10 +88,11 @@ def build_services(
         recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir), config.vad)
         engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
-    store = SqliteStore(store_path or config.resolve(config.store.path))
+    db_path = store_path or config.resolve(config.store.path)
+    store = SqliteStore(db_path)
     store.close_interrupted(now_iso())
     hub = Hub(store, config.server.queue_size)
-    return Services(config, store, hub, detector, policy, engine, vad, customers)
+    return Services(config, store, hub, detector, policy, engine, vad, customers, db_path.parent)
 
 
 def now_iso() -> str:

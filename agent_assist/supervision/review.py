@@ -10,36 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from agent_assist.config import Config
 from agent_assist.core.call_facts import call_facts, offer_outcomes, talk_timeline
+from agent_assist.core.events import Event, Numbered
 from agent_assist.core.scoring import (
-    ITEM_TITLES,
     SCORECARD_VERSION,
     CallScore,
     Override,
     score_call,
     score_to_json,
 )
+from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import AgentAssistError
-from agent_assist.nlp.spacy_analyzer import load_rule_set
-from agent_assist.store.sqlite import CallFilter, CallRow, SqliteStore
+from agent_assist.protocol import decode_events
+from agent_assist.store.base import CallFilter, CallRow, Store
+from agent_assist.supervision.overrides import set_override, stored_overrides
 
 
 class NotFound(AgentAssistError):
     code = "call.unknown"
     fault = "client"
-
-
-@cache
-def known_signal_names() -> frozenset[str]:
-    """Every signal the bundled rules can detect (reading the TOML only, no spaCy)."""
-    names: set[str] = set()
-    for lang in ("ja", "en"):
-        names |= {rule.signal for rule in load_rule_set(lang).rules.values()}
-    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -68,12 +60,10 @@ class CallSummary:
 
 
 class Supervision:
-    def __init__(
-        self, store: SqliteStore, config: Config, known: frozenset[str] | None = None
-    ) -> None:
+    def __init__(self, store: Store, config: Config, known: frozenset[str] | None = None) -> None:
         self.store = store
         self.card = config.scorecard
-        self.known = known if known is not None else known_signal_names()
+        self.known = known if known is not None else SIGNAL_NAMES
         key = repr((sorted(self.card.items.items()), self.card, sorted(self.known)))
         self.card_key = f"{SCORECARD_VERSION}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
@@ -83,17 +73,16 @@ class Supervision:
             raise NotFound(f"no call {call_id!r}")
         return row
 
+    def events(self, call_id: str) -> list[Numbered[Event]]:
+        """A stored call's events, typed (a field the reader expects and misses fails here)."""
+        return decode_events(self.store.call_events(call_id))
+
     def overrides(self, call_id: str) -> dict[str, Override]:
-        return {
-            item: Override(score, reason, by, at)
-            for item, score, reason, by, at in self.store.overrides(call_id)
-        }
+        return stored_overrides(self.store, call_id)
 
     def score(self, call_id: str) -> CallScore:
         self.call(call_id)
-        return score_call(
-            self.store.call_events(call_id), self.card, self.known, self.overrides(call_id)
-        )
+        return score_call(self.events(call_id), self.card, self.known, self.overrides(call_id))
 
     def summary_score(self, row: CallRow) -> tuple[float | None, bool]:
         """Total and auto-fail of an ended call, from the cache when it is current."""
@@ -133,25 +122,14 @@ class Supervision:
     ) -> CallScore:
         """Save (or with ``score`` None, clear) a supervisor's score for one item."""
         self.call(call_id)
-        if item_id not in ITEM_TITLES or item_id not in self.card.items:
-            raise AgentAssistError(f"unknown scorecard item {item_id!r}", code="score.bad_item")
-        if score is None:
-            self.store.clear_override(call_id, item_id)
-        else:
-            if not 0 <= score <= 1:
-                raise AgentAssistError("score must be between 0 and 1", code="score.bad_value")
-            if not reason.strip():
-                raise AgentAssistError(
-                    "an override needs a reason (it is shown beside the automatic score)",
-                    code="score.reason_required",
-                )
-            self.store.save_override(call_id, item_id, score, reason.strip()[:500], by, at)
+        set_override(self.store, self.card, call_id, item_id, score, reason, by, at)
         return self.score(call_id)
 
     def review(self, call_id: str) -> dict[str, Any]:
         """Everything the review page shows for one call."""
         row = self.call(call_id)
-        events = self.store.call_events(call_id)
+        stored = self.store.call_events(call_id)
+        events = decode_events(stored)
         facts = call_facts(events)
         timeline = talk_timeline(facts, self.card.silence_ms, self.card.overlap_ms)
         score = score_call(events, self.card, self.known, self.overrides(call_id))
@@ -159,7 +137,7 @@ class Supervision:
         summary = CallSummary(row, self.store.call_agent(call_id), total, failed)
         return {
             "call": summary.to_json(),
-            "events": events,
+            "events": stored,
             "score": score_to_json(score),
             "timeline": {
                 "duration_ms": timeline.duration_ms,

@@ -12,14 +12,15 @@ import json
 import sys
 from typing import Any
 
-from agent_assist.auth import ROLES, Authenticator
 from agent_assist.config import Config
 from agent_assist.core.scoring import CallScore, score_to_json
-from agent_assist.errors import AgentAssistError
-from agent_assist.pricing import load_price_table
-from agent_assist.stats import agent_stats, stats_csv, stats_json, stats_text
+from agent_assist.errors import RequestError
+from agent_assist.store.base import Store
 from agent_assist.store.sqlite import SqliteStore
-from agent_assist.supervision import Supervision
+from agent_assist.supervision.accounts import ROLES, Authenticator
+from agent_assist.supervision.pricing import load_price_table
+from agent_assist.supervision.review import Supervision
+from agent_assist.supervision.statistics import agent_stats, stats_csv, stats_json, stats_text
 
 
 def add_supervisor_commands(sub: Any) -> None:
@@ -76,7 +77,7 @@ def run_supervisor_command(config: Config, args: argparse.Namespace) -> int:
         store.close()
 
 
-def _users(config: Config, store: SqliteStore, args: argparse.Namespace) -> int:
+def _users(config: Config, store: Store, args: argparse.Namespace) -> int:
     auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
     if args.action == "list":
         for row in store.list_users():
@@ -89,13 +90,15 @@ def _users(config: Config, store: SqliteStore, args: argparse.Namespace) -> int:
         if args.password:
             password = getpass.getpass(f"password for {args.name}: ")
             if len(password) < 8:
-                raise AgentAssistError("a password needs at least 8 characters")
+                raise RequestError(
+                    "a password needs at least 8 characters", code="user.weak_password"
+                )
         user = auth.add_user(args.name, args.role, password)
         print(f"user {user.name} ({user.role}) saved")
         return 0
     if args.action == "disable":
         if not store.disable_user(args.name):
-            raise AgentAssistError(f"no such user {args.name!r}")
+            raise RequestError(f"no such user {args.name!r}", code="user.unknown")
         print(f"user {args.name} disabled; their sessions and tokens are revoked")
         return 0
     if args.action == "token":

@@ -12,8 +12,8 @@ import datetime as dt
 from agent_assist.core.events import Event
 from agent_assist.errors import CallError
 from agent_assist.protocol import CustomerLink, Feedback
-from agent_assist.server.live_call import LiveCall
-from agent_assist.server.services import Services
+from agent_assist.runtime.live_call import LiveCall
+from agent_assist.runtime.services import Services
 
 
 def link_at_start(services: Services, call: LiveCall) -> None:

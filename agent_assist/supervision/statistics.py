@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_assist.core.call_facts import call_facts, offer_outcomes
-from agent_assist.pricing import PriceTable
-from agent_assist.store.sqlite import CallFilter
-from agent_assist.supervision import Supervision
+from agent_assist.store.base import CallFilter
+from agent_assist.supervision.pricing import PriceTable
+from agent_assist.supervision.review import Supervision
 
 UNASSIGNED = "(unassigned)"
 
@@ -87,10 +87,10 @@ def agent_stats(
             st.scored_calls += 1
             st.score_sum += summary.total
         st.failed_calls += int(summary.failed)
-        facts = call_facts(sup.store.call_events(summary.row.call_id))
+        facts = call_facts(sup.events(summary.row.call_id))
         st.offers_made += len(facts.offers())
         for w in facts.warnings:
-            st.warnings_by_rule[str((w.get("data") or {}).get("rule_id", ""))] += 1
+            st.warnings_by_rule[w.event.rule_id] += 1
         for o in offer_outcomes(facts):
             for tally in (
                 st.offers,

@@ -19,7 +19,7 @@ from typing import Literal, Protocol, cast
 
 from agent_assist.config import AuthConfig
 from agent_assist.errors import AgentAssistError
-from agent_assist.store.sqlite import UserRow
+from agent_assist.store.base import UserRow
 
 Role = Literal["agent", "supervisor", "source"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "source")

@@ -1,0 +1,308 @@
+"""The streaming recognition stage: audio per channel in, transcript events out.
+
+The shape follows livekit/agents' ``RecognizeStream``: ``push_audio`` per channel,
+``end_input`` once, and read the events by iterating the stream. Interim text comes out
+as ``TranscriptPartial``, finished utterances as ``TranscriptFinal`` (core events), so a
+call's runtime only numbers, stores and publishes them.
+
+Per channel the stream owns a resampler to 16 kHz (soxr), a VAD stream, the utterance
+segmenter and the stabiliser. A closed utterance goes to the shared engine at once (so
+it can be batched with other channels' utterances) and joins one queue; finals come out
+in that order. At the first pause an early final is decoded and kept if the utterance
+closes exactly there. While an utterance is open, partials are requested at most every
+``interval_ms`` and emitted only as far as the stabiliser has committed them. With the
+language ``auto`` the first utterance decides it (partials and early finals wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from agent_assist.asr.pacing import Pacing, same_span, wants_early_final, wants_partial
+from agent_assist.asr.segmenter import UtteranceAudio, UtteranceSegmenter
+from agent_assist.asr.stabilizer import Stabilizer
+from agent_assist.asr.vad import SAMPLE_RATE, Samples
+from agent_assist.asr.whisper import Recognized
+from agent_assist.config import VadConfig
+from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal, TranscriptPartial
+
+log = logging.getLogger(__name__)
+
+TranscriptEvent = TranscriptPartial | TranscriptFinal
+
+
+class StreamEngine(Protocol):
+    """What the stream needs from the shared recognition engine (``RecognitionEngine``)."""
+
+    def submit(self, utterance: UtteranceAudio, language: str) -> asyncio.Future[Recognized]: ...
+
+    async def partial(
+        self, key: Hashable, samples: Samples, language: str, offset_ms: int
+    ) -> Recognized | None: ...
+
+    async def detect_language(
+        self, utterance: UtteranceAudio, candidates: tuple[str, ...]
+    ) -> str: ...
+
+    def lag_ms(self) -> int: ...
+
+
+class ChannelVad(Protocol):
+    def push(self, samples: Samples) -> tuple[Samples, Samples]:
+        """Feed 16 kHz audio; return (whole windows consumed, one probability per window)."""
+        ...
+
+
+class VoiceActivity(Protocol):
+    """The shared VAD model (``SileroVad``): one detector stream per channel."""
+
+    def stream(self) -> ChannelVad: ...
+
+
+@dataclass
+class _Channel:
+    index: int
+    speaker: Speaker
+    resampler: soxr.ResampleStream | None
+    vad: ChannelVad
+    segmenter: UtteranceSegmenter
+    stabilizer: Stabilizer
+    open_id: str | None = None  # id of the utterance being spoken, once a partial named it
+    generation: int = 0  # bumps when an utterance closes, so late partials are dropped
+    partial_at_ms: int = 0  # audio length of the open utterance at the last partial request
+    partial_busy: bool = False
+    early: tuple[UtteranceAudio, asyncio.Future[Recognized]] | None = None
+
+
+@dataclass
+class _Pending:
+    """A closed utterance on its way through the engine (decoded in submission order)."""
+
+    speaker: Speaker
+    utterance: UtteranceAudio
+    utterance_id: str
+    result: asyncio.Future[Recognized] | None  # None until the language is known
+
+
+class RecognizeStream:
+    """One call's audio channels through VAD, segmenter, engine and stabiliser."""
+
+    def __init__(
+        self,
+        call_id: str,
+        speakers: tuple[Speaker, ...],
+        sample_rate: int,
+        language: str,
+        *,
+        engine: StreamEngine,
+        vad: VoiceActivity,
+        vad_config: VadConfig,
+        pacing: Pacing,
+    ) -> None:
+        self.call_id = call_id
+        self.language = language  # "auto" until the first utterance decides it
+        self._engine = engine
+        self._pacing = pacing
+        self._channels = [
+            _Channel(
+                index,
+                speaker,
+                None
+                if sample_rate == SAMPLE_RATE
+                else soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32"),
+                vad.stream(),
+                UtteranceSegmenter(vad_config),
+                Stabilizer(language),
+            )
+            for index, speaker in enumerate(speakers)
+        ]
+        self.audio_ms = 0
+        """Audio of the first channel so far, in 16 kHz milliseconds."""
+        self._counters: dict[str, int] = {}
+        self._pending: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._out: asyncio.Queue[TranscriptEvent | None] = asyncio.Queue()
+        self._partial_tasks: set[asyncio.Task[None]] = set()
+        self._ended = False
+        self._finals = asyncio.create_task(self._decode_loop(), name=f"recognize {call_id}")
+
+    # -- input --------------------------------------------------------------------------
+
+    def push_audio(self, channel: int, pcm: npt.NDArray[np.int16]) -> None:
+        """PCM16 samples of one channel at the stream's input rate."""
+        if self._ended:
+            return
+        ch = self._channels[channel]
+        samples = pcm.astype(np.float32) / 32768.0
+        if ch.resampler is not None:
+            samples = ch.resampler.resample_chunk(samples)
+        if channel == 0:
+            self.audio_ms += round(samples.size * 1000 / SAMPLE_RATE)
+        windows, probs = ch.vad.push(samples.astype(np.float32, copy=False))
+        for utterance in ch.segmenter.push(windows, probs):
+            self._close(ch, utterance)
+        if ch.segmenter.in_speech:
+            self._maybe_early_final(ch)
+            if ch.segmenter.trailing_silence_ms == 0:  # in a pause the final comes soon
+                self._maybe_partial(ch)
+
+    def end_input(self) -> None:
+        """No more audio: close open utterances; the stream ends after their finals."""
+        if self._ended:
+            return
+        self._ended = True
+        for ch in self._channels:
+            if ch.resampler is not None:
+                tail = ch.resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                windows, probs = ch.vad.push(tail.astype(np.float32, copy=False))
+                for utterance in ch.segmenter.push(windows, probs):
+                    self._close(ch, utterance)
+            for utterance in ch.segmenter.flush():
+                self._close(ch, utterance)
+        self._pending.put_nowait(None)
+
+    # -- output -------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[TranscriptEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[TranscriptEvent]:
+        while (event := await self._out.get()) is not None:
+            yield event
+
+    async def aclose(self) -> None:
+        """Stop without waiting for pending finals (a call torn down)."""
+        self._ended = True
+        self._finals.cancel()
+        for task in list(self._partial_tasks):
+            task.cancel()
+        self._out.put_nowait(None)
+
+    # -- inside -------------------------------------------------------------------------
+
+    @property
+    def _language_known(self) -> bool:
+        return self.language != "auto"
+
+    def _maybe_early_final(self, ch: _Channel) -> None:
+        """Decode the utterance as it stands at the first pause; ``_close`` reuses it."""
+        peek = ch.segmenter.peek_closing()
+        if ch.early is not None and (peek is None or peek.end_ms != ch.early[0].end_ms):
+            ch.early[1].cancel()  # speech went on: that guess is void
+            ch.early = None
+        if (
+            peek is None
+            or ch.early is not None
+            or not wants_early_final(
+                self._pacing, language_known=self._language_known, lag_ms=self._engine.lag_ms()
+            )
+        ):
+            return
+        ch.early = (peek, self._engine.submit(peek, self.language))
+
+    def _close(self, ch: _Channel, utterance: UtteranceAudio) -> None:
+        """An utterance ended: queue it for its final (the engine starts on it at once)."""
+        uid = ch.open_id or self._next_id(ch.speaker)
+        ch.open_id, ch.partial_at_ms, ch.generation = None, 0, ch.generation + 1
+        ch.stabilizer.reset()
+        early, ch.early = ch.early, None
+        result: asyncio.Future[Recognized] | None = None
+        span = (utterance.start_ms, utterance.end_ms)
+        if early is not None and same_span((early[0].start_ms, early[0].end_ms), span):
+            result = early[1]
+        else:
+            if early is not None:
+                early[1].cancel()
+            if self._language_known:
+                result = self._engine.submit(utterance, self.language)
+        self._pending.put_nowait(_Pending(ch.speaker, utterance, uid, result))
+
+    def _next_id(self, speaker: Speaker) -> str:
+        self._counters[speaker] = self._counters.get(speaker, 0) + 1
+        return f"{speaker}-{self._counters[speaker]:04d}"
+
+    def _maybe_partial(self, ch: _Channel) -> None:
+        """Ask for a partial when enough new speech arrived and none is in flight."""
+        audio = ch.segmenter.open_audio()
+        open_ms = audio.size * 1000 // SAMPLE_RATE
+        if not wants_partial(
+            self._pacing,
+            open_ms=open_ms,
+            last_ms=ch.partial_at_ms,
+            busy=ch.partial_busy,
+            language_known=self._language_known,
+            ended=self._ended,
+        ):
+            return
+        ch.partial_at_ms, ch.partial_busy = open_ms, True
+        task = asyncio.create_task(self._partial(ch, audio, ch.segmenter.open_start_ms))
+        self._partial_tasks.add(task)
+        task.add_done_callback(self._partial_tasks.discard)
+
+    async def _partial(self, ch: _Channel, audio: Samples, start_ms: int) -> None:
+        generation = ch.generation
+        try:
+            result = await self._engine.partial(
+                (self.call_id, ch.index), audio, self.language, start_ms
+            )
+        except Exception:
+            log.exception("call %s: a partial failed", self.call_id)
+            return
+        finally:
+            ch.partial_busy = False
+        if result is None or not result.text or ch.generation != generation or self._ended:
+            return
+        if not ch.stabilizer.feed(result.text):
+            return
+        if ch.open_id is None:
+            ch.open_id = self._next_id(ch.speaker)
+        self._out.put_nowait(
+            TranscriptPartial(
+                call_id=self.call_id,
+                t_ms=start_ms,
+                utterance_id=ch.open_id,
+                speaker=ch.speaker,
+                text=ch.stabilizer.text,
+            )
+        )
+
+    async def _decode_loop(self) -> None:
+        while (item := await self._pending.get()) is not None:
+            try:
+                final = await self._recognize(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad utterance must not end the call
+                log.exception("call %s: failed to recognise an utterance", self.call_id)
+                continue
+            if final is not None:
+                self._out.put_nowait(final)
+        self._out.put_nowait(None)
+
+    async def _recognize(self, item: _Pending) -> TranscriptFinal | None:
+        if item.result is None:
+            if not self._language_known:
+                self.language = await self._engine.detect_language(item.utterance, LANGUAGES)
+                for ch in self._channels:
+                    ch.stabilizer = Stabilizer(self.language)
+            item.result = self._engine.submit(item.utterance, self.language)
+        result = await item.result
+        if not result.text:
+            return None
+        return TranscriptFinal(
+            call_id=self.call_id,
+            t_ms=item.utterance.start_ms,
+            utterance_id=item.utterance_id,
+            speaker=item.speaker,
+            end_ms=item.utterance.end_ms,
+            language=self.language,
+            text=result.text,
+            words=result.words,
+        )

@@ -1,0 +1,1 @@
+"""Call sources that speak the wire protocol: replay of files, analysis, the microphone."""

@@ -1,0 +1,1 @@
+"""Live calls without sockets: the composition root, the hub, a call's lifecycle."""

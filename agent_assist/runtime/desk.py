@@ -1,0 +1,81 @@
+"""Where calls start and end, without sockets: the server and in-process sources share it.
+
+Starting a call stores its row, names its agent, opens its audio recorder and links its
+customer; ending one drains recognition and closes the row. The websocket server and a
+recording analysed in-process (``analyze``, ``replay`` with no server) both go through
+here, so both store exactly the same call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent_assist.errors import CallError
+from agent_assist.protocol import CallStart, CustomerLink, Feedback
+from agent_assist.runtime.call_context import apply_feedback, link_at_start, link_customer
+from agent_assist.runtime.live_call import LiveCall
+from agent_assist.runtime.services import Services
+from agent_assist.store.audio_archive import AudioArchive
+
+
+def build_archive(services: Services) -> AudioArchive | None:
+    """The audio archive ``[archive]`` asks for (beside the database by default), or None."""
+    config = services.config
+    if not config.archive.enabled:
+        return None
+    if config.archive.dir:
+        return AudioArchive(config.resolve(config.archive.dir))
+    home = services.data_dir or config.resolve(config.store.path).parent
+    return AudioArchive(home / "audio")
+
+
+class CallDesk:
+    """The live calls of one process."""
+
+    def __init__(self, services: Services, archive: AudioArchive | None) -> None:
+        self.services = services
+        self.archive = archive
+        self.calls: dict[str, LiveCall] = {}
+
+    async def open(
+        self,
+        start: CallStart,
+        agent: str | None,
+        before_start: Callable[[LiveCall], None] | None = None,
+    ) -> LiveCall:
+        """Start a call; ``before_start`` sees it before ``call.started`` is published."""
+        call = LiveCall(self.services, start)
+        if self.archive is not None and call.mode == "audio":
+            call.recorder = self.archive.recorder(call.call_id, start.sample_rate, start.channels)
+        if before_start is not None:
+            before_start(call)
+        self.calls[call.call_id] = call
+        await call.begin()
+        store = self.services.store
+        if agent:
+            store.set_call_agent(call.call_id, agent)
+        if call.recorder is not None:
+            store.set_recording(call.call_id, str(call.recorder.path), start.sample_rate)
+        link_at_start(self.services, call)
+        return call
+
+    async def end(self, call: LiveCall, reason: str) -> None:
+        await call.end(reason)
+        self.calls.pop(call.call_id, None)
+
+    async def end_all(self, reason: str) -> None:
+        for call in list(self.calls.values()):
+            await self.end(call, reason)
+
+    def live(self, call_id: str) -> LiveCall:
+        """A call in progress, or ``call.unknown``."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended:
+            raise CallError(f"no live call {call_id!r}", code="call.unknown")
+        return call
+
+    def feedback(self, msg: Feedback) -> None:
+        apply_feedback(self.live(msg.call_id), msg)
+
+    def link_customer(self, msg: CustomerLink) -> None:
+        link_customer(self.services, self.live(msg.call_id), msg)

@@ -1,0 +1,217 @@
+"""One call in progress: audio or scripted turns in, numbered and stored events out.
+
+Audio frames are decoded (PCM16 or G.711), archived, and pushed per channel into the
+call's ``RecognizeStream`` (``asr/stream.py``), which owns everything about speech:
+resampling, VAD, endpointing, early finals, partial pacing, stabilising and language
+detection. This class keeps what is the call's: numbering the events, storing and
+publishing them, and feeding finals to the call's ``CallSession``. Scripted turns
+skip recognition and join the same path as finals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from agent_assist.asr.pacing import Pacing
+from agent_assist.asr.stream import RecognizeStream, TranscriptEvent
+from agent_assist.audio import g711
+from agent_assist.core.events import (
+    CallEnded,
+    CallStarted,
+    Event,
+    TranscriptFinal,
+)
+from agent_assist.core.session import CallSession
+from agent_assist.errors import CallError
+from agent_assist.protocol import ALL_CHANNELS, CallStart, TurnIn, encode_event, event_data
+from agent_assist.runtime.services import Services, now_iso
+from agent_assist.store.audio_archive import CallRecorder
+from agent_assist.store.base import CallRow
+
+log = logging.getLogger(__name__)
+
+
+def new_call_id() -> str:
+    return f"c-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class LiveCall:
+    def __init__(self, services: Services, start: CallStart) -> None:
+        self.services = services
+        self.call_id = new_call_id()
+        self.start = start
+        self.language = start.language
+        self.mode = start.mode
+        self.ended = False
+        self._seq = 0
+        self._started = time.monotonic()
+        self.started_at = now_iso()
+        self._audio_ms = 0
+        if self.language == "auto":
+            self.language = services.config.asr.default_language
+        self.session = CallSession(
+            services.detector, services.policy, self.language if self.language != "auto" else "en"
+        )
+        self._stream: RecognizeStream | None = None
+        if start.mode == "audio":
+            if services.engine is None or services.vad is None:
+                raise CallError(
+                    "this server runs without speech recognition; use mode 'text'",
+                    code="audio.wrong_mode",
+                )
+            cfg = services.config
+            self._stream = RecognizeStream(
+                self.call_id,
+                start.channels,
+                start.sample_rate,
+                self.language,
+                engine=services.engine,
+                vad=services.vad,
+                vad_config=cfg.vad,
+                pacing=Pacing(
+                    partials=cfg.partials.enabled,
+                    interval_ms=cfg.partials.interval_ms,
+                    min_audio_ms=cfg.partials.min_audio_ms,
+                    max_lag_ms=cfg.partials.max_lag_ms,
+                    early_final=cfg.asr.early_final,
+                ),
+            )
+        self._turns: asyncio.Queue[TranscriptFinal | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._turn_count = 0
+        self.recorder: CallRecorder | None = None  # set when the call's audio is archived
+
+    async def begin(self) -> None:
+        """Store the call and announce it; start the decoding task."""
+        self.services.store.create_call(
+            CallRow(
+                call_id=self.call_id,
+                started_at=self.started_at,
+                language=self.language,
+                title=self.start.title,
+                customer_id=self.start.customer_id,
+                mode=self.mode,
+                channels=self.start.channels,
+                ended_at=None,
+                end_reason=None,
+                duration_ms=None,
+                last_seq=0,
+            )
+        )
+        self.emit(
+            CallStarted(
+                call_id=self.call_id,
+                t_ms=0,
+                language=self.language,
+                channels=self.start.channels,
+                title=self.start.title,
+                customer_id=self.start.customer_id,
+                mode=self.mode,
+                started_at=self.started_at,
+            )
+        )
+        self._worker = asyncio.create_task(self._event_loop(), name=f"call {self.call_id}")
+
+    def push_audio(self, channel: int, payload: bytes) -> None:
+        """Take one frame's samples (``channel`` may be ``ALL_CHANNELS``, interleaved)."""
+        if self.mode != "audio":
+            raise CallError("audio frames on a text-mode call", code="audio.wrong_mode")
+        pcm = g711.decode(payload, self.start.encoding)
+        if channel == ALL_CHANNELS:
+            columns = pcm.reshape(-1, len(self.start.channels))
+            for index in range(len(self.start.channels)):
+                self._push_channel(index, columns[:, index])
+        else:
+            self._push_channel(channel, pcm)
+
+    def _push_channel(self, channel: int, pcm: g711.Pcm16) -> None:
+        if self.recorder is not None:
+            self.recorder.push(channel, pcm.astype("<i2").tobytes())
+        assert self._stream is not None
+        self._stream.push_audio(channel, pcm)
+
+    def push_turn(self, turn: TurnIn) -> None:
+        if self.mode != "text":
+            raise CallError("scripted turns on an audio call", code="audio.wrong_mode")
+        self._turn_count += 1
+        self._audio_ms = max(self._audio_ms, turn.end_ms)
+        self._turns.put_nowait(
+            TranscriptFinal(
+                call_id=self.call_id,
+                t_ms=turn.t_ms,
+                utterance_id=f"{turn.speaker}-{self._turn_count:04d}",
+                speaker=turn.speaker,
+                end_ms=turn.end_ms,
+                language=self.language,
+                text=turn.text,
+            )
+        )
+
+    async def end(self, reason: str) -> None:
+        """Close open utterances, finish decoding, then announce the end."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._stream is not None:
+            self._stream.end_input()
+        else:
+            self._turns.put_nowait(None)
+        if self._worker is not None:
+            await self._worker
+        if self._stream is not None:
+            self._audio_ms = self._stream.audio_ms
+        duration = self._audio_ms
+        if self.recorder is not None:
+            self.recorder.close()
+        self.emit(
+            CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
+        )
+        self.services.store.end_call(self.call_id, now_iso(), reason, duration)
+
+    def _transcripts(self) -> AsyncIterator[TranscriptEvent]:
+        if self._stream is not None:
+            return aiter(self._stream)
+        return self._scripted_turns()
+
+    async def _scripted_turns(self) -> AsyncIterator[TranscriptEvent]:
+        while (final := await self._turns.get()) is not None:
+            yield final
+
+    async def _event_loop(self) -> None:
+        """Transcript events in order: partials published, finals through the session."""
+        async for event in self._transcripts():
+            try:
+                if isinstance(event, TranscriptFinal):
+                    self._follow_language(event.language)
+                self.emit(event)
+                if isinstance(event, TranscriptFinal):
+                    for derived in self.session.feed(event):
+                        self.emit(derived)
+            except Exception:  # one bad utterance must not end the call
+                log.exception("call %s: failed to process an utterance", self.call_id)
+
+    def _follow_language(self, language: str) -> None:
+        """The stream detected the language of an ``auto`` call: the session follows."""
+        if language == self.language:
+            return
+        self.language = language
+        self.session.set_language(language)
+        self.services.store.set_language(self.call_id, language)
+
+    def emit(self, event: Event) -> None:
+        self._seq += 1
+        emitted_ms = round((time.monotonic() - self._started) * 1000)
+        body = encode_event(event, self._seq, emitted_ms)
+        self.services.store.append_event(
+            self.call_id, self._seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
+        )
+        self.services.hub.publish(self.call_id, self._seq, body)
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
