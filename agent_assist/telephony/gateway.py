@@ -24,12 +24,12 @@ from urllib.parse import parse_qs
 from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from agent_assist.errors import AgentAssistError, TelephonyError
-from agent_assist.server.web import text_response
 from agent_assist.telephony import audiohook, twilio
 from agent_assist.telephony.audiosocket import AudioSocketLeg, TlvReader
 from agent_assist.telephony.bridge import CallBridge, CallHost, PlatformCall
@@ -129,7 +129,7 @@ class TelephonyGateway:
                 self._check_freeswitch(headers, query)
         except TelephonyError as err:
             log.warning("%s connection refused: %s", platform, err)
-            return text_response(HTTPStatus.UNAUTHORIZED, f"{err.code}: {err.message}\n")
+            return _refused(err)
         return None
 
     def _check_twilio(self, request: Request, headers: dict[str, str]) -> None:
@@ -304,6 +304,20 @@ class TelephonyGateway:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
             self._tcp_tasks.discard(task)
+
+
+def _refused(err: TelephonyError) -> Response:
+    """HTTP 401 with the coded reason: the platform's logs show why it was turned away."""
+    body = f"{err.code}: {err.message}\n".encode()
+    status = HTTPStatus.UNAUTHORIZED
+    headers = Headers(
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
 
 
 class _Run:
