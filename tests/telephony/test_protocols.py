@@ -410,3 +410,13 @@ def test_twilio_signature_uses_the_public_url_behind_a_proxy() -> None:
     plain = replace(cfg.telephony.twilio, public_url="")
     gateway.config = replace(cfg.telephony, twilio=plain)
     assert gateway.check_request(None, request("wss://127.0.0.1:8765" + path)) is None  # type: ignore[arg-type]
+
+
+def test_secrets_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_assist.telephony.config import secret
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "from-env")
+    assert secret("", "TWILIO_AUTH_TOKEN") == "from-env"
+    assert secret("in-config", "TWILIO_AUTH_TOKEN") == "in-config"
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    assert secret("", "TWILIO_AUTH_TOKEN") == ""
