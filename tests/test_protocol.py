@@ -8,6 +8,7 @@ import re
 import pytest
 
 from agent_assist.core.events import (
+    WIRE_EVENTS,
     CallEnded,
     CallStarted,
     ComplianceWarning,
@@ -23,7 +24,7 @@ from agent_assist.core.events import (
     TranscriptPartial,
     Word,
 )
-from agent_assist.errors import AudioFrameError, ProtocolError
+from agent_assist.errors import CODES, AudioFrameError, ProtocolError
 from agent_assist.protocol import (
     CallEnd,
     CallStart,
@@ -32,7 +33,11 @@ from agent_assist.protocol import (
     Hello,
     TurnIn,
     audio_frame,
+    decode_event,
+    encode_client_message,
+    encode_error,
     encode_event,
+    encode_ready,
     parse_audio_frame,
     parse_client_message,
 )
@@ -264,3 +269,69 @@ def test_audio_frames() -> None:
         with pytest.raises(AudioFrameError) as info:
             parse_audio_frame(frame, 2, 1024)
         assert info.value.code == code
+
+
+# -- every documented example, values included, is exactly what the code reads and writes --
+
+
+def _envelope_of(type_: str, data: dict[str, object]) -> dict[str, object]:
+    return {
+        "v": 1,
+        "type": type_,
+        "call_id": "c-doc",
+        "seq": 5,
+        "t_ms": 1200,
+        "emitted_ms": 1300,
+        "data": data,
+    }
+
+
+@pytest.mark.parametrize("type_", sorted(set(PAYLOADS) - {"error"}), ids=lambda t: t)
+def test_documented_event_payloads_round_trip_with_their_values(type_: str) -> None:
+    documented = PAYLOADS[type_]
+    evidence = documented.get("evidence")
+    if isinstance(evidence, dict):  # a documented quote is its span, as the code promises
+        assert evidence["text"][evidence["start"] : evidence["end"]] == evidence["quote"]
+    decoded = decode_event(_envelope_of(type_, documented))
+    wire = json.loads(encode_event(decoded.event, decoded.seq, decoded.emitted_ms))
+    assert wire == _envelope_of(type_, documented)
+
+
+def test_every_wire_event_has_a_documented_payload() -> None:
+    assert {cls.TYPE for cls in WIRE_EVENTS} <= set(PAYLOADS)
+
+
+@pytest.mark.parametrize(
+    "example", [e for e in ENVELOPES if e["type"] != "ready"], ids=lambda e: str(e["type"])
+)
+def test_documented_client_messages_round_trip_with_their_values(
+    example: dict[str, object],
+) -> None:
+    msg = parse_client_message(json.dumps(example))
+    call_id = example["call_id"]
+    built = json.loads(encode_client_message(msg, call_id if isinstance(call_id, str) else None))
+    assert parse_client_message(json.dumps(built)) == msg
+    assert {k: v for k, v in built.items() if k != "data"} == {
+        k: v for k, v in example.items() if k != "data"
+    }
+    data = example["data"]
+    assert isinstance(data, dict)
+    # an example may leave out optional fields; every value it gives is sent as written
+    assert {k: built["data"][k] for k in data} == data
+
+
+def test_documented_ready_is_what_the_server_sends() -> None:
+    (example,) = [e for e in ENVELOPES if e["type"] == "ready"]
+    data = example["data"]
+    assert isinstance(data, dict)
+    built = encode_ready(str(data["server"]), list(data["active_calls"]))
+    assert json.loads(built) == example
+
+
+def test_documented_error_is_what_the_server_sends() -> None:
+    documented = PAYLOADS["error"]
+    code = str(documented["code"])
+    err = AudioFrameError(str(documented["message"]), code=code)
+    assert CODES[code].fault == documented["fault"]
+    built = json.loads(encode_error(err, ref_seq=12, fatal=bool(documented["fatal"])))
+    assert built["data"] == documented
