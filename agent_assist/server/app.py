@@ -299,8 +299,9 @@ class AgentAssistServer:
             await self.desk.end(call, msg.reason)
         return call
 
-    async def open_call(self, start: CallStart, agent: str | None) -> LiveCall:
-        """Start a call for a telephony adapter: the desk, with its agent known first."""
+    async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall:
+        """Start a call for a telephony adapter acting as the user ``source``: the desk,
+        with its agent known first."""
 
         def before_start(new: LiveCall) -> None:
             self._agents[new.call_id] = agent

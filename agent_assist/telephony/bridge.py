@@ -34,7 +34,7 @@ class CallHost(Protocol):
 
     services: Services
 
-    async def open_call(self, start: CallStart, agent: str | None) -> LiveCall: ...
+    async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall: ...
 
     async def end_call(self, call: LiveCall, reason: str) -> None: ...
 
@@ -97,7 +97,7 @@ class CallBridge:
             agent=begin.agent,
             encoding="pcm16",
         )
-        live = await self.host.open_call(start, begin.agent)
+        live = await self.host.open_call(start, begin.agent, source)
         clock = CallClock(len(CALL_SPEAKERS), round(self.max_gap_s * begin.sample_rate))
         pc = PlatformCall(begin.call_key, source, live, clock, begin.sample_rate)
         pc.streams.add(stream)
