@@ -60,7 +60,9 @@ async def replay(
     ``token`` signs the connection in (``Authorization: Bearer``); ``agent`` names the
     agent the call belongs to; ``on_progress`` hears the fraction of the call sent.
     """
-    async with SourceClient.connect(url, token=token, sink=events_out, on_event=on_event) as client:
+    async with SourceClient.connect(
+        url, token=token, sink=events_out, on_event=on_event
+    ) as client:
         return await play(client, call, language, title, fast, agent, on_progress)
 
 

@@ -85,14 +85,18 @@ def build_services(
     detector = build_detector(config)
     engine = vad = None
     if with_asr:
-        recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir), config.vad)
+        recognizer = WhisperRecognizer(
+            config.asr, config.resolve(config.models.dir), config.vad
+        )
         engine = RecognitionEngine(recognizer, config.asr, config.partials)
         vad = SileroVad()
     db_path = store_path or config.resolve(config.store.path)
     store = SqliteStore(db_path)
     store.close_interrupted(now_iso())
     hub = Hub(store, config.server.queue_size)
-    return Services(config, store, hub, detector, policy, engine, vad, customers, db_path.parent)
+    return Services(
+        config, store, hub, detector, policy, engine, vad, customers, db_path.parent
+    )
 
 
 def now_iso() -> str:

@@ -60,7 +60,9 @@ class CallSummary:
 
 
 class Supervision:
-    def __init__(self, store: Store, config: Config, known: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, store: Store, config: Config, known: frozenset[str] | None = None
+    ) -> None:
         self.store = store
         self.card = config.scorecard
         self.known = known if known is not None else SIGNAL_NAMES
