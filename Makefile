@@ -1,5 +1,5 @@
 # The README names these targets. `make demo` and `make test` set everything up first.
-.PHONY: setup setup-test demo serve test lint models bench clean eval train-signal-head
+.PHONY: setup setup-test demo serve test lint models bench soak clean eval train-signal-head
 
 setup:
 	scripts/setup.sh run
@@ -23,6 +23,13 @@ lint:
 # BENCH_ARGS="--device cuda --compute-type float16 --batch-size 8" on a GPU machine.
 bench: setup
 	.venv/bin/python -m bench $(BENCH_ARGS)
+
+# A working floor against a real server process (30 min; not part of test): 8 calls
+# looping at real pace, a wall, a reconnecting console, a source that drops and resumes;
+# checks events sent = stored = received and prints memory, task and file figures.
+# SOAK_ARGS="--minutes 2" for a short proof, "--mode audio" through recognition.
+soak: setup-test
+	.venv/bin/python -m bench.soak $(SOAK_ARGS)
 
 test: setup-test lint
 	.venv/bin/python -m pytest -q

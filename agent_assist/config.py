@@ -24,6 +24,12 @@ class ServerConfig:
     port: int = 8765
     max_frame_bytes: int = 65536
     queue_size: int = 1000
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_connections: int = 500
+    max_calls: int = 64
+    max_ingest_speed: float = 4.0
+    source_grace_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,10 @@ class AuthConfig:
     source_token: str = ""
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
+    trust_proxy: bool = False
+    recheck_s: float = 5.0
+    max_login_failures: int = 5
+    login_lockout_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -310,6 +320,19 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("server.max_frame_bytes: must be at least 1024")
     if cfg.server.queue_size < 10:
         problems.append("server.queue_size: must be at least 10")
+    if bool(cfg.server.tls_cert) != bool(cfg.server.tls_key):
+        problems.append("server.tls_cert, server.tls_key: give both (PEM files) or neither")
+    for key in ("max_connections", "max_calls"):
+        if getattr(cfg.server, key) < 1:
+            problems.append(f"server.{key}: must be at least 1")
+    if cfg.server.max_ingest_speed < 0:
+        problems.append("server.max_ingest_speed: must be >= 0 (0: no limit)")
+    if cfg.server.source_grace_s < 0:
+        problems.append("server.source_grace_s: must be >= 0 (0: a lost source ends its call)")
+    if cfg.auth.recheck_s <= 0:
+        problems.append("auth.recheck_s: must be > 0")
+    if cfg.auth.max_login_failures < 1 or cfg.auth.login_lockout_minutes < 1:
+        problems.append("auth.max_login_failures, auth.login_lockout_minutes: must be >= 1")
     if cfg.asr.default_language not in (*LANGUAGES, "auto"):
         problems.append("asr.default_language: must be 'ja', 'en' or 'auto'")
     if cfg.asr.compute_type not in ("int8", "int8_float32", "float32", "float16", "int8_float16"):

@@ -56,14 +56,21 @@ _ALL = (
     ErrorCode(
         "call.unknown",
         "client",
-        "resume or subscribe to a call id that does not exist; `feedback` or "
-        "`customer.link` for a call that is not live",
+        "resume or subscribe to a call id that does not exist or that this user may not see "
+        "(fatal); `feedback` or `customer.link` for a call that is not live or not this "
+        "user's to write on",
         True,
     ),
     ErrorCode(
-        "auth.forbidden",
+        "call.limit",
         "client",
-        "subscribe or resume naming a call of another agent (fatal)",
+        "`call.start` while the server carries `[server] max_calls` live calls",
+        True,
+    ),
+    ErrorCode(
+        "store.failed",
+        "server",
+        "the store refused the write (disk full, database locked); nothing changed, try again",
         True,
     ),
     ErrorCode(
@@ -99,6 +106,10 @@ _ALL = (
     ),
     # HTTP answers and the command line
     ErrorCode("auth.required", "client", "not signed in, or a wrong name or password"),
+    ErrorCode("auth.forbidden", "client", "a supervisor-only action or a foreign origin"),
+    ErrorCode("auth.throttled", "client", "too many wrong passwords for a name or an address"),
+    ErrorCode("auth.bad_host", "client", "with sign-in off, a Host name not known to be ours"),
+    ErrorCode("request.bad_limit", "client", "`limit` not a whole number from 1 to 1000"),
     ErrorCode("auth.bad_user", "client", "a user name or role that cannot be used"),
     ErrorCode("audio.none", "client", "a call without a recording"),
     ErrorCode("audio.bad_input", "client", "a file or stream that is not usable audio"),
@@ -111,6 +122,7 @@ _ALL = (
     ErrorCode("score.bad_value", "client", "an override score outside 0..1"),
     ErrorCode("score.reason_required", "client", "an override without a reason"),
     ErrorCode("user.unknown", "client", "a command names a user that does not exist"),
+    ErrorCode("token.unknown", "client", "a token id that names no single token"),
     ErrorCode("user.weak_password", "client", "a password shorter than 8 characters"),
     # phone platforms (telephony adapters): HTTP 401 bodies, close reasons, AudioHook
     ErrorCode(

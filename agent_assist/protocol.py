@@ -32,6 +32,11 @@ ALL_CHANNELS = 255
 ENCODINGS = {"pcm16": 2, "mulaw": 1, "alaw": 1}
 """Audio encodings of ``call.start`` and their bytes per sample."""
 MIN_RATE, MAX_RATE = 8000, 48000
+MAX_MS = 2**40
+"""Largest ``t_ms`` / ``end_ms`` accepted (about 35 years): every stored integer fits."""
+MAX_TEXT = 10_000
+"""Longest turn text, in characters; titles, ids and reasons have smaller caps."""
+MAX_DEPTH = 16
 _RENAMES = {"from_phase": "from", "to_phase": "to"}
 
 
@@ -290,8 +295,11 @@ def parse_client_message(text: str) -> ClientMessage:
         msg = json.loads(text)
     except ValueError as exc:
         raise ProtocolError(f"message is not JSON: {exc}", code="protocol.bad_json") from exc
+    except RecursionError as exc:
+        raise ProtocolError("message is nested too deeply", code="protocol.bad_json") from exc
     if not isinstance(msg, dict):
         raise ProtocolError("message must be a JSON object", code="protocol.bad_json")
+    _check_storable(msg)
     version = msg.get("v")
     if version != VERSION:
         if isinstance(version, int):
@@ -310,17 +318,40 @@ def parse_client_message(text: str) -> ClientMessage:
     scoped = _CALL_PARSERS.get(type_)
     if scoped is not None:
         call_id = msg.get("call_id")
-        if not isinstance(call_id, str) or not call_id:
+        if not isinstance(call_id, str) or not 0 < len(call_id) <= 100:
             raise ProtocolError(f"'{type_}' needs the envelope's 'call_id' (the call it is about)")
         return scoped(seq, call_id, data)
     parse = _PARSERS.get(type_)
     if parse is None:
         raise ProtocolError(f"unknown message type {type_!r}", code="protocol.unknown_type")
     t_ms = msg.get("t_ms", 0)
-    if not isinstance(t_ms, int) or t_ms < 0:
-        raise ProtocolError("envelope field 't_ms' must be an integer >= 0")
+    if not isinstance(t_ms, int) or not 0 <= t_ms <= MAX_MS:
+        raise ProtocolError(f"envelope field 't_ms' must be an integer from 0 to {MAX_MS}")
     message: ClientMessage = parse(seq, t_ms, data)
     return message
+
+
+def _check_storable(msg: dict[str, Any]) -> None:
+    """Refuse what no store can keep: lone surrogates (valid JSON ``"\\ud800"``, invalid
+    UTF-8) anywhere, and nesting deeper than any message needs."""
+    stack: list[tuple[object, int]] = [(msg, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ProtocolError("message is nested too deeply", code="protocol.bad_json")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ProtocolError(
+                    "text holds a lone surrogate (not valid Unicode)",
+                    code="protocol.bad_payload",
+                ) from exc
+        elif isinstance(value, dict):
+            stack.extend((k, depth + 1) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def parse_audio_frame(
@@ -369,14 +400,14 @@ def _hello(seq: int, t_ms: int, d: dict[str, Any]) -> Hello:
     if role not in ("console", "source"):
         raise _bad("role", "must be 'console' or 'source'")
     subscribe = d.get("subscribe")
-    if subscribe is not None and not isinstance(subscribe, str):
+    if subscribe is not None and (not isinstance(subscribe, str) or len(subscribe) > 100):
         raise _bad("subscribe", "must be '*', a call id, or null")
     resume = d.get("resume") or {}
     if not isinstance(resume, dict):
         raise _bad("resume", "must be an object {call_id, after_seq}")
     call_id, after = resume.get("call_id"), resume.get("after_seq", 0)
-    if call_id is not None and not isinstance(call_id, str):
-        raise _bad("resume.call_id", "must be a string")
+    if call_id is not None and (not isinstance(call_id, str) or len(call_id) > 100):
+        raise _bad("resume.call_id", "must be a call id string")
     if not isinstance(after, int) or after < 0:
         raise _bad("resume.after_seq", "must be an integer >= 0")
     return Hello(seq, role, subscribe, call_id, after)
@@ -406,8 +437,8 @@ def _call_start(seq: int, t_ms: int, d: dict[str, Any]) -> CallStart:
     title, customer = d.get("title", ""), d.get("customer_id")
     if not isinstance(title, str):
         raise _bad("title", "must be a string")
-    if customer is not None and not isinstance(customer, str):
-        raise _bad("customer_id", "must be a string or null")
+    if customer is not None and (not isinstance(customer, str) or len(customer) > 100):
+        raise _bad("customer_id", "must be a string of at most 100 characters, or null")
     agent = d.get("agent")
     if agent is not None and (not isinstance(agent, str) or not 0 < len(agent) <= 64):
         raise _bad("agent", "must be a user name (1-64 characters) or null")
@@ -420,10 +451,10 @@ def _turn(seq: int, t_ms: int, d: dict[str, Any]) -> TurnIn:
     speaker, text, end_ms = d.get("speaker"), d.get("text"), d.get("end_ms", t_ms)
     if speaker not in SPEAKERS:
         raise _bad("speaker", "must be 'agent' or 'customer'")
-    if not isinstance(text, str):
-        raise _bad("text", "must be a string")
-    if not isinstance(end_ms, int) or end_ms < t_ms:
-        raise _bad("end_ms", "must be an integer >= t_ms")
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise _bad("text", f"must be a string of at most {MAX_TEXT} characters")
+    if not isinstance(end_ms, int) or not t_ms <= end_ms <= MAX_MS:
+        raise _bad("end_ms", f"must be an integer from t_ms to {MAX_MS}")
     return TurnIn(seq, speaker, t_ms, end_ms, text)
 
 
@@ -444,7 +475,7 @@ _PARSERS: dict[str, Callable[[int, int, dict[str, Any]], ClientMessage]] = {
 
 def _feedback(seq: int, call_id: str, d: dict[str, Any]) -> Feedback:
     sid, action = d.get("suggestion_id"), d.get("action")
-    if not isinstance(sid, str) or not sid:
+    if not isinstance(sid, str) or not 0 < len(sid) <= 64:
         raise _bad("suggestion_id", "must name a suggestion of the call, e.g. 's-3'")
     if action not in FEEDBACK_ACTIONS:
         raise _bad("action", f"must be one of {list(FEEDBACK_ACTIONS)}")

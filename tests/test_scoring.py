@@ -67,7 +67,9 @@ EXPECTED = {
     },
     "en_downsell_after_price_no": {
         "needs_discovery": 0.0,  # the first offer came before any needs question
-        "offer_fit": 2 / 3,
+        # only the first offer fits: the cheaper one (allowed) and the push both came after
+        # a no, and an offer after a no never earns offer-fit credit
+        "offer_fit": 1 / 3,
         "respect_for_no": 0.0,
         "compliance": 0.0,
     },
@@ -107,6 +109,24 @@ def test_demo_call_fails_on_compliance_with_cited_moments(
     greeting = score.item("greeting_verification")
     assert greeting.status == "scored" and greeting.auto == 0.5
     assert "identity verification" in greeting.summary  # greeted, never verified
+
+
+def test_offer_fit_gives_no_credit_in_retention_or_after_a_no(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    score = score_call(
+        scripted_messages(CALLS / "en_retention_second_downsell.toml", detector, policy_book),
+        None,
+        TODAY,
+    )
+    fit = score.item("offer_fit")
+    assert fit.auto == 0.0
+    notes = {m.note for m in fit.moments}
+    assert "offer made while the customer wants to leave" in notes
+    assert "offer made again after a no" in notes or any("warning" in n for n in notes)
+    no = score.item("respect_for_no")
+    assert no.auto == 0.0
+    assert {"the customer said no", "the agent pushed again"} <= {m.note for m in no.moments}
 
 
 def test_a_clean_call_totals_over_the_items_with_evidence(

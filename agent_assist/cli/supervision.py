@@ -36,6 +36,11 @@ def add_supervisor_commands(sub: Any) -> None:
     link.add_argument("--base", help="server URL (default: from config)")
     token = usub.add_parser("token", help="print a new API token (for sources, scripts)")
     token.add_argument("name")
+    toks = usub.add_parser("tokens", help="list a user's tokens (id, kind, dates, state)")
+    toks.add_argument("name")
+    rev = usub.add_parser("revoke", help="revoke one token by the id `users tokens` prints")
+    rev.add_argument("token_id")
+    usub.add_parser("purge", help="delete expired and spent tokens")
     usub.add_parser("list", help="list users")
     dis = usub.add_parser("disable", help="disable a user and revoke their tokens")
     dis.add_argument("name")
@@ -104,8 +109,30 @@ def _users(config: Config, store: Store, args: argparse.Namespace) -> int:
     if args.action == "token":
         print(auth.api_token(args.name))
         return 0
+    if args.action in ("tokens", "revoke", "purge"):
+        return _tokens(store, args, auth.now_iso())
     base = args.base or f"http://{config.server.host}:{config.server.port}"
     print(f"{base.rstrip('/')}/login?token={auth.signin_token(args.name, args.minutes)}")
+    return 0
+
+
+def _tokens(store: Store, args: argparse.Namespace, now: str) -> int:
+    """Tokens are stored as hashes: the id is the start of the hash (never the token)."""
+    if args.action == "purge":
+        print(f"{store.purge_tokens(now)} expired or spent token(s) deleted")
+        return 0
+    if args.action == "revoke":
+        if len(args.token_id) < 8:
+            raise RequestError("give at least 8 characters of the token id", code="token.unknown")
+        if store.delete_tokens_by_prefix(args.token_id) != 1:
+            raise RequestError(f"no single token with id {args.token_id!r}", code="token.unknown")
+        print(f"token {args.token_id} revoked (open connections close within seconds)")
+        return 0
+    if store.get_user(args.name) is None:
+        raise RequestError(f"no such user {args.name!r}", code="user.unknown")
+    for token_id, kind, created, expires, used in store.list_tokens(args.name):
+        live = "spent" if used else "expired" if expires and expires <= now else "live"
+        print(f"{token_id}  {kind:<8} created {created}  expires {expires or 'never':<20} {live}")
     return 0
 
 

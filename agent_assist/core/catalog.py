@@ -67,21 +67,60 @@ class Catalog:
         return [p for p in self.products.values() if product_id in p.accessory_of]
 
     def find_named(self, text: str, language: str) -> tuple[Product, int, int] | None:
-        """The product an utterance names (longest alias wins), with its character span."""
-        hay = text.lower() if language == "en" else text
+        """The product an utterance names (longest alias wins), with its character span.
+
+        Width is folded (ＧＢ = GB) and case ignored; an English alias must stand as whole
+        words ("1 gig" is not found inside "21 gig").
+        """
+        hay = fold_width(text).lower()
         best: tuple[Product, int, int] | None = None
         for product in self.products.values():
             for alias in product.aliases.get(language, ()):
-                at = hay.find(alias)
-                if at >= 0 and (best is None or len(alias) > best[2] - best[1]):
-                    best = (product, at, at + len(alias))
+                key = fold_width(alias).lower()
+                at = _find_alias(hay, key, language == "en")
+                if at >= 0 and (best is None or len(key) > best[2] - best[1]):
+                    best = (product, at, at + len(key))
         return best
+
+    def find_all_named(self, text: str, language: str) -> list[tuple[Product, int, int]]:
+        """Every product an utterance names, in order of position (longest alias each)."""
+        hay = fold_width(text).lower()
+        found: list[tuple[Product, int, int]] = []
+        for product in self.products.values():
+            spans = [
+                (at, at + len(key))
+                for alias in product.aliases.get(language, ())
+                for key in [fold_width(alias).lower()]
+                if (at := _find_alias(hay, key, language == "en")) >= 0
+            ]
+            if spans:
+                start, end = min(spans, key=lambda s: (s[0], -s[1]))
+                found.append((product, start, end))
+        return sorted(found, key=lambda f: f[1])
 
     def money(self, amount: int, language: str) -> str:
         """An amount as the customer hears it: ``¥1,000`` or ``1,000円``."""
         if self.currency == "JPY":
             return f"{amount:,}円" if language == "ja" else f"¥{amount:,}"
         return f"{amount:,} {self.currency}"
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII to half-width, one character for one (offsets stay valid)."""
+    return "".join(
+        chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in text
+    )
+
+
+def _find_alias(hay: str, key: str, whole_words: bool) -> int:
+    at = hay.find(key)
+    while at >= 0 and whole_words:
+        before = hay[at - 1] if at > 0 else " "
+        after = hay[at + len(key)] if at + len(key) < len(hay) else " "
+        if not (before.isalnum() or after.isalnum()):
+            return at
+        at = hay.find(key, at + 1)
+    return at
 
 
 def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:

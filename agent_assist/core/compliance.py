@@ -72,15 +72,28 @@ class ComplianceChecker:
 
     def _condition(self, name: str, offer: tuple[str, str, str], state: CallState) -> bool:
         kind, product_id, _ = offer
-        if name == "budget_upsell":
-            return state.budget_stated and kind == "upsell"
+        if name == "budget_upsell":  # a bigger plan than the customer said they can pay for
+            product = self.book.catalog.get(product_id)
+            within = (
+                product is not None
+                and product.kind == "plan"
+                and state.budget_yen is not None
+                and product.monthly_price <= state.budget_yen
+            )
+            return state.budget_stated and kind == "upsell" and not within
         if name == "unrelated_cross_sell":
             product = self.book.catalog.get(product_id)
             if product is None or product.kind != "option":
                 return False
             tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
-            in_play = {o.product_id for o in state.offers[:-1] if o.outcome != "declined"}
-            return not (product.needs & tags) and not (product.accessory_of & in_play)
+            bought = [o for o in state.offers[:-1] if o.outcome == "accepted" and o.product_id]
+            decided = self.book.catalog.get(bought[-1].product_id) if bought else None
+            if decided is None:
+                return False  # nothing decided that the add-on could be unrelated to
+            related = {decided.product_id} | (
+                decided.accessory_of if decided.kind == "option" else set()
+            )
+            return not (product.needs & tags) and not (product.accessory_of & related)
         return False
 
     def _tolerated(self, kind: str, phase_before: Phase, state: CallState) -> bool:

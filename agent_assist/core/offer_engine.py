@@ -125,8 +125,10 @@ class OfferEngine:
         by_name = {s.signal: s for s in signals}
         if not {"offer_made", "downsell_offer"} & by_name.keys():
             return ("", "", "")
-        named = self.catalog.find_named(final.text, self.language)
-        product = named[0] if named else None
+        # the main thing offered: a plan named wins over an add-on named beside it
+        named = self.catalog.find_all_named(final.text, self.language)
+        plans = [n for n in named if n[0].kind == "plan"]
+        product = (plans or named)[0][0] if named else None
         current = self._valid_current(final.t_ms)
         sid = ""
         if current is not None and current.kind != "retention":
@@ -134,14 +136,16 @@ class OfferEngine:
                 product = self.catalog.get(current.offer_id)
             if product is not None and product.product_id == current.offer_id:
                 sid = current.suggestion_id
+        # direction: the catalogue relative to what the customer has (or what is in
+        # play) first, then the words; unknown stays unknown (never taken as a downsell)
         made = by_name.get("offer_made")
-        kind = made.detail if made is not None and made.detail in OFFER_KINDS else ""
+        kind = self._relate(product, state, final.t_ms) if product is not None else ""
+        if not kind and made is not None and made.detail in OFFER_KINDS:
+            kind = made.detail
         if not kind and "downsell_offer" in by_name:
             kind = "downsell"
         if not kind and sid:
             kind = self._shown[sid].suggestion.kind
-        if not kind and product is not None:
-            kind = self._relate(product, state, final.t_ms)
         return (kind, product.product_id if product else "", sid)
 
     def suggestion(self, suggestion_id: str) -> Suggestion | None:
@@ -247,8 +251,9 @@ class OfferEngine:
         if state.customer_turns < rule.min_customer_turns:
             return False
         c = self.customer
-        if c is None:
-            return rule.min_usage is None and rule.renewal_within_days is None and not rule.tiers
+        if c is None:  # an unknown caller: only the rules that need no record (tiers are
+            # a record's, so they do not hold an unknown caller back)
+            return rule.min_usage is None and rule.renewal_within_days is None
         if rule.tiers and c.tier not in rule.tiers:
             return False
         if rule.min_usage is not None:
@@ -289,6 +294,9 @@ class OfferEngine:
         held = None
         if c is not None:
             held = c.held_in_family(cat, family) if family else cat.get(c.plan_id)
+        elif state.own_plans:  # no record, but the customer said what they have
+            own = [p for p in map(cat.get, state.own_plans) if p is not None]
+            held = next((p for p in own if family is None or p.family == family), None)
         if held is not None:
             step = cat.get(held.higher_tier if upward else held.lower_tier)
             return _Target(step, held, True) if step else None
@@ -304,6 +312,8 @@ class OfferEngine:
         decided = self.catalog.get(accepted.product_id) if accepted else None
         if decided is None:
             return None
+        if decided.kind == "option":  # an add-on decided: its siblings fit what it attaches to
+            return self._sibling(decided, state)
         tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
         c = self.customer
         blocked = self._dismissed | self._declined_products(state)
@@ -317,11 +327,40 @@ class OfferEngine:
         best = max(options, key=lambda o: len(o.needs & tags))
         return _Target(best, decided, True, decided)
 
+    def _sibling(self, decided: Product, state: CallState) -> _Target | None:
+        tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
+        c = self.customer
+        blocked = self._dismissed | self._declined_products(state) | {decided.product_id}
+        options = [
+            o
+            for o in self.catalog.products.values()
+            if o.kind == "option"
+            and o.accessory_of & decided.accessory_of
+            and o.product_id not in blocked
+            and not (c is not None and c.holds(o.product_id))
+        ]
+        if not options:
+            return None
+        best = max(options, key=lambda o: len(o.needs & tags))
+        return _Target(best, decided, True, decided)
+
     def _relate(self, product: Product, state: CallState, t_ms: int) -> str:
         """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play."""
         if product.kind == "option":
             return "cross_sell"
-        in_play = [self.customer.plan_id, *self.customer.products] if self.customer else []
+        # right after a no on price, the offer is judged against what was just refused
+        # ("too expensive" to the unlimited plan, then the 50 GB: one cheaper option)
+        last = state.last_offer
+        refused = (
+            [last.product_id]
+            if last is not None and last.outcome == "declined" and last.declined_on_price
+            else []
+        )
+        in_play = refused + (
+            [self.customer.plan_id, *self.customer.products]
+            if self.customer
+            else list(state.own_plans)
+        )
         in_play += [o.product_id for o in reversed(state.offers)]
         current = self._valid_current(t_ms)
         in_play += [current.offer_id] if current is not None else []

@@ -9,6 +9,8 @@ a no" and "at most one downsell" are read off the recorded history, not loose fl
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -59,6 +61,12 @@ TRANSITIONS: dict[tuple[str, str], tuple[Phase, str]] = {
     ("offer_open", "customer:price_objection"): ("declined", "phase.offer_declined.v1"),
     ("offer_open", "customer:competitor_mention"): ("declined", "phase.offer_declined.v1"),
     ("offer_open", "customer:agreement"): ("accepted", "phase.offer_accepted.v1"),
+    # the customer decides to buy on their own, or changes their mind after a no
+    ("opening", "customer:agreement"): ("accepted", "phase.own_decision.v1"),
+    ("discovery", "customer:agreement"): ("accepted", "phase.own_decision.v1"),
+    ("declined", "customer:agreement"): ("accepted", "phase.offer_accepted.v1"),
+    # a customer who says why they call has stated a need, even in words no signal names
+    ("opening", "customer:cue.need"): ("discovery", "phase.need_stated.v1"),
     # the agent's own mark in the console settles the open offer
     ("*", "feedback:accepted"): ("accepted", "phase.offer_accepted_by_mark.v1"),
     ("*", "feedback:declined"): ("declined", "phase.offer_declined_by_mark.v1"),
@@ -101,6 +109,14 @@ class CallState:
     """Customer need signals in the order first heard."""
     budget_stated: bool = False
     """The customer objected on price at some point: no upsell past that."""
+    budget_yen: int | None = None
+    """The monthly amount the customer named with a price objection ("about 2,000 a
+    month"), when they named one: an offer within it is not past the budget."""
+    own_plans: list[str] = field(default_factory=list)
+    """Plans the customer said they have ("I'm on the light plan"), for calls without a
+    record: offers are judged up or down from them."""
+    mentioned: list[str] = field(default_factory=list)
+    """Products named in the call so far, latest first ("I'll buy this" refers to them)."""
     needs_asked: bool = False
     customer_turns: int = 0
     calm_turns: int = 0
@@ -124,8 +140,9 @@ class CallState:
             if s.speaker == "customer" and s.signal in NEED_SIGNALS:
                 if s.signal not in self.needs_heard:
                     self.needs_heard.append(s.signal)
-                if s.signal in ("price_objection", "competitor_mention"):
+                if s.signal == "price_objection":
                     self.budget_stated = True
+                    self.budget_yen = stated_amount(s.evidence.text) or self.budget_yen
             if s.speaker == "agent" and s.signal == "needs_question":
                 self.needs_asked = True
         ordered = sorted(batch, key=lambda s: _order(f"{s.speaker}:{s.signal}"))
@@ -142,6 +159,16 @@ class CallState:
                 change = self._go("customer:calm", batch[0].call_id, batch[0].t_ms, None)
                 changes += [change] if change else []
         return changes
+
+    def note_own_plan(self, product_id: str) -> None:
+        if product_id and product_id not in self.own_plans:
+            self.own_plans.insert(0, product_id)
+
+    def note_mentioned(self, product_ids: Iterable[str]) -> None:
+        for pid in product_ids:
+            if pid in self.mentioned:
+                self.mentioned.remove(pid)
+            self.mentioned.insert(0, pid)
 
     def note_calm_turn(self, call_id: str, t_ms: int) -> list[PhaseChanged]:
         """A customer utterance without any signal: counts toward calming down."""
@@ -202,10 +229,19 @@ class CallState:
     ) -> None:
         if to_phase == "offer_open":
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], suggestion_id=offer[2]))
+        elif to_phase == "accepted" and offer[1] and (
+            not self.offers or self.offers[-1].outcome != "open"
+        ):
+            # the customer's own decision: what they chose becomes the accepted offer
+            self.offers.append(OfferRecord(t_ms, offer[0], offer[1], outcome="accepted"))
         elif to_phase in ("declined", "accepted") and self.offers:
             last = self.offers[-1]
             outcome = "declined" if to_phase == "declined" else "accepted"
-            self.offers[-1] = replace(last, outcome=outcome, declined_on_price=on_price)
+            # a no to something pricier after the customer gave a budget is a price no
+            pricier = self.budget_stated and last.kind in ("upsell", "cross_sell")
+            self.offers[-1] = replace(
+                last, outcome=outcome, declined_on_price=on_price or pricier
+            )
 
     @property
     def last_offer(self) -> OfferRecord | None:
@@ -217,6 +253,23 @@ class CallState:
 
     def downsells_offered(self) -> int:
         return sum(1 for o in self.offers if o.kind == "downsell")
+
+
+_AMOUNT = re.compile(r"(\d[\d,]*)(?:\.\d+)?\s*(千|k\b)?")
+
+
+def stated_amount(text: str) -> int | None:
+    """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい), if any: the
+    largest number that reads as yen (300 to 30,000)."""
+    folded = unicodedata.normalize("NFKC", text)
+    amounts = []
+    for m in _AMOUNT.finditer(folded):
+        value = int(m.group(1).replace(",", "") or 0)
+        if m.group(2):
+            value *= 1000
+        if 300 <= value <= 30_000:
+            amounts.append(value)
+    return max(amounts) if amounts else None
 
 
 def _order(trigger: str) -> int:

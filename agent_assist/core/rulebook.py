@@ -29,6 +29,8 @@ class SignalRuleSet:
 
 
 OFFER_DETAILS = ("upsell", "cross_sell", "downsell")
+DETAIL_SIGNALS = ("offer_made", "cue.product")
+"""Signals whose rules may name the kind of offer their words show."""
 KATAKANA = frozenset(chr(c) for c in range(0x30A1, 0x30FB)) | {"ー"}
 
 
@@ -77,8 +79,10 @@ def parse_signal_rules(doc: Mapping[str, Any], source: str) -> SignalRuleSet:
         if not isinstance(veto, bool):
             problems.append(f"{where}.veto: must be true or false")
         detail = raw.get("detail", "")
-        if detail != "" and (signal != "offer_made" or detail not in OFFER_DETAILS):
-            problems.append(f"{where}.detail: only offer_made rules name one of {OFFER_DETAILS}")
+        if detail != "" and (signal not in DETAIL_SIGNALS or detail not in OFFER_DETAILS):
+            problems.append(
+                f"{where}.detail: only {DETAIL_SIGNALS} rules name one of {OFFER_DETAILS}"
+            )
             detail = ""
         kana = raw.get("readings", [])
         if not isinstance(kana, list) or not all(

@@ -78,7 +78,9 @@ class Scorecard:
     silence_ms: int = 3000
     overlap_ms: int = 1000
     healthy_customer_share: float = 0.4
-    fail_severities: frozenset[str] = frozenset({"high", "medium"})
+    fail_severities: frozenset[str] = frozenset({"high", "medium", "low"})
+    """Warnings of these severities fail the compliance item; by default every warning does
+    (a warning means a rule was broken, whatever its weight)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +214,8 @@ def _needs_discovery(c: _Ctx) -> _Result:
         ]
     before = [q for q in questions if first_offer is None or q.seq < first_offer]
     if before:
-        return "scored", 1.0, f"{len(before)} question(s) before any offer", tuple(before)
+        summary = f"{len(questions)} needs question(s), {len(before)} before any offer"
+        return "scored", 1.0, summary, tuple(questions)
     if questions:
         return "scored", 0.5, "questions came only after the first offer", tuple(questions)
     return "scored", 0.0, "no needs-discovery question", ()
@@ -267,19 +270,40 @@ def _empathy(c: _Ctx) -> _Result:
     )
 
 
+_NO_CREDIT_PHASES = {
+    "retention": "offer made while the customer wants to leave",
+    "declined": "offer made again after a no",
+    "care": "offer made while the customer is upset",
+}
+"""An offer made in these phases never earns offer-fit credit, warning or not."""
+
+
+def _phase_before(c: _Ctx, seq: int) -> str:
+    """The call's phase just before the event numbered ``seq``."""
+    phase = "opening"
+    for p in c.facts.phases:
+        if p.seq < seq:
+            phase = p.event.to_phase
+    return phase
+
+
 def _offer_fit(c: _Ctx) -> _Result:
     offers = c.facts.offers()
     if not offers:
         return "not_applicable", None, "no offer made", ()
     needs = c.facts.of(*DISCOVERED_NEED_SIGNALS, speaker="customer")
+    needs += c.facts.of("needs_question", speaker="agent")
     warned = {evidence_moment(w, "").utterance_id for w in c.facts.warnings}
     moments: list[Moment] = []
     fit = 0
     for offer in offers:
+        phase = _phase_before(c, offer.seq)
         if offer.utterance_id in warned:
             moments.append(offer.moment("offer at the wrong time (a warning fired)"))
+        elif phase in _NO_CREDIT_PHASES:
+            moments.append(offer.moment(_NO_CREDIT_PHASES[phase]))
         elif not any(n.seq < offer.seq for n in needs):
-            moments.append(offer.moment("offer before any need was heard"))
+            moments.append(offer.moment("offer before any need was heard or asked about"))
         else:
             fit += 1
             moments.append(offer.moment("offer matches a need the customer stated"))
@@ -329,14 +353,25 @@ def _respect_for_no(c: _Ctx) -> _Result:
     if not refusals:
         return "not_applicable", None, "the customer never said no", ()
     pushes = [w for w in c.facts.warnings if w.event.rule_id.startswith(PUSH_RULES)]
-    if pushes:
-        return (
-            "scored",
-            0.0,
-            f"pushed after a no ({len(pushes)} time(s))",
-            tuple(evidence_moment(w, "pushed after the customer said no") for w in pushes),
+    # each no is cited with what the agent said next
+    moments: list[Moment] = []
+    for no in refusals:
+        moments.append(no.moment("the customer said no"))
+        reply = next(
+            (u for u in c.facts.utterances if u.speaker == "agent" and u.seq > no.seq), None
         )
-    return "scored", 1.0, "the no was respected", (refusals[0].moment("the customer said no"),)
+        if reply is not None:
+            pushed = any(
+                evidence_moment(w, "").utterance_id == reply.utterance_id for w in pushes
+            )
+            note = "the agent pushed again" if pushed else "the agent's next words"
+            moments.append(
+                Moment(reply.start_ms, "agent", reply.text, note, reply.seq, reply.utterance_id)
+            )
+    if pushes:
+        moments += [evidence_moment(w, "pushed after the customer said no") for w in pushes]
+        return "scored", 0.0, f"pushed after a no ({len(pushes)} time(s))", tuple(moments)
+    return "scored", 1.0, "the no was respected", tuple(moments)
 
 
 def _compliance(c: _Ctx) -> _Result:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agent_assist.core.acts import interpret, own_plan, visible
 from agent_assist.core.catalog import Catalog
 from agent_assist.core.compliance import ComplianceChecker
 from agent_assist.core.customer import CustomerContext
@@ -50,14 +51,14 @@ class CallSession:
         self.now_ms = 0
         """The latest audio time seen; feedback from the console is stamped with it."""
         log = DecisionLog()
-        lang = _lang(language)
+        lang = self._lang = _lang(language)
         self._offers = OfferEngine(book, lang, customer, today, log)
         self._compliance = ComplianceChecker(book, lang, customer, log)
 
     def set_language(self, language: str) -> None:
         """Fix the language once detected (calls may start as ``auto``)."""
         self.language = language
-        self._offers.language = self._compliance.language = _lang(language)
+        self._offers.language = self._compliance.language = self._lang = _lang(language)
 
     def set_today(self, today: dt.date) -> None:
         """The call's date (days to renewal); the runtime reads the clock, not the core."""
@@ -101,18 +102,26 @@ class CallSession:
         if not isinstance(event, TranscriptFinal):
             return []
         self.now_ms = max(self.now_ms, event.end_ms)
-        signals = self._detector.feed(event)
-        if not signals:
+        heard = self._detector.read(event)
+        named = self.book.catalog.find_all_named(event.text, self._lang)
+        self.state.note_mentioned(p.product_id for p, _, _ in reversed(named))
+        if not heard:
             if event.speaker == "customer":
                 return list(self.state.note_calm_turn(event.call_id, event.t_ms))
             return []
+        # cues (cue.*) are read in context here and never leave the session
+        heard, bought = interpret(event, heard, self.state, self.book.catalog, self._lang)
+        if self.customer is None:
+            self.state.note_own_plan(own_plan(event, heard, self.book.catalog, self._lang))
+        signals = visible(heard)
         phase_before = self.state.phase
         if event.speaker == "agent":
             offer = self._offers.resolve_agent_offer(event, signals, self.state)
-            changes = self.state.apply(signals, "agent", offer)
+            changes = self.state.apply(heard, "agent", offer)
             decided = self._compliance.check(signals, phase_before, self.state, offer)
         else:
-            changes = self.state.apply(signals, "customer")
+            own = (bought.kind, bought.product_id, "") if bought else ("", "", "")
+            changes = self.state.apply(heard, "customer", own)
             decided = self._offers.on_customer(signals, phase_before, self.state)
         return [*signals, *changes, *decided]
 

@@ -19,6 +19,10 @@ from typing import Protocol
 
 from agent_assist.core.events import Evidence, SignalDetected, Speaker, TranscriptFinal
 
+CUE_PREFIX = "cue."
+"""Signals named ``cue.*`` are constructions (a product named, a proposing frame, a soft
+no ...) that mean something only in the call's context; they never leave the session."""
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -142,6 +146,11 @@ class SignalDetector:
         return self._second_opinion
 
     def feed(self, final: TranscriptFinal) -> list[SignalDetected]:
+        """The utterance's signals, without the cues only the call session reads."""
+        return [s for s in self.read(final) if not s.signal.startswith(CUE_PREFIX)]
+
+    def read(self, final: TranscriptFinal) -> list[SignalDetected]:
+        """Signals and cues (``cue.*``: constructions read in context by ``core.acts``)."""
         analyzer = self._analyzers.get(final.language)
         if analyzer is None or not final.text.strip():
             return []

@@ -33,6 +33,28 @@ SIGNAL_NAMES = frozenset(
 )
 """Every signal a detector may emit."""
 
+CUE_NAMES = frozenset(
+    {
+        "cue.calm",
+        "cue.decision",
+        "cue.logistics",
+        "cue.need",
+        "cue.own",
+        "cue.price",
+        "cue.product",
+        "cue.proposal",
+        "cue.question",
+        "cue.reask",
+        "cue.service",
+        "cue.soft_no",
+        "cue.topic",
+        "cue.yes",
+        "cue.yours",
+    }
+)
+"""Constructions the rules also hear, read in the call's context by ``core.acts`` and
+never emitted (data/signals/TAXONOMY.md says what each one is)."""
+
 NEED_SIGNALS = frozenset(
     {
         "speed_complaint",

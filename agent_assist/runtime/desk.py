@@ -43,25 +43,36 @@ class CallDesk:
         agent: str | None,
         before_start: Callable[[LiveCall], None] | None = None,
     ) -> LiveCall:
-        """Start a call; ``before_start`` sees it before ``call.started`` is published."""
+        """Start a call; ``before_start`` sees it before ``call.started`` is published.
+
+        The call is stored first and listed as live only once everything about it is
+        stored: a start the store refuses leaves nothing behind (no ghost call)."""
         call = LiveCall(self.services, start)
-        if self.archive is not None and call.mode == "audio":
-            call.recorder = self.archive.recorder(call.call_id, start.sample_rate, start.channels)
         if before_start is not None:
             before_start(call)
-        self.calls[call.call_id] = call
         await call.begin()
-        store = self.services.store
-        if agent:
-            store.set_call_agent(call.call_id, agent)
-        if call.recorder is not None:
-            store.set_recording(call.call_id, str(call.recorder.path), start.sample_rate)
+        try:
+            store = self.services.store
+            if agent:
+                store.set_call_agent(call.call_id, agent)
+            if self.archive is not None and call.mode == "audio":
+                call.recorder = self.archive.recorder(
+                    call.call_id, start.sample_rate, start.channels
+                )
+                store.set_recording(call.call_id, str(call.recorder.path), start.sample_rate)
+        except BaseException:
+            await call.end("store_failed")
+            raise
+        self.calls[call.call_id] = call
         link_at_start(self.services, call)
         return call
 
     async def end(self, call: LiveCall, reason: str) -> None:
-        await call.end(reason)
-        self.calls.pop(call.call_id, None)
+        """End a call; it leaves the live list even when storing its end fails."""
+        try:
+            await call.end(reason)
+        finally:
+            self.calls.pop(call.call_id, None)
 
     async def end_all(self, reason: str) -> None:
         for call in list(self.calls.values()):

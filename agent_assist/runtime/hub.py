@@ -3,6 +3,12 @@
 Each client has its own queue, so one slow browser never holds back the others or the
 call; a client whose queue overflows is disconnected (it can reconnect and resume from
 its last sequence number, losing nothing, because every event is stored first).
+
+History (a late join, a resume) never goes through that queue: the client's sender reads
+it from the store a page at a time and waits for the socket to drain, so a 30-minute
+call or a wall over busy calls is joined at the client's pace. While a call is being
+caught up its live events are not queued either; the last page read from the store
+holds them, since every event is stored before it is published.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from dataclasses import dataclass, field
 from agent_assist.store.base import Store
 
 log = logging.getLogger(__name__)
+BACKLOG_PAGE = 200
+"""Stored events read and sent per step of a catch-up."""
 
 
 @dataclass(eq=False)
@@ -27,6 +35,8 @@ class Subscriber:
     own_call: str | None = None
     sent: dict[str, int] = field(default_factory=dict)  # call_id -> last seq queued
     overflowed: bool = False
+    catching_up: dict[str, int] = field(default_factory=dict)
+    """Calls whose history is still being read from the store: call id -> last seq read."""
     visible: Callable[[str], bool] | None = None
     """Which calls this reader may see (an agent: their own); None: every call."""
 
@@ -39,7 +49,7 @@ class Subscriber:
 
     def offer(self, call_id: str, seq: int, body: str) -> None:
         """Queue an event unless already queued; mark overflow instead of blocking."""
-        if seq <= self.sent.get(call_id, 0) or self.overflowed:
+        if seq <= self.sent.get(call_id, 0) or self.overflowed or call_id in self.catching_up:
             return
         try:
             self.queue.put_nowait((call_id, seq, body))
@@ -67,15 +77,34 @@ class Hub:
     def has_subscribers(self) -> bool:
         return any(sub.subscribe == "*" for sub in self._subscribers)
 
-    def publish(self, call_id: str, seq: int, body: str) -> None:
+    def publish(self, call_id: str, seq: int, body: str, last: bool = False) -> None:
+        """Offer an event to every subscriber that wants it; ``last`` (the call ended)
+        lets each forget the call, so a wall open for a whole shift stays small."""
         for sub in list(self._subscribers):
             if sub.wants(call_id):
                 sub.offer(call_id, seq, body)
                 if sub.overflowed:
                     log.warning("subscriber too slow; disconnecting it (it may resume)")
+                if last and call_id not in sub.catching_up:
+                    sub.sent.pop(call_id, None)
 
-    def backlog(self, sub: Subscriber, call_id: str, after_seq: int) -> None:
-        """Queue stored events of a call after ``after_seq`` (resume, late join)."""
-        sub.sent[call_id] = max(sub.sent.get(call_id, 0), after_seq)
-        for body in self.store.events_after(call_id, after_seq):
-            sub.offer(call_id, int(json.loads(body)["seq"]), body)
+    def catch_up(self, sub: Subscriber, call_id: str, after_seq: int) -> None:
+        """Send ``sub`` the stored events of a call after ``after_seq`` (resume, late join),
+        page by page from its sender (``next_page``), then its live events."""
+        sub.catching_up[call_id] = max(sub.sent.get(call_id, 0), after_seq)
+
+    def next_page(self, sub: Subscriber, page_size: int = BACKLOG_PAGE) -> list[str]:
+        """The next page of history for ``sub``; the call whose history ends here turns live.
+
+        Reading the last page and turning live happen without a pause in between, so no
+        event falls between the store and the queue.
+        """
+        call_id, after = next(iter(sub.catching_up.items()))
+        bodies = self.store.events_after(call_id, after, page_size)
+        last = int(json.loads(bodies[-1])["seq"]) if bodies else after
+        if len(bodies) < page_size:
+            del sub.catching_up[call_id]
+            sub.sent[call_id] = max(sub.sent.get(call_id, 0), last)
+        else:
+            sub.catching_up[call_id] = last
+        return bodies

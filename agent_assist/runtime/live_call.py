@@ -103,6 +103,15 @@ class LiveCall:
                 last_seq=0,
             )
         )
+        try:
+            self._emit_started()
+        except BaseException:
+            self.ended = True
+            self.services.store.end_call(self.call_id, now_iso(), "store_failed", 0)
+            raise
+        self._worker = asyncio.create_task(self._event_loop(), name=f"call {self.call_id}")
+
+    def _emit_started(self) -> None:
         self.emit(
             CallStarted(
                 call_id=self.call_id,
@@ -115,7 +124,6 @@ class LiveCall:
                 started_at=self.started_at,
             )
         )
-        self._worker = asyncio.create_task(self._event_loop(), name=f"call {self.call_id}")
 
     def push_audio(self, channel: int, payload: bytes) -> None:
         """Take one frame's samples (``channel`` may be ``ALL_CHANNELS``, interleaved)."""
@@ -167,11 +175,16 @@ class LiveCall:
             self._audio_ms = self._stream.audio_ms
         duration = self._audio_ms
         if self.recorder is not None:
-            self.recorder.close()
-        self.emit(
-            CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
-        )
-        self.services.store.end_call(self.call_id, now_iso(), reason, duration)
+            try:  # FLAC encoding takes seconds for a long call: off the event loop
+                await asyncio.to_thread(self.recorder.close)
+            except Exception:  # the spool stays; the next start encodes it
+                log.exception("call %s: could not finish its recording", self.call_id)
+        try:
+            self.emit(
+                CallEnded(call_id=self.call_id, t_ms=duration, reason=reason, duration_ms=duration)
+            )
+        finally:  # the call row is closed even when its last event could not be stored
+            self.services.store.end_call(self.call_id, now_iso(), reason, duration)
 
     def _transcripts(self) -> AsyncIterator[TranscriptEvent]:
         if self._stream is not None:
@@ -204,13 +217,23 @@ class LiveCall:
         self.services.store.set_language(self.call_id, language)
 
     def emit(self, event: Event) -> None:
-        self._seq += 1
+        """Number, store, publish; a number is spent only once its event is stored, so a
+        refused write leaves no gap (the error goes up to whoever caused the event)."""
+        seq = self._seq + 1
         emitted_ms = round((time.monotonic() - self._started) * 1000)
-        body = encode_event(event, self._seq, emitted_ms)
+        body = encode_event(event, seq, emitted_ms)
         self.services.store.append_event(
-            self.call_id, self._seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
+            self.call_id, seq, event.TYPE, event.t_ms, emitted_ms, body, event_data(event)
         )
-        self.services.hub.publish(self.call_id, self._seq, body)
+        self._seq = seq
+        self.services.hub.publish(self.call_id, seq, body, last=event.TYPE == "call.ended")
+
+    def ingest_ahead_s(self, max_speed: float, burst_s: float = 1.0) -> float:
+        """How far (seconds) the audio received runs ahead of ``max_speed`` times real
+        time, beyond a small burst; positive: wait that long before reading more."""
+        audio_ms = self._stream.audio_ms if self._stream is not None else self._audio_ms
+        elapsed = time.monotonic() - self._started
+        return (audio_ms / 1000 - burst_s) / max_speed - elapsed
 
     @property
     def last_seq(self) -> int:

@@ -8,25 +8,33 @@ corrupt model stops start-up with the problem and its fix.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 from agent_assist.asr.engine import RecognitionEngine
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import Config
 from agent_assist.core.catalog import Catalog, parse_catalog
+from agent_assist.core.events import CallEnded
 from agent_assist.core.policy import PolicyBook, parse_policy
 from agent_assist.core.signals import SignalDetector
 from agent_assist.crm import CustomerDirectory, FileCustomerDirectory
 from agent_assist.errors import ConfigError
 from agent_assist.nlp.detector import build_detector
+from agent_assist.protocol import encode_event, event_data
 from agent_assist.runtime.hub import Hub
+from agent_assist.store.audio_archive import encode_spool, spooled_ms
 from agent_assist.store.base import Store
 from agent_assist.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,11 +49,19 @@ class Services:
     customers: CustomerDirectory | None = None
     data_dir: Path | None = None
     """Where the store keeps its files; the audio archive defaults to ``audio/`` in it."""
+    store_lock: IO[bytes] | None = None
+    """Held while this process is the one that owns the store's live calls."""
+    reports_store: Store | None = None
+    """A second connection to the store for searches and statistics on a worker thread."""
 
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()
         self.store.close()
+        if self.reports_store is not None:
+            self.reports_store.close()
+        if self.store_lock is not None:
+            self.store_lock.close()
 
 
 def load_policy(config: Config) -> PolicyBook:
@@ -92,11 +108,70 @@ def build_services(
         vad = SileroVad()
     db_path = store_path or config.resolve(config.store.path)
     store = SqliteStore(db_path)
-    store.close_interrupted(now_iso())
+    lock = take_store_lock(db_path)
+    if lock is not None:  # no other process serves this store: its open calls are a crash's
+        close_interrupted_calls(store, now_iso())
     hub = Hub(store, config.server.queue_size)
     return Services(
-        config, store, hub, detector, policy, engine, vad, customers, db_path.parent
+        config,
+        store,
+        hub,
+        detector,
+        policy,
+        engine,
+        vad,
+        customers,
+        db_path.parent,
+        lock,
+        SqliteStore(db_path),
     )
+
+
+def take_store_lock(db: Path) -> IO[bytes] | None:
+    """An exclusive lock beside the database, or None while another process holds it (a
+    running server beside ``analyze`` or an embedded replay): then calls still open in
+    the store are that server's live calls, not a crash's, and are left alone. The
+    kernel drops the lock when its process dies, even by ``kill -9``."""
+    handle = (db.parent / f"{db.name}.lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def close_interrupted_calls(store: SqliteStore, now: str) -> list[str]:
+    """Close the calls a killed server left open: finish their recording from its spool,
+    store a ``call.ended`` (reason ``server_restart``, the duration that was recorded or
+    spoken), so a resuming console sees the call end like any other."""
+    closed = []
+    for row in store.open_calls():
+        duration, emitted = store.call_extent(row.call_id)
+        recording = store.recording_info(row.call_id)
+        if recording is not None:
+            path, rate = Path(recording[0]), recording[1]
+            duration = max(duration, spooled_ms(path, rate))
+            try:
+                encode_spool(path, rate)
+            except Exception:  # a damaged spool must not keep the server down
+                log.exception("call %s: cannot encode its recording", row.call_id)
+        event = CallEnded(
+            call_id=row.call_id, t_ms=duration, reason="server_restart", duration_ms=duration
+        )
+        seq, emitted = row.last_seq + 1, max(emitted, duration)
+        store.append_event(
+            row.call_id,
+            seq,
+            event.TYPE,
+            duration,
+            emitted,
+            encode_event(event, seq, emitted),
+            event_data(event),
+        )
+        store.end_call(row.call_id, now, "server_restart", duration)
+        closed.append(row.call_id)
+    return closed
 
 
 def now_iso() -> str:

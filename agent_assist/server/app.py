@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
+import ssl
 from http import HTTPStatus
 from weakref import WeakKeyDictionary
 
@@ -20,7 +22,7 @@ from websockets.http11 import Request, Response
 
 from agent_assist import __version__
 from agent_assist.core.vocabulary import SIGNAL_NAMES
-from agent_assist.errors import AgentAssistError, CallError, ProtocolError
+from agent_assist.errors import AgentAssistError, CallError, ConfigError, ProtocolError
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -42,7 +44,6 @@ from agent_assist.server.web import WebGate, text_response
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
     Authenticator,
-    AuthError,
     User,
     configured_source_token,
 )
@@ -52,6 +53,7 @@ from agent_assist.telephony.gateway import TelephonyGateway
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+AGENT_CACHE = 10_000
 
 
 class AgentAssistServer:
@@ -79,14 +81,22 @@ class AgentAssistServer:
                 "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
             },
         )
+        if services.reports_store is not None:
+            self.web.reader = Supervision(services.reports_store, config)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
+        self._credentials: WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
+            WeakKeyDictionary()
+        )
+        self._open = 0  # websockets past their upgrade
+        self._recheck: asyncio.Task[None] | None = None
         self._agents: dict[str, str | None] = {}  # call id -> agent, for the hot path
+        self._sources: dict[str, str] = {}  # live call id -> the user whose source carries it
+        self._detached: dict[str, asyncio.Task[None]] = {}  # calls whose source dropped
+        store.purge_tokens(self.auth.now_iso())  # expired and spent tokens open nothing
         self.telephony = TelephonyGateway(self)
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
-            if self.auth.user("source") is None:
-                self.auth.add_user("source", "source")
-            self.auth.register_api_token("source", source_token)
+            self.auth.set_source_token("source", source_token)
 
     def source_token_for(self, name: str = "replay") -> str:
         """An API token for a program this process runs against its own server (replay,
@@ -97,6 +107,8 @@ class AgentAssistServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         cfg = self.services.config.server
+        tls = self._tls_context()
+        self.web.tls = tls is not None
         self._server = await serve(
             self._handle,
             host or cfg.host,
@@ -104,29 +116,72 @@ class AgentAssistServer:
             process_request=self._http,
             max_size=max(4 * cfg.max_frame_bytes, 1 << 20),
             max_queue=64,
+            ssl=tls,
             select_subprotocol=self.telephony.select_subprotocol,
         )
         await self.telephony.start()
+        if self.services.config.auth.enabled:
+            self._recheck = asyncio.create_task(self._recheck_loop(), name="recheck credentials")
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
         return bound_host, bound_port
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Built-in TLS from ``[server] tls_cert`` / ``tls_key`` (PEM), else None."""
+        config = self.services.config
+        if not config.server.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(
+                config.resolve(config.server.tls_cert), config.resolve(config.server.tls_key)
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                "config.toml", [f"server.tls_cert / tls_key: cannot load: {exc}"]
+            ) from exc
+        return context
+
+    async def _recheck_loop(self) -> None:
+        """Close websockets whose credential was revoked (sign-out, disabled user, rotated
+        token) or whose user changed role; ``users`` may run in another process."""
+        while True:
+            await asyncio.sleep(self.services.config.auth.recheck_s)
+            for ws, (how, token) in list(self._credentials.items()):
+                before = self._users.get(ws)
+                now = self.web.user_for(how, token)
+                if now is None or before is None or now.role != before.role:
+                    with contextlib.suppress(Exception):
+                        await ws.close(1008, "credentials revoked or changed")
+
     async def close(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+        for timer in self._detached.values():
+            timer.cancel()
+        self._detached.clear()
         await self.telephony.close()
         await self.desk.end_all("server_shutdown")
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await asyncio.to_thread(self.web.close)
 
     # -- HTTP: the console page and a small read-only API -------------------------------
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if self.telephony.owns(path):
+            if self._open >= self.services.config.server.max_connections:
+                return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
             return self.telephony.check_request(connection, request)
-        if path != WS_PATH:
-            return self.web.handle(connection, request)
-        user, how = self.web.identify(request, allow_query=True)
+        if path != WS_PATH or not self.web.host_ok(request):
+            return await self.web.handle_async(connection, request)
+        if self._open >= self.services.config.server.max_connections:
+            return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        how, token = self.web.credential(request, allow_query=True)
+        user = self.web.user_for(how, token)
         if user is None:
             return text_response(
                 HTTPStatus.UNAUTHORIZED, "sign in, or send a token (Authorization: Bearer)\n"
@@ -136,6 +191,7 @@ class AgentAssistServer:
         ):
             return text_response(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         self._users[connection] = user
+        self._credentials[connection] = (how, token)
         return None
 
     def _user(self, ws: ServerConnection) -> User:
@@ -144,6 +200,8 @@ class AgentAssistServer:
     def agent_of(self, call_id: str) -> str | None:
         """The agent of a call, cached: subscribers ask on every event."""
         if call_id not in self._agents:
+            if len(self._agents) > AGENT_CACHE:  # bounded: ids asked about need not exist
+                self._agents = {c: self._agents.get(c) for c in self.calls}
             self._agents[call_id] = self.services.store.call_agent(call_id)
         return self._agents[call_id]
 
@@ -153,9 +211,16 @@ class AgentAssistServer:
     # -- websocket ----------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if ws.request is not None and self.telephony.owns(ws.request.path.split("?", 1)[0]):
-            await self.telephony.handle(ws)
-            return
+        self._open += 1
+        try:
+            if ws.request is not None and self.telephony.owns(ws.request.path.split("?", 1)[0]):
+                await self.telephony.handle(ws)
+            else:
+                await self._serve_connection(ws)
+        finally:
+            self._open -= 1
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
         hello = await self._handshake(ws)
         if hello is None:
             return
@@ -163,32 +228,35 @@ class AgentAssistServer:
         sub = self.services.hub.add(hello.subscribe)
         if not user.is_supervisor:
             sub.visible = lambda call_id: self.may_view(user, call_id)
-        sender = asyncio.create_task(self._send_loop(ws, sub))
+        sender: asyncio.Task[None] | None = None
         call: LiveCall | None = None
+        if hello.role == "source" and hello.resume_call_id:
+            call = self._reattach(hello.resume_call_id)
+            sub.own_call = call.call_id if call is not None else None
         try:
-            await self._send(
-                ws,
-                encode_ready(
-                    f"agent-assist {__version__}",
-                    [
-                        {
-                            "call_id": c.call_id,
-                            "language": c.language,
-                            "title": c.start.title,
-                            "started_at": c.started_at,
-                            "last_seq": c.last_seq,
-                            "agent": self.agent_of(c.call_id),
-                        }
-                        for c in self.calls.values()
-                        if self.may_view(user, c.call_id)
-                    ],
-                ),
+            ready = encode_ready(
+                f"agent-assist {__version__}",
+                [
+                    {
+                        "call_id": c.call_id,
+                        "language": c.language,
+                        "title": c.start.title,
+                        "started_at": c.started_at,
+                        "last_seq": c.last_seq,
+                        "agent": self.agent_of(c.call_id),
+                    }
+                    for c in self.calls.values()
+                    if self.may_view(user, c.call_id)
+                ],
             )
-            self._queue_backlog(sub, hello)
+            self._catch_up(sub, hello)  # before any pause: no live event can slip between
+            await self._send(ws, ready)
+            sender = asyncio.create_task(self._send_loop(ws, sub))
             async for message in ws:
                 try:
                     call = await self._dispatch(message, hello, sub, call, user)
-                except AgentAssistError as err:
+                except (AgentAssistError, sqlite3.Error) as exc:
+                    err = exc if isinstance(exc, AgentAssistError) else _store_failed(exc)
                     await self._send(
                         ws,
                         encode_error(
@@ -204,14 +272,17 @@ class AgentAssistServer:
         except ConnectionClosed:
             pass
         finally:
-            if call is not None and not call.ended:
-                await call.end("disconnected")
-            if call is not None:
-                self.calls.pop(call.call_id, None)
             self.services.hub.remove(sub)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            if call is not None:
+                grace = self.services.config.server.source_grace_s
+                if grace > 0 and not call.ended and self.calls.get(call.call_id) is call:
+                    self._detach(call, grace)
+                else:
+                    await self._end_call(call, "disconnected")
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await sender
 
     async def _handshake(self, ws: ServerConnection) -> Hello | None:
         try:
@@ -226,12 +297,19 @@ class AgentAssistServer:
                 raise ProtocolError(
                     "the first message must be 'hello'", code="protocol.hello_required"
                 )
-            if msg.resume_call_id and self.services.store.get_call(msg.resume_call_id) is None:
-                raise CallError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
             user = self._user(ws)
-            for wanted in (msg.subscribe, msg.resume_call_id):
-                if wanted not in (None, "*") and not self.may_view(user, str(wanted)):
-                    raise AuthError(f"call {wanted} belongs to another agent")
+            resume = msg.resume_call_id
+            if msg.role == "source" and resume and not self._resumable(user, resume):
+                raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
+            for wanted in (None if msg.role == "source" else msg.resume_call_id, msg.subscribe):
+                if wanted in (None, "*"):
+                    continue
+                # "not yours" and "no such call" read the same: ids stay secret
+                if not self.may_view(user, str(wanted)) or (
+                    wanted == msg.resume_call_id
+                    and self.services.store.get_call(str(wanted)) is None
+                ):
+                    raise ProtocolError(f"unknown call {wanted!r}", code="call.unknown")
         except AgentAssistError as err:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(encode_error(err, None, fatal=True))
@@ -239,14 +317,51 @@ class AgentAssistServer:
             return None
         return msg
 
-    def _queue_backlog(self, sub: Subscriber, hello: Hello) -> None:
+    def _resumable(self, user: User, call_id: str) -> bool:
+        """A call whose source dropped, within the grace window, asked for by that source."""
+        return call_id in self._detached and self._sources.get(call_id) == user.name
+
+    def _detach(self, call: LiveCall, grace: float) -> None:
+        """The call's source dropped: keep the call live for ``grace`` seconds, so a
+        network blip does not split one phone call in two; then end it."""
+
+        async def expire() -> None:
+            await asyncio.sleep(grace)
+            if self._detached.pop(call.call_id, None) is not None:
+                await self._end_call(call, "disconnected")
+
+        self._detached[call.call_id] = asyncio.create_task(expire(), name=f"grace {call.call_id}")
+
+    def _reattach(self, call_id: str) -> LiveCall | None:
+        timer = self._detached.pop(call_id, None)
+        if timer is None:
+            return None
+        timer.cancel()
+        return self.calls.get(call_id)
+
+    def _catch_up(self, sub: Subscriber, hello: Hello) -> None:
         """Late joiners see active calls from the start; resumers from their last seq."""
         hub = self.services.hub
         if hello.resume_call_id:
-            hub.backlog(sub, hello.resume_call_id, hello.resume_after_seq)
+            hub.catch_up(sub, hello.resume_call_id, hello.resume_after_seq)
         for call_id in list(self.calls):
             if sub.wants(call_id) and call_id != hello.resume_call_id:
-                hub.backlog(sub, call_id, 0)
+                hub.catch_up(sub, call_id, 0)
+
+    def may_write(self, user: User, call_id: str) -> bool:
+        """Who may mark or re-link a live call: a supervisor, its agent, its own source."""
+        if user.is_supervisor:
+            return True
+        if user.role == "agent":
+            return self.agent_of(call_id) == user.name
+        return self._sources.get(call_id) == user.name
+
+    async def _end_call(self, call: LiveCall, reason: str) -> None:
+        """End a call and take it off the live list, even when storing its end fails."""
+        try:
+            await self.desk.end(call, reason)
+        finally:
+            self._sources.pop(call.call_id, None)
 
     async def _dispatch(
         self,
@@ -264,15 +379,23 @@ class AgentAssistServer:
                 message, len(call.start.channels), max_frame, ENCODINGS[call.start.encoding]
             )
             call.push_audio(channel, pcm)
+            speed = self.services.config.server.max_ingest_speed
+            ahead = call.ingest_ahead_s(speed) if speed > 0 else 0.0
+            if ahead > 0:  # not reading is the back-pressure: the source's socket fills
+                await asyncio.sleep(min(ahead, 5.0))
             return call
         msg = parse_client_message(message)
         if isinstance(msg, Hello):
             raise ProtocolError("'hello' was already received", code="protocol.bad_envelope")
-        if isinstance(msg, Feedback):
-            self.desk.feedback(msg)
-            return call
-        if isinstance(msg, CustomerLink):
-            self.desk.link_customer(msg)
+        if isinstance(msg, Feedback | CustomerLink):
+            target = self.calls.get(msg.call_id)
+            if target is None or target.ended or not self.may_write(user, msg.call_id):
+                # one answer for "not yours" and "no such call": ids of live calls stay secret
+                raise CallError(f"no live call {msg.call_id!r} of yours", code="call.unknown")
+            if isinstance(msg, Feedback):
+                self.desk.feedback(msg)
+            else:
+                self.desk.link_customer(msg)
             return call
         if hello.role != "source":
             raise ProtocolError(
@@ -284,44 +407,83 @@ class AgentAssistServer:
                 raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
+            if len(self.calls) >= self.services.config.server.max_calls:
+                raise CallError(
+                    "the server carries as many live calls as it is configured for "
+                    "(server.max_calls); try again later",
+                    code="call.limit",
+                )
             agent = user.name if user.role == "agent" else msg.agent
 
             def before_start(new: LiveCall) -> None:
                 self._agents[new.call_id] = agent  # known before call.started goes out
                 sub.own_call = new.call_id
 
-            return await self.desk.open(msg, agent, before_start)
+            try:
+                call = await self.desk.open(msg, agent, before_start)  # stored, then live
+            except BaseException:
+                sub.own_call = None
+                raise
+            if user.role == "agent" and call.mode == "text":
+                self.services.store.mark_self_reported(call.call_id)  # typed: not counted
+            self._sources[call.call_id] = user.name
+            return call
         if call is None or call.ended:
             raise CallError("no call started on this connection", code="call.not_started")
         if isinstance(msg, TurnIn):
             call.push_turn(msg)
         elif isinstance(msg, CallEnd):
-            await self.desk.end(call, msg.reason)
+            await self._end_call(call, msg.reason)
         return call
 
     async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall:
         """Start a call for a telephony adapter acting as the user ``source``: the desk,
         with its agent known first."""
+        if len(self.calls) >= self.services.config.server.max_calls:
+            raise CallError(
+                "the server carries as many live calls as it is configured for "
+                "(server.max_calls); try again later",
+                code="call.limit",
+            )
 
         def before_start(new: LiveCall) -> None:
             self._agents[new.call_id] = agent
 
-        return await self.desk.open(start, agent, before_start)
+        call = await self.desk.open(start, agent, before_start)
+        self._sources[call.call_id] = source  # only that source may write to it
+        return call
 
     async def end_call(self, call: LiveCall, reason: str) -> None:
-        await self.desk.end(call, reason)
+        await self._end_call(call, reason)
 
     async def _send_loop(self, ws: ServerConnection, sub: Subscriber) -> None:
+        """History a page at a time (waiting for the socket to drain), live events between."""
+        hub = self.services.hub
         while True:
-            _call_id, _seq, body = await sub.queue.get()
+            if sub.catching_up:
+                for body in hub.next_page(sub):
+                    await ws.send(body)
+                while not sub.queue.empty() and not sub.overflowed:
+                    await ws.send(sub.queue.get_nowait()[2])
+            else:
+                _call_id, _seq, body = await sub.queue.get()
+                if not sub.overflowed:
+                    await ws.send(body)
             if sub.overflowed:
                 await ws.close(1013, "client too slow; reconnect and resume")
                 return
-            await ws.send(body)
 
     async def _send(self, ws: ServerConnection, text: str) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(text)
+
+
+def _store_failed(exc: sqlite3.Error) -> AgentAssistError:
+    log.error("the store refused a write: %s", exc)
+    return AgentAssistError(
+        "the server could not store that (nothing was changed); try again",
+        code="store.failed",
+    )
 
 
 def _ref_seq(message: str | bytes) -> int | None:

@@ -10,12 +10,14 @@ own calls: anything else is 403, over HTTP as over the websocket.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import binascii
+import ipaddress
 import json
 import mimetypes
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
@@ -30,7 +32,14 @@ from agent_assist.config import AuthConfig
 from agent_assist.errors import AgentAssistError, RequestError
 from agent_assist.store.audio_archive import AudioArchive
 from agent_assist.store.base import CallFilter
-from agent_assist.supervision.accounts import ANONYMOUS, SESSION_COOKIE, Authenticator, User
+from agent_assist.supervision.accounts import (
+    ANONYMOUS,
+    SESSION_COOKIE,
+    Authenticator,
+    LoginThrottle,
+    User,
+    verify_password,
+)
 from agent_assist.supervision.review import NotFound, Supervision
 from agent_assist.supervision.statistics import agent_stats, stats_csv, stats_json
 
@@ -45,6 +54,16 @@ OPEN_FILES = {"login.html"}
 OPEN_SUFFIXES = (".css", ".js")
 _CALL_API = re.compile(r"^/api/calls/([A-Za-z0-9_.-]{1,80})(/audio|/score|/override)?$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_CALLS_LISTED = 1000
+REPORTS = ("/api/calls", "/api/stats")
+MAX_RANGE_BYTES = 4 << 20
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    # pages carry their full policy in a <meta>; framing can only be refused in a header
+    ("Content-Security-Policy", "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+)
 
 Now = Callable[[], str]
 
@@ -69,25 +88,74 @@ class WebGate:
         self.prices = prices
         self.now = now
         self.vocabulary = vocabulary  # signal names and warning rule ids, for the filters
+        self.tls = False  # set by the server when it serves TLS itself
+        self.reader: Supervision | None = None
+        """Its own store connection for searches and statistics, used on one worker thread
+        so a report over thousands of calls never stalls live calls (set by the server)."""
+        self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports")
+        self.throttle = LoginThrottle(
+            config.max_login_failures, config.login_lockout_minutes * 60.0
+        )
 
     # -- who is asking ------------------------------------------------------------------
 
     def identify(self, request: Request, allow_query: bool = False) -> tuple[User | None, str]:
         """The user behind a request and how they proved it: cookie, bearer or query."""
+        how, token = self.credential(request, allow_query)
+        return self.user_for(how, token), how
+
+    def credential(self, request: Request, allow_query: bool = False) -> tuple[str, str]:
+        """How a request proves who it is and with which token ("open" with auth off)."""
         if not self.config.enabled:
-            return ANONYMOUS, "open"
+            return "open", ""
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            user = self.auth.bearer_user(header[7:].strip())
-            return user, "bearer"
+            return "bearer", header[7:].strip()
         session = _cookie(request)
         if session:
-            return self.auth.session_user(session), "cookie"
+            return "cookie", session
         if allow_query:
             token = _query(request).get("token", "")
             if token:
-                return self.auth.bearer_user(token), "query"
-        return None, ""
+                return "query", token
+        return "", ""
+
+    def user_for(self, how: str, token: str) -> User | None:
+        """The user a credential stands for now (None once revoked, expired or disabled)."""
+        if how == "open":
+            return ANONYMOUS
+        if how == "cookie":
+            return self.auth.session_user(token)
+        if how in ("bearer", "query"):
+            return self.auth.bearer_user(token)
+        return None
+
+    def host_ok(self, request: Request) -> bool:
+        """With sign-in off, only IP literals, localhost and configured origins' hosts are
+        served: a rebinding DNS name pointing at this server gets nothing."""
+        if self.config.enabled:
+            return True
+        host = request.headers.get("Host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        if name == "localhost":
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
+        return any(
+            origin.split("://", 1)[-1].split(":", 1)[0].lower() == name
+            for origin in self.config.allowed_origins
+        )
+
+    def secure(self, request: Request) -> bool:
+        """Whether the browser reached us over TLS: ours, or a trusted proxy's."""
+        if self.tls or self.config.secure_cookies:
+            return True
+        forwarded = request.headers.get("X-Forwarded-Proto", "")
+        return self.config.trust_proxy and forwarded.lower() == "https"
 
     def origin_ok(self, request: Request) -> bool:
         """A browser's Origin must be this server's own (or configured); no Origin: not a page."""
@@ -98,6 +166,39 @@ class WebGate:
         return origin in (f"http://{host}", f"https://{host}", *self.config.allowed_origins)
 
     # -- routing --------------------------------------------------------------------------
+
+    async def handle_async(self, connection: ServerConnection, request: Request) -> Response:
+        """Every HTTP request; password sign-in hashes on a worker thread."""
+        if not self.host_ok(request):
+            return _json(
+                HTTPStatus.FORBIDDEN,
+                {"error": {"code": "auth.bad_host", "message": "unknown Host name"}},
+            )
+        path = request.path.split("?", 1)[0]
+        if path == "/api/login" and request.method == "POST" and self.origin_ok(request):
+            return await self._password_login(connection, request)
+        if path in REPORTS and request.method == "GET" and self.reader is not None:
+            user, _ = self.identify(request)
+            if user is not None:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    self._reports, self._report, user, path, _query(request)
+                )
+        return self.handle(connection, request)
+
+    def _report(self, user: User, path: str, q: dict[str, str]) -> Response:
+        """A search or statistics answer, on the reports thread with the reader's store."""
+        assert self.reader is not None
+        try:
+            if path == "/api/stats":
+                return self._stats(user, q, self.reader)
+            return self._calls(user, q, self.reader)
+        except AgentAssistError as err:
+            return _error(HTTPStatus.BAD_REQUEST, err)
+
+    def close(self) -> None:
+        """Finish the report in progress (the reader's store is closed with the services)."""
+        self._reports.shutdown(wait=True)
 
     def handle(self, connection: ServerConnection, request: Request) -> Response:
         path = request.path.split("?", 1)[0]
@@ -146,8 +247,8 @@ class WebGate:
 
     # -- sign-in ------------------------------------------------------------------------
 
-    def _cookie(self, token: str, max_age: int) -> str:
-        secure = "; Secure" if self.config.secure_cookies else ""
+    def _cookie(self, token: str, max_age: int, request: Request) -> str:
+        secure = "; Secure" if self.secure(request) else ""
         return (
             f"{SESSION_COOKIE}={token}; Max-Age={max_age}; Path=/; HttpOnly; "
             f"SameSite=Strict{secure}"
@@ -172,23 +273,42 @@ class WebGate:
             f'<p>Signed in as {user.name}. <a href="{target}">Continue</a></p>'
         )
         response = _response(HTTPStatus.OK, body.encode(), "text/html; charset=utf-8")
-        response.headers["Set-Cookie"] = self._cookie(session, self.auth.session_seconds)
+        response.headers["Set-Cookie"] = self._cookie(session, self.auth.session_seconds, request)
         return response
 
-    def _password_login(self, request: Request) -> Response:
+    async def _password_login(self, connection: ServerConnection, request: Request) -> Response:
+        """Throttled per user and per address; scrypt runs off the event loop and costs
+        the same for a name that does not exist."""
         header = request.headers.get("Authorization", "")
         try:
-            name, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+            raw = base64.b64decode(header[6:].encode("ascii"), validate=True)
+            name, _, password = raw.decode("utf-8").partition(":")
+        except (ValueError, UnicodeError):  # not Base64, not ASCII, not UTF-8
             name = password = ""
-        session = self.auth.login(name, password) if header.startswith("Basic ") else None
-        if session is None:
-            return _json(
-                HTTPStatus.UNAUTHORIZED,
-                {"error": {"code": "auth.required", "message": "wrong name or password"}},
+        wrong = _json(
+            HTTPStatus.UNAUTHORIZED,
+            {"error": {"code": "auth.required", "message": "wrong name or password"}},
+        )
+        if not header.startswith("Basic ") or not name:
+            return wrong
+        address = str((connection.remote_address or ("?",))[0])
+        wait = self.throttle.wait_s(name, address)
+        if wait > 0:
+            response = _json(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                {"error": {"code": "auth.throttled", "message": "too many wrong passwords"}},
             )
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        stored = self.auth.password_hash(name)
+        if not await asyncio.to_thread(verify_password, password, stored):
+            self.throttle.failed(name, address)
+            return wrong
+        self.throttle.succeeded(name)
         user = self.auth.user(name)
-        assert user is not None
+        if user is None:  # disabled while the hash was checked
+            return wrong
+        session = self.auth.start_session(name)
         response = _json(
             HTTPStatus.OK,
             {
@@ -197,7 +317,7 @@ class WebGate:
                 "next": "/wall.html" if user.is_supervisor else "/",
             },
         )
-        response.headers["Set-Cookie"] = self._cookie(session, self.auth.session_seconds)
+        response.headers["Set-Cookie"] = self._cookie(session, self.auth.session_seconds, request)
         return response
 
     # -- the JSON API -------------------------------------------------------------------
@@ -209,7 +329,7 @@ class WebGate:
         if write and not self.origin_ok(request):
             return _forbidden("cross-origin request refused")
         if path == "/api/login" and write:
-            return self._password_login(request)
+            return _forbidden("sign in from the page's own origin")
         user, how = self.identify(request)
         if user is None:
             return _json(
@@ -224,7 +344,7 @@ class WebGate:
             if session:
                 self.auth.logout(session)
             response = _json(HTTPStatus.OK, {"ok": True})
-            response.headers["Set-Cookie"] = self._cookie("", 0)
+            response.headers["Set-Cookie"] = self._cookie("", 0, request)
             return response
         if path == "/api/vocabulary":
             return _json(HTTPStatus.OK, self.vocabulary)
@@ -240,9 +360,9 @@ class WebGate:
                 HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": "no such API"}}
             )
         call_id, sub = m.group(1), m.group(2) or ""
+        if not self.may_view(user, call_id):  # the same answer as for a call that never was
+            raise NotFound(f"no call {call_id!r}")
         self.supervision.call(call_id)
-        if not self.may_view(user, call_id):
-            return _forbidden(f"call {call_id} belongs to another agent")
         if sub == "/override":
             if not write:
                 return text_response(HTTPStatus.METHOD_NOT_ALLOWED, "POST\n")
@@ -262,7 +382,7 @@ class WebGate:
     def may_view(self, user: User, call_id: str) -> bool:
         return user.is_supervisor or self.supervision.store.call_agent(call_id) == user.name
 
-    def _calls(self, user: User, q: dict[str, str]) -> Response:
+    def _calls(self, user: User, q: dict[str, str], sup: Supervision | None = None) -> Response:
         agent = q.get("agent") or None
         if not user.is_supervisor:
             agent = user.name
@@ -273,9 +393,10 @@ class WebGate:
             signal=q.get("signal", ""),
             warning=q.get("warning", ""),
             text=q.get("q", "")[:100],
-            limit=min(_int(q.get("limit"), 200), 1000),
+            limit=_limit(q.get("limit")),
         )
-        rows = self.supervision.search(f, _float(q.get("min_score")), _float(q.get("max_score")))
+        sup = sup or self.supervision
+        rows = sup.search(f, _float(q.get("min_score")), _float(q.get("max_score")))
         out = []
         for s in rows:
             body = s.to_json()
@@ -283,12 +404,12 @@ class WebGate:
             out.append(body)
         return _json(HTTPStatus.OK, out)
 
-    def _stats(self, user: User, q: dict[str, str]) -> Response:
+    def _stats(self, user: User, q: dict[str, str], sup: Supervision | None = None) -> Response:
         agent = q.get("agent") or None
         if not user.is_supervisor:
             agent = user.name
         stats = agent_stats(
-            self.supervision, self.prices, agent, q.get("since", ""), q.get("until", "")
+            sup or self.supervision, self.prices, agent, q.get("since", ""), q.get("until", "")
         )
         if q.get("format") == "csv":
             table = q.get("table", "agents")
@@ -322,11 +443,10 @@ class WebGate:
                 HTTPStatus.NOT_FOUND,
                 {"error": {"code": "audio.none", "message": "no recording for this call"}},
             )
-        data = path.read_bytes()
-        size = len(data)
+        size = path.stat().st_size
         m = _RANGE.match(request.headers.get("Range", ""))
         if m is None or not (m.group(1) or m.group(2)):
-            response = _response(HTTPStatus.OK, data, "audio/flac")
+            response = _response(HTTPStatus.OK, path.read_bytes(), "audio/flac")
         else:
             if m.group(1):
                 start = int(m.group(1))
@@ -337,7 +457,11 @@ class WebGate:
                 response = _response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "audio/flac")
                 response.headers["Content-Range"] = f"bytes */{size}"
                 return response
-            response = _response(HTTPStatus.PARTIAL_CONTENT, data[start : end + 1], "audio/flac")
+            end = min(end, start + MAX_RANGE_BYTES - 1)  # a player asks again for the rest
+            with path.open("rb") as f:
+                f.seek(start)
+                part = f.read(end + 1 - start)
+            response = _response(HTTPStatus.PARTIAL_CONTENT, part, "audio/flac")
             response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         response.headers["Accept-Ranges"] = "bytes"
         return response
@@ -365,11 +489,16 @@ def _cookie(request: Request) -> str:
     return morsel.value if morsel is not None else ""
 
 
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw) if raw else default
-    except ValueError:
+def _limit(raw: str | None, default: int = 200) -> int:
+    """``?limit=``: a whole number from 1 to ``MAX_CALLS_LISTED``, else a coded 400."""
+    if not raw:
         return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_CALLS_LISTED:
+        raise RequestError(
+            f"limit must be a whole number from 1 to {MAX_CALLS_LISTED}",
+            code="request.bad_limit",
+        )
+    return int(raw)
 
 
 def _float(raw: str | None) -> float | None:
@@ -385,8 +514,7 @@ def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),
+            *SECURITY_HEADERS,
         ]
     )
     return Response(status.value, status.phrase, headers, body)

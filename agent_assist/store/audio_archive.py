@@ -3,7 +3,14 @@
 The review page plays it back in step with the transcript, so the file keeps the call's
 own time base: sample 0 is ``t_ms`` 0. Channels arrive as separate frames at different
 moments; the recorder interleaves what both sides have delivered and pads the shorter
-side with silence at the end. A one-speaker call gets a silent second channel.
+side with silence at the end. A one-speaker call gets a silent second channel; a side
+that stays silent for longer than ``MAX_SKEW_S`` is padded as it goes, so the buffer of
+the other side stays bounded.
+
+While the call runs, the interleaved samples are appended to a raw spool file
+(``<call_id>.pcm``) with one system call per write: a killed process loses nothing it
+had written. ``close()`` (off the event loop) encodes the spool to FLAC and removes it;
+after a crash, ``recover()`` does the same for whatever the spool holds.
 """
 
 from __future__ import annotations
@@ -11,16 +18,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
 log = logging.getLogger(__name__)
 ORDER = ("agent", "customer")
+MAX_SKEW_S = 30
+"""Seconds one side may run ahead of a silent other side before that one is padded."""
+ENCODE_BLOCK = 1 << 20
+"""Sample frames read from the spool per FLAC write (bounded memory for long calls)."""
 
 
 class CallRecorder:
-    """Writes one call's audio as it arrives; ``close()`` finishes the file."""
+    """Spools one call's audio as it arrives; ``close()`` finishes the FLAC."""
 
     def __init__(self, path: Path, sample_rate: int, speakers: Sequence[str]) -> None:
         self.path = path
@@ -28,19 +40,20 @@ class CallRecorder:
         self._slot = [ORDER.index(s) for s in speakers]
         self._pending: list[list[np.ndarray]] = [[] for _ in speakers]
         self._counts = [0] * len(speakers)
+        self._max_skew = MAX_SKEW_S * sample_rate
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: sf.SoundFile | None = sf.SoundFile(
-            path, "w", samplerate=sample_rate, channels=2, format="FLAC", subtype="PCM_16"
-        )
+        self._spool: BinaryIO | None = spool_path(path).open("wb", buffering=0)
 
     def push(self, channel: int, pcm16: bytes) -> None:
         """Add little-endian PCM16 of one channel; writes what both channels now cover."""
-        if self._file is None:
+        if self._spool is None:
             return
         samples = np.frombuffer(pcm16, dtype="<i2")
         self._pending[channel].append(samples)
         self._counts[channel] += samples.size
         ready = min(self._counts)
+        if max(self._counts) - ready > self._max_skew:  # the other side is silent: pad it
+            ready = max(self._counts) - self._max_skew
         if ready > 0:
             self._write(ready)
 
@@ -54,20 +67,54 @@ class CallRecorder:
         return head.astype("<i2", copy=False)
 
     def _write(self, n: int) -> None:
-        assert self._file is not None
+        assert self._spool is not None
         frame = np.zeros((n, 2), dtype="<i2")
         for channel, slot in enumerate(self._slot):
             frame[:, slot] = self._take(channel, n)
-        self._file.write(frame)
+        self._spool.write(frame.tobytes())
 
     def close(self) -> None:
-        if self._file is None:
+        """Write what is left and encode the FLAC (seconds for a long call: not on the loop)."""
+        if self._spool is None:
             return
         rest = max(self._counts)
         if rest > 0:
             self._write(rest)
-        self._file.close()
-        self._file = None
+        self._spool.close()
+        self._spool = None
+        encode_spool(self.path, self.sample_rate)
+
+
+def spool_path(flac: Path) -> Path:
+    return flac.with_suffix(".pcm")
+
+
+def encode_spool(flac: Path, sample_rate: int) -> bool:
+    """Encode ``<call>.pcm`` (interleaved stereo PCM16) to ``<call>.flac``; False if none.
+
+    A spool cut mid-sample by a crash is read up to its last whole stereo sample."""
+    spool = spool_path(flac)
+    if not spool.is_file():
+        return False
+    partial = flac.with_suffix(".flac.part")
+    with (
+        spool.open("rb") as raw,
+        sf.SoundFile(
+            partial, "w", samplerate=sample_rate, channels=2, format="FLAC", subtype="PCM_16"
+        ) as out,
+    ):
+        while block := raw.read(ENCODE_BLOCK * 4):
+            whole = len(block) - len(block) % 4
+            out.write(np.frombuffer(block[:whole], dtype="<i2").reshape(-1, 2))
+    partial.replace(flac)
+    spool.unlink()
+    return True
+
+
+def spooled_ms(flac: Path, sample_rate: int) -> int:
+    """Length of the audio a spool holds (what was recorded before a crash), in ms."""
+    spool = spool_path(flac)
+    return spool.stat().st_size // 4 * 1000 // sample_rate if spool.is_file() else 0
 
 
 class AudioArchive:

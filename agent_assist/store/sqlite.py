@@ -94,6 +94,9 @@ CREATE TABLE IF NOT EXISTS recordings (
     path        TEXT NOT NULL,
     sample_rate INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS self_reported (
+    call_id TEXT PRIMARY KEY REFERENCES calls(call_id)
+);
 CREATE TABLE IF NOT EXISTS analyzed (
     sha256      TEXT PRIMARY KEY,
     path        TEXT NOT NULL,
@@ -182,9 +185,11 @@ class SqliteStore:
         cur = self._db.execute("SELECT * FROM calls ORDER BY started_at DESC LIMIT ?", (limit,))
         return [_call_row(r) for r in cur.fetchall()]
 
-    def events_after(self, call_id: str, after_seq: int) -> list[str]:
+    def events_after(self, call_id: str, after_seq: int, limit: int | None = None) -> list[str]:
+        """Bodies of a call's events after ``after_seq``, in order; at most ``limit``."""
         cur = self._db.execute(
-            "SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq", (call_id, after_seq)
+            "SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (call_id, after_seq, -1 if limit is None else limit),
         )
         return [r[0] for r in cur.fetchall()]
 
@@ -204,6 +209,23 @@ class SqliteStore:
                 (ended_at,),
             )
         return cur.rowcount
+
+    def open_calls(self) -> list[CallRow]:
+        """Calls without an end (live in a running server, or left open by a crash)."""
+        cur = self._db.execute("SELECT * FROM calls WHERE ended_at IS NULL ORDER BY rowid")
+        return [_call_row(r) for r in cur.fetchall()]
+
+    def call_extent(self, call_id: str) -> tuple[int, int]:
+        """(latest call time in ms any stored event or utterance reaches, latest emitted_ms)."""
+        t_ms, emitted = self._db.execute(
+            "SELECT COALESCE(MAX(t_ms), 0), COALESCE(MAX(emitted_ms), 0) FROM events "
+            "WHERE call_id=?",
+            (call_id,),
+        ).fetchone()
+        (end_ms,) = self._db.execute(
+            "SELECT COALESCE(MAX(end_ms), 0) FROM utterances WHERE call_id=?", (call_id,)
+        ).fetchone()
+        return max(int(t_ms), int(end_ms)), int(emitted)
 
     def close(self) -> None:
         self._db.close()
@@ -269,6 +291,50 @@ class SqliteStore:
             )
         return cur.rowcount == 1
 
+    def replace_api_tokens(self, user: str, token_hash: str, created_at: str) -> None:
+        """Leave ``token_hash`` as the only API token of ``user`` (a rotated config token)."""
+        with self._tx():
+            self._db.execute(
+                "DELETE FROM tokens WHERE user=? AND kind='api' AND token_hash<>?",
+                (user, token_hash),
+            )
+            self._db.execute(
+                "INSERT OR IGNORE INTO tokens (token_hash, user, kind, created_at) "
+                "VALUES (?,?,'api',?)",
+                (token_hash, user, created_at),
+            )
+
+    def list_tokens(self, user: str) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(id: the first 12 hex digits of the hash, kind, created, expires, used) of a user."""
+        cur = self._db.execute(
+            "SELECT substr(token_hash, 1, 12), kind, created_at, expires_at, used_at "
+            "FROM tokens WHERE user=? ORDER BY created_at",
+            (user,),
+        )
+        return [tuple(r) for r in cur.fetchall()]
+
+    def delete_tokens_by_prefix(self, prefix: str) -> int:
+        """Delete the token whose hash starts with ``prefix``, if exactly one does."""
+        if not all(c in "0123456789abcdef" for c in prefix):
+            return 0
+        with self._tx():
+            rows = self._db.execute(
+                "SELECT token_hash FROM tokens WHERE token_hash LIKE ?", (prefix + "%",)
+            ).fetchall()
+            if len(rows) == 1:
+                self._db.execute("DELETE FROM tokens WHERE token_hash=?", rows[0])
+        return len(rows)
+
+    def purge_tokens(self, now: str) -> int:
+        """Delete expired and spent tokens (they open nothing; the table stays small)."""
+        with self._tx():
+            cur = self._db.execute(
+                "DELETE FROM tokens WHERE used_at IS NOT NULL "
+                "OR (expires_at IS NOT NULL AND expires_at <= ?)",
+                (now,),
+            )
+        return cur.rowcount
+
     def delete_token(self, token_hash: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM tokens WHERE token_hash=?", (token_hash,))
@@ -299,6 +365,8 @@ class SqliteStore:
             args.append(f.until)
         if f.ended_only:
             where.append("c.ended_at IS NOT NULL")
+        if f.counted_only:
+            where.append("NOT EXISTS (SELECT 1 FROM self_reported s WHERE s.call_id = c.call_id)")
         for type_, key, value in (
             ("signal", "signal", f.signal),
             ("warning", "rule_id", f.warning),
@@ -370,11 +438,21 @@ class SqliteStore:
                 (call_id, card, total, auto_total, int(failed), body),
             )
 
+    def mark_self_reported(self, call_id: str) -> None:
+        with self._tx():
+            self._db.execute("INSERT OR IGNORE INTO self_reported VALUES (?)", (call_id,))
+
     def set_recording(self, call_id: str, path: str, sample_rate: int) -> None:
         with self._tx():
             self._db.execute(
                 "INSERT OR REPLACE INTO recordings VALUES (?,?,?)", (call_id, path, sample_rate)
             )
+
+    def recording_info(self, call_id: str) -> tuple[str, int] | None:
+        row = self._db.execute(
+            "SELECT path, sample_rate FROM recordings WHERE call_id=?", (call_id,)
+        ).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
 
     def recording(self, call_id: str) -> str | None:
         row = self._db.execute("SELECT path FROM recordings WHERE call_id=?", (call_id,)).fetchone()
@@ -403,7 +481,16 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is not None:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:  # a refused COMMIT leaves the transaction open
+                self._db.execute("ROLLBACK")
+            raise
 
 
 def _call_row(r: tuple[Any, ...]) -> CallRow:

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, cast
@@ -57,6 +59,8 @@ class UserStore(Protocol):
     def token_user(self, token_hash: str, kinds: tuple[str, ...], now: str) -> UserRow | None: ...
     def use_token(self, token_hash: str, now: str) -> bool: ...
     def delete_token(self, token_hash: str) -> None: ...
+    def disable_user(self, name: str) -> bool: ...
+    def replace_api_tokens(self, user: str, token_hash: str, created_at: str) -> None: ...
 
 
 def configured_source_token(auth: AuthConfig) -> str | None:
@@ -80,6 +84,10 @@ def verify_password(password: str, stored: str | None) -> bool:
     _, salt, digest = stored.split("$", 2)
     got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
     return hmac.compare_digest(got.hex(), digest)
+
+
+_UNKNOWN_USER_HASH = hash_password(secrets.token_urlsafe(16))
+"""Checked against when a name is unknown, so a wrong name costs what a wrong password does."""
 
 
 def _iso(t: datetime) -> str:
@@ -111,6 +119,9 @@ class Authenticator:
 
     def _clock(self) -> datetime:
         return self._now.now(UTC)
+
+    def now_iso(self) -> str:
+        return _iso(self._clock())
 
     def add_user(self, name: str, role: str, password: str | None = None) -> User:
         if not valid_name(name):
@@ -161,10 +172,34 @@ class Authenticator:
 
     def login(self, name: str, password: str) -> str | None:
         """A session token for a correct name and password, else None."""
-        row = self._store.get_user(name)
-        if row is None or row.disabled or not verify_password(password, row.password):
+        if not verify_password(password, self.password_hash(name)):
             return None
+        return self.start_session(name)
+
+    def password_hash(self, name: str) -> str:
+        """What to check a password against: the user's hash, or (unknown, disabled or no
+        password) a hash nothing matches, which takes as long to check."""
+        row = self._store.get_user(name)
+        if row is None or row.disabled or not row.password:
+            return _UNKNOWN_USER_HASH
+        return row.password
+
+    def start_session(self, name: str) -> str:
         return self._issue(name, "session", self._session)
+
+    def disable_user(self, name: str) -> bool:
+        """Disable a user and delete their tokens (open websockets close at the next check)."""
+        return self._store.disable_user(name)
+
+    def set_source_token(self, name: str, token: str) -> None:
+        """Make ``token`` the one API token of ``name`` (a rotated config token replaces
+        the old one); a disabled user stays disabled and gets none."""
+        row = self._store.get_user(name)
+        if row is None:
+            self.add_user(name, "source")
+        elif row.disabled:
+            return
+        self._store.replace_api_tokens(name, hash_token(token), _iso(self._clock()))
 
     def session_user(self, token: str) -> User | None:
         row = self._store.token_user(hash_token(token), ("session",), _iso(self._clock()))
@@ -180,3 +215,42 @@ class Authenticator:
     @property
     def session_seconds(self) -> int:
         return int(self._session.total_seconds())
+
+
+class LoginThrottle:
+    """Wrong passwords per user and per address within a window; past the limit sign-in
+    waits (HTTP 429) until the oldest failure leaves the window. Memory is bounded."""
+
+    def __init__(self, max_failures: int, window_s: float, max_keys: int = 10_000) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._failures: dict[str, deque[float]] = {}
+
+    def _limit(self, key: str) -> int:
+        return self.max_failures * (4 if key.startswith("addr:") else 1)
+
+    def wait_s(self, name: str, address: str) -> float:
+        """Seconds until ``name`` may try again from ``address`` (0: now)."""
+        now = time.monotonic()
+        wait = 0.0
+        for key in (f"user:{name}", f"addr:{address}"):
+            times = self._failures.get(key)
+            if not times:
+                continue
+            while times and now - times[0] > self.window_s:
+                times.popleft()
+            if len(times) >= self._limit(key):
+                wait = max(wait, self.window_s - (now - times[0]))
+        return wait
+
+    def failed(self, name: str, address: str) -> None:
+        now = time.monotonic()
+        if len(self._failures) > self.max_keys:
+            self._failures.clear()  # a flood of names: forget rather than grow
+        for key in (f"user:{name}", f"addr:{address}"):
+            times = self._failures.setdefault(key, deque(maxlen=self._limit(key)))
+            times.append(now)
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(f"user:{name}", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,10 @@ from agent_assist.supervision.pricing import PriceTable
 from agent_assist.supervision.review import Supervision
 
 UNASSIGNED = "(unassigned)"
+
+
+STATS_MAX_CALLS = 10_000
+"""Newest ended calls one statistics request reads at most (narrow with since/until)."""
 
 
 @dataclass
@@ -77,7 +82,14 @@ def agent_stats(
     """Statistics per agent over ended calls started in [since, until)."""
     by_agent: dict[str, AgentStats] = {}
     rows = sup.search(
-        CallFilter(agent=agent, since=since, until=until, ended_only=True, limit=1_000_000)
+        CallFilter(
+            agent=agent,
+            since=since,
+            until=until,
+            ended_only=True,
+            counted_only=True,
+            limit=STATS_MAX_CALLS,
+        )
     )
     for summary in rows:
         name = summary.agent or UNASSIGNED
@@ -154,7 +166,7 @@ AGENT_COLUMNS = [
 def stats_csv(stats: list[AgentStats], table: str = "agents") -> str:
     """One CSV table: ``agents`` (one row each), ``lines`` (per script line) or ``warnings``."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = _SafeWriter(csv.writer(out, lineterminator="\n"))
     if table == "lines":
         w.writerow(["agent", "kind", "rule_id", "offer_id", "line", *Tally().to_json()])
         for s in stats:
@@ -221,3 +233,19 @@ def stats_text(stats: list[AgentStats]) -> str:
             lines.append("  warnings:")
             lines += [f"    {n:>3}  {rule}" for rule, n in sorted(s.warnings_by_rule.items())]
     return "\n".join(lines) + "\n"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _SafeWriter:
+    """A CSV writer whose text cells cannot start a spreadsheet formula (an agent named
+    ``=HYPERLINK(...)``): such a cell gets a leading apostrophe. Numbers stay numbers."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self._writer.writerow(
+            ["'" + c if isinstance(c, str) and c.startswith(_FORMULA_START) else c for c in row]
+        )

@@ -14,8 +14,18 @@ if (params.get("error") === "link") {
   showError("That sign-in link has expired or was already used. Ask for a new one.");
 }
 
+// Only a path of this server: browsers read "\\" as "/", so "/\\evil.example" would
+// leave; resolve against our origin and keep the result only if it is still ours.
 function safeNext(next) {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : null;
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.includes("\\")) {
+    return null;
+  }
+  try {
+    const url = new URL(next, window.location.origin);
+    return url.origin === window.location.origin ? url.pathname + url.search + url.hash : null;
+  } catch {
+    return null;
+  }
 }
 
 form.addEventListener("submit", async (ev) => {

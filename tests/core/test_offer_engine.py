@@ -48,6 +48,9 @@ class ScriptedDetector:
             )
         return out
 
+    def read(self, final: TranscriptFinal) -> list[SignalDetected]:
+        return self.feed(final)
+
 
 class Call:
     def __init__(
@@ -310,10 +313,20 @@ def test_competitor_mention_is_a_price_reason(
     policy_book: PolicyBook, crm: FileCustomerDirectory
 ) -> None:
     call = Call(policy_book, customer(crm, "C-1002"))
-    events = call.say("customer", "X is cheaper", "competitor_mention")
+    events = call.say("customer", "X is cheaper", "competitor_mention", "price_objection")
     assert ("suggestion", "offer.downsell_on_price.v2", "data_20gb") in shown(events)
     pitch = call.say("agent", "I recommend the unlimited plan", "offer_made", detail="upsell")
     assert shown(pitch) == [("warning", "compliance.past_budget.v1", "")]
+
+
+def test_a_competitor_named_without_price_states_no_budget(
+    policy_book: PolicyBook, crm: FileCustomerDirectory
+) -> None:
+    call = Call(policy_book, customer(crm, "C-1002"))
+    call.say("customer", "my internet is with another company", "competitor_mention")
+    pitch = call.say("agent", "I recommend the unlimited plan", "offer_made", detail="upsell")
+    assert not call.session.state.budget_stated
+    assert ("warning", "compliance.past_budget.v1", "") not in shown(pitch)
 
 
 def test_closing_holds_new_offers(policy_book: PolicyBook) -> None:

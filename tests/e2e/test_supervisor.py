@@ -186,10 +186,11 @@ async def test_an_agent_is_refused_another_agents_call(
     ben = await replay(text_server.url, load_script(CALLS / "ja_demo.toml"), fast=True, agent="ben")
     page = await signed_in(browser, text_server, "ben", "agent", f"/review.html?call={ann.call_id}")
     error = page.locator("[data-testid=call-error]")
-    await expect(error).to_have_attribute("data-status", "403")
-    await expect(error).to_contain_text("another agent")
+    # refused exactly as a call that does not exist: ids of other agents' calls stay secret
+    await expect(error).to_have_attribute("data-status", "404")
+    await expect(error).to_contain_text("No such call")
     response = await page.request.get(f"{text_server.http}/api/calls/{ann.call_id}")
-    assert response.status == 403
+    assert response.status == 404
     refused = await page.evaluate(
         """callId => new Promise(resolve => {
              const ws = new WebSocket(`ws://${location.host}/ws`);
@@ -199,7 +200,7 @@ async def test_an_agent_is_refused_another_agents_call(
            })""",
         ann.call_id,
     )
-    assert refused == "auth.forbidden"
+    assert refused == "call.unknown"
     # their own call opens, and the list holds only theirs
     await page.goto(f"{text_server.http}/review.html?call={ben.call_id}")
     await expect(page.locator("[data-testid=line]").first).to_be_visible()

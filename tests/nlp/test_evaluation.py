@@ -35,4 +35,5 @@ def test_own_sets_cover_every_signal_in_both_languages() -> None:
             for label in r.labels:
                 counts[label] = counts.get(label, 0) + 1
         assert len(counts) == 20 and min(counts.values()) >= minimum
-        assert sum(1 for r in rows if not r.labels) >= 19
+        # two neutral English rows were dropped: they nearly copied third-party rows
+        assert sum(1 for r in rows if not r.labels) >= 18

@@ -53,7 +53,7 @@ def test_model_recalls_a_paraphrase_the_rules_miss(
     detector: SignalDetector, combined_detector: SignalDetector
 ) -> None:
     for text, rule_id in [
-        ("The bill is more than I can manage.", "model.price_objection.v1"),
+        ("This costs a small fortune.", "model.price_objection.v1"),
         ("Our household got bigger since the twins arrived.", "model.life_change.v1"),
     ]:
         assert feed(detector, "en", "customer", text) == []
@@ -74,7 +74,7 @@ def test_a_look_alike_vetoes_rule_and_model(combined_detector: SignalDetector) -
 
 
 def test_model_evidence_is_the_whole_utterance(combined_detector: SignalDetector) -> None:
-    text = "  The bill is more than I can manage. "
+    text = "  This costs a small fortune. "
     final = TranscriptFinal("c", 0, "u9", "customer", 1, "en", text)
     sig = next(s for s in combined_detector.feed(final) if s.rule_id.startswith("model."))
     assert sig.evidence.quote == text.strip() == text[sig.evidence.start : sig.evidence.end]

@@ -118,13 +118,13 @@ async def test_agent_is_refused_another_agents_call_over_http_and_websocket(
     ben = bearer(text_server.token_for("ben", "agent"))
     assert (await asyncio.to_thread(http, text_server, f"/api/calls/{ann_call}", "GET", ben))[
         0
-    ] == 403
+    ] == 404  # read exactly like a call that does not exist
     assert (await asyncio.to_thread(http, text_server, f"/api/calls/{ben_call}", "GET", ben))[
         0
     ] == 200
     for sub in ("/score", "/audio"):
         path = f"/api/calls/{ann_call}{sub}"
-        assert (await asyncio.to_thread(http, text_server, path, "GET", ben))[0] == 403
+        assert (await asyncio.to_thread(http, text_server, path, "GET", ben))[0] == 404
     _, _, body = await asyncio.to_thread(http, text_server, "/api/calls", "GET", ben)
     assert [c["call_id"] for c in json.loads(body)] == [ben_call]
     wall = await asyncio.to_thread(http, text_server, "/wall.html", "GET", ben)
@@ -137,7 +137,7 @@ async def test_agent_is_refused_another_agents_call_over_http_and_websocket(
         async with connect(f"{text_server.ws}?token={token}") as ws:
             await ws.send(msg("hello", hello))
             err = await recv_json(ws)
-            assert err["data"]["code"] == "auth.forbidden" and err["data"]["fatal"] is True
+            assert err["data"]["code"] == "call.unknown" and err["data"]["fatal"] is True
             await ws.wait_closed()
 
 

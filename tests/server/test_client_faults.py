@@ -6,6 +6,7 @@ server; a new client code without a case here fails ``test_every_client_code_is_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,17 +50,14 @@ async def _first_message(s: RunningServer, text: str) -> dict[str, Any]:
         return await _first_error(ws)
 
 
-async def _forbidden(s: RunningServer) -> dict[str, Any]:
-    async with connect(s.url) as ws:
-        await ws.send(msg("hello", {"role": "source"}))
-        start = {"language": "en", "mode": "text", "agent": "ann"}
-        await ws.send(msg("call.start", start, seq=2))
-        started = [m for m in [await recv_json(ws), await recv_json(ws)] if m["call_id"]]
-        call_id = started[0]["call_id"]
-        bob = f"{s.ws}?token={s.token_for('bob', 'agent')}"
-        async with connect(bob) as other:
-            await other.send(msg("hello", {"role": "console", "subscribe": call_id}))
-            return await _first_error(other)
+async def _over_the_call_limit(s: RunningServer) -> dict[str, Any]:
+    services = s.server.services
+    services.config = dataclasses.replace(
+        services.config, server=dataclasses.replace(services.config.server, max_calls=1)
+    )
+    async with connect(s.url) as first:
+        await start_text_call(first)
+        return await _after_hello(s, msg("call.start", {"mode": "text"}))
 
 
 CASES: dict[str, Case] = {
@@ -80,7 +78,7 @@ CASES: dict[str, Case] = {
     "call.unknown": lambda s: _after_hello(
         s, msg("feedback", {"suggestion_id": "s-1", "action": "used"}, "c-none")
     ),
-    "auth.forbidden": _forbidden,
+    "call.limit": _over_the_call_limit,
     "feedback.unknown_suggestion": lambda s: _in_text_call(
         s, lambda c: msg("feedback", {"suggestion_id": "s-99", "action": "used"}, c)
     ),

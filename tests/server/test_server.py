@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import urllib.request
@@ -18,7 +19,7 @@ from agent_assist.clients.replay import load_script, replay
 from agent_assist.config import Config
 from agent_assist.protocol import audio_frame
 from agent_assist.runtime.services import build_services
-from tests.conftest import CALLS, RunningServer, shared_audio
+from tests.conftest import CALLS, RunningServer, _serve, shared_audio
 
 
 def msg(
@@ -140,7 +141,18 @@ async def test_audio_call_refused_without_asr(text_server: RunningServer) -> Non
     assert db_rows(text_server.db, "SELECT * FROM calls") == []  # nothing half-written
 
 
-async def test_disconnect_mid_call_ends_it_and_keeps_its_events(text_server: RunningServer) -> None:
+async def test_disconnect_mid_call_ends_it_and_keeps_its_events(
+    config: Config, tmp_path: Path
+) -> None:
+    """Without a grace window (``source_grace_s = 0``) a lost source ends its call at once."""
+    no_grace = dataclasses.replace(
+        config, server=dataclasses.replace(config.server, source_grace_s=0)
+    )
+    async with _serve(no_grace, tmp_path / "calls.sqlite3", with_asr=False) as text_server:
+        await _disconnect_mid_call(text_server)
+
+
+async def _disconnect_mid_call(text_server: RunningServer) -> None:
     async with connect(text_server.url) as ws:
         call_id = await start_text_call(ws)
         await ws.send(
@@ -220,14 +232,18 @@ async def test_calls_survive_a_restart(config: Config, tmp_path: Path) -> None:
     host, port = await server.start("127.0.0.1", 0)
     ws = await connect(RunningServer(server, host, port, db).url)
     call_id = await start_text_call(ws)
-    # a crash: the process dies without ending the call
+    # a crash: the process dies without ending the call (the kernel drops its lock)
     services.store.close()
+    assert services.store_lock is not None
+    services.store_lock.close()
     await ws.close()
     restarted = build_services(config, with_asr=False, store_path=db)
     try:
         row = restarted.store.get_call(call_id)
         assert row is not None and row.end_reason == "server_restart"
-        assert len(restarted.store.events_after(call_id, 0)) == 1
+        events = restarted.store.call_events(call_id)
+        assert [e["type"] for e in events] == ["call.started", "call.ended"]
+        assert events[-1]["data"]["reason"] == "server_restart"
     finally:
         restarted.close()
         if server._server is not None:  # the crashed process's listener goes too

@@ -1,0 +1,255 @@
+"""Dialogue acts in context: what an utterance does, given the call so far.
+
+The signal rules see one utterance; many acts only exist against the conversation:
+「大丈夫です」 after an offer is a no, and before one it is nothing; "come on, it's really
+worth it" after a no is the offer again; a product named in a proposing frame is an offer
+even without a sales verb ("there's also our security pack you could add"). The rule
+files therefore also emit *cues* (signals named ``cue.*``: a product named, a proposing
+frame, a service act, a re-ask, a soft no, a yes, a decision to buy, a need stated, a
+question, a topic of usage, budget, habits or problems). This module turns cues into the
+signals the rest of the pipeline knows, and the cues never leave the session. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent_assist.core.catalog import Catalog
+from agent_assist.core.events import Evidence, SignalDetected, TranscriptFinal
+from agent_assist.core.phases import CallState
+
+CUE = "cue."
+
+OFFER_RULE = "act.offer.product_in_proposal.v1"
+REASK_RULE = "act.offer.reask_after_no.v1"
+REFUSAL_RULE = "act.refusal.soft_reply_to_offer.v1"
+AGREEMENT_RULE = "act.agreement.yes_to_offer.v1"
+DECISION_RULE = "act.agreement.own_purchase_decision.v1"
+NEEDS_RULE = "act.needs_question.question_on_topic.v1"
+
+_OPEN = ("offer_open",)
+_AFTER_NO = ("declined",)
+_NO_SALE = ("retention", "care", "declined")
+
+
+def is_cue(signal: SignalDetected) -> bool:
+    return signal.signal.startswith(CUE)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What the customer decided to buy on their own (no open offer): kind and product."""
+
+    kind: str
+    product_id: str
+
+
+def own_plan(
+    final: TranscriptFinal, signals: Sequence[SignalDetected], catalog: Catalog, language: str
+) -> str:
+    """The plan the customer has, when the words say so ("I'm on the 20 GB plan",
+    今は20ギガプランです; the agent's "you're on the light plan"), else ""."""
+    names = {s.signal for s in signals}
+    says = "cue.own" in names if final.speaker == "customer" else "cue.yours" in names
+    if not says or "cue.decision" in names or "cue.proposal" in names:
+        return ""
+    plans = [n for n in catalog.find_all_named(final.text, language) if n[0].kind == "plan"]
+    return plans[0][0].product_id if len(plans) == 1 else ""
+
+
+def interpret(
+    final: TranscriptFinal,
+    signals: Sequence[SignalDetected],
+    state: CallState,
+    catalog: Catalog,
+    language: str,
+) -> tuple[list[SignalDetected], Decided | None]:
+    """The utterance's signals with its acts added (cues kept, for the state's table)."""
+    by = {s.signal: s for s in signals}
+    out = list(signals)
+    if final.speaker == "agent":
+        _agent_acts(final, by, out, state, catalog, language)
+        return out, None
+    added, decided = _customer_acts(final, by, state, catalog, language)
+    return out + added, decided
+
+
+def _agent_acts(
+    final: TranscriptFinal,
+    by: dict[str, SignalDetected],
+    out: list[SignalDetected],
+    state: CallState,
+    catalog: Catalog,
+    language: str,
+) -> None:
+    """Adds the agent's acts to ``out`` (and drops a model offer that names nothing)."""
+    product = by.get("cue.product")
+    proposal = by.get("cue.proposal")
+    service = by.get("cue.service")
+    yours = by.get("cue.yours")
+    reask = by.get("cue.reask")
+    named = catalog.find_named(final.text, language)
+    # the close of a call gates every offer: it takes the words, not the model's guess
+    closing = by.get("closing_summary")
+    if closing is not None and closing.rule_id.startswith("model."):
+        out.remove(by.pop("closing_summary"))
+    # the model's "offer" on a sentence that names no product is a question, not an offer
+    model_offer = by.get("offer_made")
+    if (
+        model_offer is not None
+        and model_offer.rule_id.startswith("model.")
+        and product is None
+        and named is None
+    ):
+        out.remove(model_offer)
+        del by["offer_made"]
+    # letting the customer be, or confirming what is done, with no proposing frame: a
+    # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
+    calm = "cue.calm" in by and (proposal is None or named is None)
+    # a question about the customer's own use with no proposing frame ("how's the Light
+    # plan working for you?") or a sentence about their own plan is not an offer either
+    own = (
+        "cue.question" in by
+        and "cue.topic" in by
+        and proposal is None
+        and named is None
+        and (product is None or not product.detail)
+    )
+    mine = yours is not None and proposal is None
+    if calm or own or mine:
+        for name in ("offer_made", "downsell_offer"):
+            if name in by:
+                out.remove(by.pop(name))
+    offered = "offer_made" in by or "downsell_offer" in by
+    if proposal is None and service is None and "cue.price" in by:
+        proposal = by["cue.price"]  # a product with its price is put to the customer
+    if not offered and "cue.calm" not in by:
+        # a named product or a word with a direction is a product; a generic word
+        # ("plan", "deal") is one only outside a service act ("cancel your plan")
+        strong = named is not None or (product is not None and bool(product.detail))
+        weak = (
+            product is not None and service is None and yours is None and "cue.logistics" not in by
+        )
+        # where no sale belongs (a cancellation, an upset customer, after a no) naming a
+        # product at all is pitching it; elsewhere it takes a proposing frame
+        guarded = (
+            state.phase in _NO_SALE
+            and service is None
+            and yours is None
+            and "cue.logistics" not in by
+        )
+        if (proposal is not None or guarded) and (strong or (weak and proposal is not None)):
+            cue = product or proposal
+            if named is not None:
+                ev = _span_of(final, named)
+            else:
+                assert cue is not None  # a generic or directional word was heard
+                ev = cue.evidence
+            detail = product.detail if product is not None else ""
+            out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
+            offered = True
+        elif (
+            state.phase in _AFTER_NO
+            and service is None
+            and "cue.calm" not in by
+            and (reask is not None or "pressure_language" in by)
+        ):
+            # after a no, insisting or hurrying the decision is the offer made again
+            cue = reask or by["pressure_language"]
+            out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
+            offered = True
+        elif (
+            state.phase in _AFTER_NO
+            and strong
+            and service is None
+            and yours is None
+            and product is not None
+        ):
+            out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))
+            offered = True
+    # a question about usage, budget, habits or problems is needs discovery; an offer put
+    # as a question ("how about our light plan?") is an offer, not discovery
+    asks = "cue.question" in by and "cue.topic" in by
+    if asks and not offered and "needs_question" not in by:
+        out.append(_derived(final, "needs_question", NEEDS_RULE, by["cue.topic"].evidence, ""))
+
+
+def _customer_acts(
+    final: TranscriptFinal,
+    by: dict[str, SignalDetected],
+    state: CallState,
+    catalog: Catalog,
+    language: str,
+) -> tuple[list[SignalDetected], Decided | None]:
+    out: list[SignalDetected] = []
+    soft_no, yes, decision = by.get("cue.soft_no"), by.get("cue.yes"), by.get("cue.decision")
+    leaving = "cancel_intent" in by
+    if state.phase in _OPEN:
+        # both a soft no and a yes ("okay, I'll think about it"; いいですね、そうします):
+        # the stance the customer ends on counts
+        if soft_no is not None and yes is not None:
+            if yes.evidence.end > soft_no.evidence.end:
+                soft_no = None
+            else:
+                yes = None
+        said_yes = "agreement" in by or yes is not None
+        if soft_no is not None and not said_yes and "refusal" not in by:
+            out.append(_derived(final, "refusal", REFUSAL_RULE, soft_no.evidence, ""))
+        elif (
+            (yes is not None or decision is not None)
+            and soft_no is None
+            and "refusal" not in by
+            and "agreement" not in by
+            and not leaving
+        ):
+            cue = yes or decision
+            assert cue is not None
+            out.append(_derived(final, "agreement", AGREEMENT_RULE, cue.evidence, ""))
+        return out, None
+    if decision is None or leaving or "refusal" in by or state.phase in ("retention", "care"):
+        return out, None
+    # a decision to buy needs something to buy: a product named, or the one last offered
+    named = catalog.find_named(final.text, language)
+    product = named[0] if named else None
+    if product is None and state.offers and state.offers[-1].product_id:
+        product = catalog.get(state.offers[-1].product_id)
+    if product is None and state.mentioned:  # "I'll buy this": the product last talked of
+        product = catalog.get(state.mentioned[0])
+    if product is None:
+        return out, None
+    kind = "cross_sell" if product is not None and product.kind == "option" else "upsell"
+    if "agreement" not in by:
+        out.append(_derived(final, "agreement", DECISION_RULE, decision.evidence, ""))
+    return out, Decided(kind, product.product_id)
+
+
+def _span_of(final: TranscriptFinal, named: tuple[object, int, int]) -> Evidence:
+    _, start, end = named
+    return Evidence(
+        utterance_id=final.utterance_id,
+        speaker=final.speaker,
+        text=final.text,
+        start=start,
+        end=end,
+        quote=final.text[start:end],
+    )
+
+
+def _derived(
+    final: TranscriptFinal, signal: str, rule_id: str, evidence: Evidence, detail: str
+) -> SignalDetected:
+    return SignalDetected(
+        call_id=final.call_id,
+        t_ms=final.t_ms,
+        signal=signal,
+        speaker=final.speaker,
+        rule_id=rule_id,
+        evidence=evidence,
+        detail=detail,
+    )
+
+
+def visible(signals: Sequence[SignalDetected]) -> list[SignalDetected]:
+    """The signals the console and the store see: every cue dropped."""
+    return [s for s in signals if not is_cue(s)]
