@@ -28,6 +28,11 @@ class ServerConfig:
     tls_key: str = ""
     max_connections: int = 500
     max_calls: int = 64
+    """Live calls at once; ``call.start`` beyond it is refused (code ``call.limit``)."""
+    refuse_lag_ms: int = 3000
+    """Refuse new calls while the oldest queued final has waited this long (0: never)."""
+    refuse_level: int = 0
+    """Refuse new calls while the degradation ladder is at this level or deeper (0: never)."""
     max_ingest_speed: float = 4.0
     source_grace_s: float = 10.0
 
@@ -52,6 +57,10 @@ class LanguageAsrConfig:
     window_pad_s: float = 1.0
     vocabulary: tuple[str, ...] = ()
     """Product and plan names given to Whisper as a prompt, so it spells them right."""
+    model_dir: str = ""
+    """A site's own CTranslate2 Whisper folder (with ``manifest.sha256``) instead of ``model``."""
+    fallback_model: str = ""
+    """A cheaper model from the manifest, used at the ladder's ``fallback_model`` step."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,21 @@ class PartialsConfig:
     min_audio_ms: int = 800
     max_lag_ms: int = 1000
     """Skip partials while the oldest queued final has waited longer than this."""
+
+
+@dataclass(frozen=True)
+class DegradeConfig:
+    """When finals wait, give up quality in steps (``agent_assist.asr.degrade``)."""
+
+    enabled: bool = True
+    steps: tuple[str, ...] = ("partials", "early_finals", "greedy_finals", "fallback_model")
+    step_down_ms: int = 700
+    """A final that waited this long moves the ladder one step down..."""
+    hold_s: float = 2.0
+    """...at most once in this many seconds."""
+    step_up_ms: int = 250
+    """One step back up after ``recover_s`` in which every final waited less than this."""
+    recover_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +176,7 @@ class Config:
     asr: AsrConfig = AsrConfig()
     vad: VadConfig = VadConfig()
     partials: PartialsConfig = PartialsConfig()
+    degrade: DegradeConfig = DegradeConfig()
     policy: PolicyConfig = PolicyConfig()
     demo: DemoConfig = DemoConfig()
     auth: AuthConfig = AuthConfig()
@@ -173,6 +198,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "models": ModelsConfig,
     "vad": VadConfig,
     "partials": PartialsConfig,
+    "degrade": DegradeConfig,
     "policy": PolicyConfig,
     "demo": DemoConfig,
     "auth": AuthConfig,
@@ -345,6 +371,18 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("asr.batch_size: must be 1..32")
     if cfg.asr.max_lag_s <= 0:
         problems.append("asr.max_lag_s: must be > 0")
+    if cfg.server.refuse_lag_ms < 0 or cfg.server.refuse_level < 0:
+        problems.append("server.refuse_lag_ms, server.refuse_level: must be >= 0 (0: off)")
+    known_steps = ("partials", "early_finals", "greedy_finals", "fallback_model")
+    unknown = [s for s in cfg.degrade.steps if s not in known_steps]
+    if unknown or len(set(cfg.degrade.steps)) != len(cfg.degrade.steps):
+        problems.append(f"degrade.steps: each once, from {', '.join(known_steps)}")
+    if cfg.server.refuse_level > len(cfg.degrade.steps):
+        problems.append("server.refuse_level: deeper than degrade.steps goes")
+    if cfg.degrade.step_up_ms >= cfg.degrade.step_down_ms:
+        problems.append("degrade.step_up_ms: must be below degrade.step_down_ms (hysteresis)")
+    if cfg.degrade.hold_s < 0 or cfg.degrade.recover_s < 0:
+        problems.append("degrade.hold_s, degrade.recover_s: must be >= 0")
     if cfg.partials.interval_ms < 200:
         problems.append("partials.interval_ms: must be at least 200")
     for lang, lc in cfg.asr.languages.items():

@@ -10,6 +10,7 @@ Hierarchy::
     │   ├── AudioFrameError          a binary audio frame that cannot be used
     │   └── TelephonyError           a phone platform's message, layout or credential we refuse
     ├── CallError                    a call-level request that does not fit the call's state
+    ├── CapacityError                the server takes no more calls now (admission control)
     └── RequestError                 any other request a client must fix (HTTP, CLI input)
 
 Every code is registered once in ``CODES`` with whose fault it is and when it is sent;
@@ -62,12 +63,6 @@ _ALL = (
         True,
     ),
     ErrorCode(
-        "call.limit",
-        "client",
-        "`call.start` while the server carries `[server] max_calls` live calls",
-        True,
-    ),
-    ErrorCode(
         "store.failed",
         "server",
         "the store refused the write (disk full, database locked); nothing changed, try again",
@@ -96,6 +91,14 @@ _ALL = (
         "audio.wrong_mode",
         "client",
         "audio frames on a text-mode call, or turns on an audio call",
+        True,
+    ),
+    ErrorCode(
+        "call.limit",
+        "server",
+        "`call.start` refused by admission control: `server.max_calls` live calls, "
+        "recognition behind by `server.refuse_lag_ms`, or the degradation ladder at "
+        "`server.refuse_level` (try another server or later)",
         True,
     ),
     ErrorCode(
@@ -215,6 +218,13 @@ class CallError(AgentAssistError):
 
     code = "call.not_started"
     fault = "client"
+
+
+class CapacityError(AgentAssistError):
+    """A call refused at ``call.start``: the box is at capacity (retry elsewhere or later)."""
+
+    code = "call.limit"
+    fault = "server"
 
 
 class RequestError(AgentAssistError):

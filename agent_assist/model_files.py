@@ -83,7 +83,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model(models_dir: Path, spec: ModelSpec) -> Path:
+def verify_model(models_dir: Path, spec: ModelSpec, fix: str = FIX) -> Path:
     """Return the model folder if every file is present with its sha256; else ``ModelError``.
 
     A stamp of (size, mtime) per file records the last full check, so a normal start
@@ -100,7 +100,7 @@ def verify_model(models_dir: Path, spec: ModelSpec) -> Path:
         path = folder / f.name
         if not path.is_file():
             raise ModelError(
-                f"model {spec.name!r}: file {path} is missing; {FIX}", code="model.missing"
+                f"model {spec.name!r}: file {path} is missing; {fix}", code="model.missing"
             )
         st = path.stat()
         key = [st.st_size, st.st_mtime]
@@ -109,7 +109,7 @@ def verify_model(models_dir: Path, spec: ModelSpec) -> Path:
             if actual != f.sha256:
                 raise ModelError(
                     f"model {spec.name!r}: {path} has sha256 {actual[:12]}…, expected "
-                    f"{f.sha256[:12]}… (corrupt or replaced); {FIX}",
+                    f"{f.sha256[:12]}… (corrupt or replaced); {fix}",
                     code="model.corrupt",
                 )
         fresh[f.name] = [*key, f.sha256]  # type: ignore[list-item]
@@ -118,6 +118,52 @@ def verify_model(models_dir: Path, spec: ModelSpec) -> Path:
         with contextlib.suppress(OSError):
             stamp_path.write_text(json.dumps(fresh))
     return folder
+
+
+SITE_MANIFEST = "manifest.sha256"
+SITE_REQUIRED = ("model.bin", "config.json", "tokenizer.json")
+
+
+def read_site_manifest(folder: Path) -> dict[str, str]:
+    """``manifest.sha256`` of a site model folder: ``<sha256>  <file>`` lines, as
+    ``sha256sum`` writes them; every file CTranslate2 Whisper needs must be listed."""
+    path = folder / SITE_MANIFEST
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ModelError(
+            f"site model {folder}: no {SITE_MANIFEST}; write one with "
+            f"`sha256sum * > {SITE_MANIFEST}` in that folder",
+            code="model.missing",
+        ) from exc
+    entries: dict[str, str] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().lstrip("*")
+        if len(digest) != 64 or not name or "/" in name or name.startswith("."):
+            raise ConfigError(str(path), [f"line {n}: expected '<sha256>  <file name>'"])
+        entries[name] = digest.lower()
+    missing = [f for f in SITE_REQUIRED if f not in entries]
+    if missing:
+        raise ConfigError(str(path), [f"does not list {', '.join(missing)}"])
+    return entries
+
+
+def verify_site_model(folder: Path) -> Path:
+    """A site's own model folder (``asr.languages.XX.model_dir``), checked like the
+    installed ones: every file of its manifest present with its sha256, else ``ModelError``."""
+    if not folder.is_dir():
+        raise ModelError(f"site model folder {folder} does not exist", code="model.missing")
+    entries = read_site_manifest(folder)
+    spec = ModelSpec(
+        folder.name,
+        (),
+        (),
+        tuple(FileSpec(name, (), digest) for name, digest in sorted(entries.items())),
+    )
+    return verify_model(folder.parent, spec, fix="fix the file or its line in " + SITE_MANIFEST)
 
 
 def install_model(models_dir: Path, spec: ModelSpec, log: object = sys.stderr) -> Path:

@@ -2,6 +2,10 @@
 
 python -m bench [--device cpu|cuda] [--compute-type int8] [--batch-size 4]
                 [--model base|config] [--max-calls 16] [--out BENCHMARKS.md] [--quick]
+                [--dense-only]
+
+Dense calls first (``bench/dense.py``: the figures a call centre sees), then the
+accuracy, speed levers and the sparse synthetic calls.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import dense
 from bench.common import REPO, bench_config
 
 SYNTHETIC = ["en_call_piper_festival", "ja_call_kokoro", "en_call_espeak", "ja_call_openjtalk"]
@@ -102,6 +107,9 @@ def main() -> int:
     p.add_argument("--max-calls", type=int, default=16)
     p.add_argument("--quick", action="store_true", help="fewer clips and load steps")
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    p.add_argument(
+        "--dense-only", action="store_true", help="only the dense-call section (to --out)"
+    )
     a = p.parse_args()
     base: dict[str, Any] = {
         "model": a.model,
@@ -120,6 +128,56 @@ def main() -> int:
     started = time.monotonic()
     print("bench: running (about 12 minutes on 2 cores)", file=sys.stderr)
     clips = NAIVE_CLIPS if a.quick else None
+
+    counts = [1, 2] if a.quick else [1, 2, 4, 6, 8, 10, 12, 16]
+    counts = [n for n in counts if n <= a.max_calls]
+    seconds = 20.0 if a.quick else 45.0
+    dense_args = {"model": a.model}
+    dense_rows = [(f"{r['calls']}", r) for r in dense.ladder(counts, seconds, dense_args)]
+    if not a.quick:  # the ladder's effect: the deepest rung again with the ladder off
+        worst = dense_rows[-1][1]["calls"]
+        off = dense.run(worst, seconds, {**dense_args, "degrade": False})
+        dense_rows.append((f"{worst}, degradation off", off))
+    steps: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("full quality", "", part("utterances", **base, clips=clips, label="level 0")),
+        ("partials", "every partial decode", None),
+        ("early_finals", "speculative decodes at a pause", None),
+        (
+            "greedy_finals",
+            "beam search on finals",
+            part("utterances", **base, clips=clips, beam_size=1, label="level 3"),
+        ),
+    ]
+    if a.model == "base":
+        steps.append(
+            (
+                "fallback_model",
+                "English on tiny.en",
+                part(
+                    "utterances",
+                    **base,
+                    clips=clips,
+                    beam_size=1,
+                    en_model="tiny.en",
+                    label="level 4",
+                ),
+            )
+        )
+    dense_lines = dense.section(dense_rows, steps)
+    if a.dense_only:
+        head = [
+            "# Benchmarks (dense calls only)",
+            "",
+            f"Written by `python -m bench {' '.join(sys.argv[1:])}` on "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+            f"{(time.monotonic() - started) / 60:.1f} min.",
+            "",
+            machine(base),
+            "",
+        ]
+        a.out.write_text("\n".join([*head, *dense_lines]))
+        print(f"bench: wrote {a.out}", file=sys.stderr)
+        return 0
 
     acc = {
         "offline faster-whisper, whole file": part("offline", **base, clips=clips),
@@ -198,6 +256,12 @@ def main() -> int:
         "## Machine",
         "",
         machine(base),
+        "",
+        *dense_lines,
+        "## Sparse synthetic calls, accuracy and levers",
+        "",
+        "The sections below are the earlier benchmark: calls with long pauses between turns "
+        "(kept for comparison; they overstate capacity for dense calls).",
         "",
         "## Accuracy and cost",
         "",

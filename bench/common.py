@@ -120,6 +120,8 @@ def bench_config(args: dict[str, Any]) -> Config:
         for key in ("beam_size", "window_s"):
             if args.get(key) is not None:
                 changes[key] = args[key]
+        if lang == "en" and args.get("en_model"):  # the ladder's fallback_model step
+            changes["model"] = args["en_model"]
         langs[lang] = replace(lc, **changes) if changes else lc
     if args.get("model") == "base" and "en" in langs and args.get("window_s") is None:
         langs["en"] = replace(langs["en"], window_s=langs["en"].window_s or 20.0)
@@ -133,7 +135,9 @@ def bench_config(args: dict[str, Any]) -> Config:
     if args.get("partials") is not None:
         cfg = replace(cfg, partials=replace(cfg.partials, enabled=bool(args["partials"])))
     # measure how fast the server decodes, not the ingest cap that protects live calls
-    return replace(cfg, server=replace(cfg.server, max_ingest_speed=0.0))
+    # the benchmark finds the capacity: admission control must not refuse its calls
+    server = replace(cfg.server, max_ingest_speed=0.0, max_calls=1000, refuse_lag_ms=0)
+    return replace(cfg, server=server)
 
 
 def language_config(cfg: Config, lang: str) -> LanguageAsrConfig:

@@ -300,6 +300,9 @@ async def run(args: argparse.Namespace) -> int:
     text = text.replace('path = "var/agent-assist.sqlite3"', f'path = "{db}"')
     text = text.replace('dir = "models"', f'dir = "{REPO / "models"}"')
     text = text.replace('source_token = ""', f'source_token = "{TOKEN}"')
+    # reliability, not capacity: admission control must not refuse the 8 looping sources
+    text = re.sub(r"(?m)^max_calls = \d+", "max_calls = 64", text)
+    text = re.sub(r"(?m)^refuse_lag_ms = \d+", "refuse_lag_ms = 0", text)
     config = work / "config.toml"
     config.write_text(text, encoding="utf-8")
 

@@ -6,13 +6,24 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
+import soxr
 
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.config import AsrConfig, LanguageAsrConfig
-from agent_assist.errors import ModelError
-from agent_assist.model_files import FileSpec, ModelSpec, read_manifest, verify_model
-from tests.conftest import REPO
+from agent_assist.errors import ConfigError, ModelError
+from agent_assist.model_files import (
+    SITE_MANIFEST,
+    FileSpec,
+    ModelSpec,
+    read_manifest,
+    sha256_of,
+    verify_model,
+    verify_site_model,
+)
+from tests.conftest import REPO, shared_audio
 
 
 def test_manifest_names_the_design_packages() -> None:
@@ -59,3 +70,55 @@ def test_recognizer_refuses_a_missing_model_folder(tmp_path: Path) -> None:
     cfg = AsrConfig(languages={"en": LanguageAsrConfig(model="tiny.en")})
     with pytest.raises(ModelError, match=r"tiny\.en"):
         WhisperRecognizer(cfg, tmp_path)
+
+
+def _site_copy(tmp_path: Path) -> Path:
+    """The installed tiny.en copied into a site folder with its own manifest.sha256."""
+    site = tmp_path / "site" / "my-en"
+    site.mkdir(parents=True)
+    lines = []
+    for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(REPO / "models" / "tiny.en" / name, site / name)
+        lines.append(f"{sha256_of(site / name)}  {name}")
+    (site / SITE_MANIFEST).write_text("\n".join(lines) + "\n")
+    return site
+
+
+@pytest.mark.model
+def test_a_language_runs_on_a_site_model_folder(tmp_path: Path) -> None:
+    site = _site_copy(tmp_path)
+    lc = LanguageAsrConfig(model_dir=str(site), window_s=20.0, fallback_model="tiny.en")
+    rec = WhisperRecognizer(AsrConfig(languages={"en": lc}), REPO / "models")
+    audio, rate = sf.read(shared_audio("en/jfk.flac"), dtype="float32", always_2d=True)
+    mono = soxr.resample(audio.mean(axis=1), rate, 16000).astype(np.float32)
+    text = rec.transcribe(mono, "en", 0).text.lower()
+    assert "ask not what your country can do for you" in text
+    # the ladder's last steps: greedy, on the fallback model (here the installed tiny.en)
+    (degraded,) = rec.transcribe_batch([(mono, 0)], "en", greedy=True, fallback=True)
+    assert "ask not what your country" in degraded.text.lower()
+
+
+def test_a_site_model_whose_sha256_does_not_match_is_refused(tmp_path: Path) -> None:
+    site = _site_copy(tmp_path)
+    verify_site_model(site)  # as copied: fine
+    with (site / "config.json").open("a") as fh:
+        fh.write(" ")
+    cfg = AsrConfig(languages={"en": LanguageAsrConfig(model_dir=str(site))})
+    with pytest.raises(ModelError, match=r"config\.json") as info:
+        WhisperRecognizer(cfg, REPO / "models")
+    assert info.value.code == "model.corrupt"
+    (site / SITE_MANIFEST).unlink()
+    with pytest.raises(ModelError, match="sha256sum") as missing:
+        verify_site_model(site)
+    assert missing.value.code == "model.missing"
+
+
+def test_a_site_manifest_must_list_the_model_files(tmp_path: Path) -> None:
+    site = _site_copy(tmp_path)
+    (site / SITE_MANIFEST).write_text(f"{'0' * 64}  vocabulary.txt\nnot a line\n")
+    with pytest.raises(ConfigError) as info:
+        verify_site_model(site)
+    assert "line 2" in str(info.value)
+    (site / SITE_MANIFEST).write_text(f"{'0' * 64}  vocabulary.txt\n")
+    with pytest.raises(ConfigError, match=r"model\.bin"):
+        verify_site_model(site)

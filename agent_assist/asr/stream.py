@@ -54,6 +54,10 @@ class StreamEngine(Protocol):
 
     def lag_ms(self) -> int: ...
 
+    def allows_early_final(self) -> bool:
+        """False while the degradation ladder has shed early finals (``asr.degrade``)."""
+        ...
+
 
 class ChannelVad(Protocol):
     def push(self, samples: Samples) -> tuple[Samples, Samples]:
@@ -80,6 +84,7 @@ class _Channel:
     partial_at_ms: int = 0  # audio length of the open utterance at the last partial request
     partial_busy: bool = False
     early: tuple[UtteranceAudio, asyncio.Future[Recognized]] | None = None
+    early_refused_ms: int = -1  # end of the pause the engine refused an early final for
 
 
 @dataclass
@@ -203,7 +208,11 @@ class RecognizeStream:
             or not wants_early_final(
                 self._pacing, language_known=self._language_known, lag_ms=self._engine.lag_ms()
             )
+            or peek.end_ms == ch.early_refused_ms  # asked once per pause
         ):
+            return
+        if not self._engine.allows_early_final():  # shed under load: see asr.degrade
+            ch.early_refused_ms = peek.end_ms
             return
         ch.early = (peek, self._engine.submit(peek, self.language))
 

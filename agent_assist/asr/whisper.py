@@ -36,7 +36,7 @@ from agent_assist.asr.vad import SAMPLE_RATE, WINDOW, Samples, SileroVad
 from agent_assist.config import AsrConfig, LanguageAsrConfig, VadConfig
 from agent_assist.core.events import Word
 from agent_assist.errors import ConfigError
-from agent_assist.model_files import read_manifest, verify_model
+from agent_assist.model_files import ModelSpec, read_manifest, verify_model, verify_site_model
 
 PHANTOM_PHRASES = frozenset(
     {
@@ -74,7 +74,10 @@ class Recognizer(Protocol):
 
     def transcribe_batch(
         self, items: Sequence[tuple[Samples, int]], language: str, *, partial: bool = False
-    ) -> list[Recognized]: ...
+    ) -> list[Recognized]:
+        """Under load the engine may also pass ``greedy=True`` (beam size 1) and
+        ``fallback=True`` (the language's fallback model) for finals."""
+        ...
 
     def detect_language(self, samples: Samples, candidates: tuple[str, ...]) -> str: ...
 
@@ -105,61 +108,102 @@ class WhisperRecognizer:
         self._gate_ms = max(4, -(-vad.min_speech_ms // 2 // window_ms)) * window_ms
         self._models: dict[str, WhisperModel] = {}
         self._langs: dict[str, _Lang] = {}
+        self._fallbacks: dict[str, _Lang] = {}
         for language, lc in cfg.languages.items():
-            if lc.model not in manifest:
-                raise ConfigError(
-                    "config.toml",
-                    [
-                        f"asr.languages.{language}.model: {lc.model!r} is not in the manifest "
-                        f"(have {sorted(manifest)})"
-                    ],
+            if lc.model_dir:
+                folder = verify_site_model(_resolve(models_dir, lc.model_dir))
+                key = f"site:{folder}"
+            else:
+                folder, key = None, lc.model
+                _require(manifest, lc.model, f"asr.languages.{language}.model")
+            self._langs[language] = self._lang(language, lc, key, folder, models_dir, manifest)
+            if lc.fallback_model:
+                _require(manifest, lc.fallback_model, f"asr.languages.{language}.fallback_model")
+                self._fallbacks[language] = self._lang(
+                    language, lc, lc.fallback_model, None, models_dir, manifest
                 )
-            if lc.model not in self._models:
-                folder = verify_model(models_dir, manifest[lc.model])
-                self._models[lc.model] = WhisperModel(
-                    str(folder),
-                    device=cfg.device,
-                    compute_type=cfg.compute_type,
-                    cpu_threads=cfg.cpu_threads,
-                    num_workers=cfg.workers,
-                    local_files_only=True,
-                )
-            model = self._models[lc.model]
-            multilingual = bool(model.model.is_multilingual)
-            tokenizer = Tokenizer(
-                model.hf_tokenizer,
-                multilingual,
-                task="transcribe",
-                language=language if multilingual else None,
-            )
-            self._langs[language] = _Lang(
-                model=model,
-                tokenizer=tokenizer,
-                cfg=lc,
-                prompt=_prompt(tokenizer, lc.vocabulary, language),
-                prompt_text=" ".join(lc.vocabulary),
-                suppress=list(get_suppressed_tokens(tokenizer, [-1])),
-            )
         self._multilingual = next(
             (m for m in self._models.values() if m.model.is_multilingual), None
         )
+
+    def _lang(
+        self,
+        language: str,
+        lc: LanguageAsrConfig,
+        key: str,
+        folder: Path | None,
+        models_dir: Path,
+        manifest: dict[str, ModelSpec],
+    ) -> _Lang:
+        """One language on one model (loaded once, shared by every language that names it)."""
+        if key not in self._models:
+            folder = folder or verify_model(models_dir, manifest[key])
+            cfg = self._cfg
+            self._models[key] = WhisperModel(
+                str(folder),
+                device=cfg.device,
+                compute_type=cfg.compute_type,
+                cpu_threads=cfg.cpu_threads,
+                num_workers=cfg.workers,
+                local_files_only=True,
+            )
+        model = self._models[key]
+        multilingual = bool(model.model.is_multilingual)
+        tokenizer = Tokenizer(
+            model.hf_tokenizer,
+            multilingual,
+            task="transcribe",
+            language=language if multilingual else None,
+        )
+        return _Lang(
+            model=model,
+            tokenizer=tokenizer,
+            cfg=lc,
+            prompt=_prompt(tokenizer, lc.vocabulary, language),
+            prompt_text=" ".join(lc.vocabulary),
+            suppress=list(get_suppressed_tokens(tokenizer, [-1])),
+        )
+
+    def warm_up(self) -> None:
+        """One short decode per loaded model: the first real final of a fresh server
+        otherwise pays CTranslate2's first-call set-up (about a second on 2 cores)."""
+        second = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        for lang in [*self._langs.values(), *self._fallbacks.values()]:
+            feats = [lang.model.feature_extractor(second)[:, :-1]]
+            frames = [feats[0].shape[-1]]
+            self._decode(lang, feats, frames, self._window(lang.cfg, frames[0]), 1)
 
     def transcribe(self, samples: Samples, language: str, offset_ms: int) -> Recognized:
         """One final utterance (beam search, word timings)."""
         return self.transcribe_batch([(samples, offset_ms)], language)[0]
 
     def transcribe_batch(
-        self, items: Sequence[tuple[Samples, int]], language: str, *, partial: bool = False
+        self,
+        items: Sequence[tuple[Samples, int]],
+        language: str,
+        *,
+        partial: bool = False,
+        greedy: bool = False,
+        fallback: bool = False,
     ) -> list[Recognized]:
         """Decode utterances of one language together.
 
         ``partial``: greedy, no word timings (an interim hypothesis of an open utterance).
+        ``greedy``: a final with beam size 1; ``fallback``: on the language's
+        ``fallback_model`` when one is configured (the degradation ladder's steps).
         Clips with no speech in them come back empty without being decoded.
         """
         heard = [i for i, (s, _) in enumerate(items) if self.hears_speech(s)]
         results = [Recognized("", language, ()) for _ in items]
         if heard:
-            decoded = self._transcribe([items[i] for i in heard], language, partial)
+            lang = self._fallbacks.get(language) if fallback else None
+            decoded = self._transcribe(
+                [items[i] for i in heard],
+                language,
+                partial,
+                lang or self._langs[language],
+                1 if greedy else None,
+            )
             for i, result in zip(heard, decoded, strict=True):
                 results[i] = result
         return results
@@ -169,13 +213,18 @@ class WhisperRecognizer:
         return self._gate.speech_ms(samples, self._gate_threshold) >= self._gate_ms
 
     def _transcribe(
-        self, items: Sequence[tuple[Samples, int]], language: str, partial: bool
+        self,
+        items: Sequence[tuple[Samples, int]],
+        language: str,
+        partial: bool,
+        lang: _Lang,
+        beam_size: int | None,
     ) -> list[Recognized]:
-        lang = self._langs[language]
         feats = [lang.model.feature_extractor(s)[:, :-1] for s, _ in items]
         frames = [min(f.shape[-1], FULL_WINDOW) for f in feats]
         window = max(self._window(lang.cfg, n) for n in frames)
         beam = lang.cfg.partial_beam_size if partial else lang.cfg.beam_size
+        beam = beam_size or beam
         encoded, outs = self._decode(lang, feats, frames, window, beam)
         max_new = self._max_new(lang, max(frames))
         results: list[Recognized] = []
@@ -311,6 +360,19 @@ class WhisperRecognizer:
 
     def languages(self) -> tuple[str, ...]:
         return tuple(self._langs)
+
+
+def _require(manifest: dict[str, ModelSpec], name: str, where: str) -> None:
+    if name not in manifest:
+        raise ConfigError(
+            "config.toml", [f"{where}: {name!r} is not in the manifest (have {sorted(manifest)})"]
+        )
+
+
+def _resolve(models_dir: Path, folder: str) -> Path:
+    """A site model folder: absolute, or relative to the models folder."""
+    path = Path(folder).expanduser()
+    return path if path.is_absolute() else models_dir / path
 
 
 def _prompt(tokenizer: Tokenizer, vocabulary: tuple[str, ...], language: str) -> list[int]:

@@ -104,7 +104,8 @@ def build_services(
         recognizer = WhisperRecognizer(
             config.asr, config.resolve(config.models.dir), config.vad
         )
-        engine = RecognitionEngine(recognizer, config.asr, config.partials)
+        recognizer.warm_up()
+        engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
         vad = SileroVad()
     db_path = store_path or config.resolve(config.store.path)
     store = SqliteStore(db_path)

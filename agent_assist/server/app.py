@@ -40,7 +40,8 @@ from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
-from agent_assist.server.web import WebGate, text_response
+from agent_assist.server.admission import Admission
+from agent_assist.server.web import WebGate, json_response, text_response
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
     Authenticator,
@@ -53,6 +54,7 @@ from agent_assist.telephony.gateway import TelephonyGateway
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+HEALTH_PATH = "/api/health"
 AGENT_CACHE = 10_000
 
 
@@ -81,6 +83,7 @@ class AgentAssistServer:
                 "warnings": sorted(rule.rule_id for rule in services.policy.compliance),
             },
         )
+        self.admission = Admission(lambda: self.services.config.server, services.engine)
         if services.reports_store is not None:
             self.web.reader = Supervision(services.reports_store, config)
         self._users: WeakKeyDictionary[ServerConnection, User] = WeakKeyDictionary()
@@ -172,6 +175,8 @@ class AgentAssistServer:
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == HEALTH_PATH:  # no sign-in, no call data: for load balancers
+            return self.health()
         if self.telephony.owns(path):
             if self._open >= self.services.config.server.max_connections:
                 return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
@@ -193,6 +198,12 @@ class AgentAssistServer:
         self._users[connection] = user
         self._credentials[connection] = (how, token)
         return None
+
+    def health(self) -> Response:
+        """Load for a load balancer (no sign-in, no call data): 200 accepting, 503 full."""
+        report = self.admission.report(len(self.calls))
+        status = HTTPStatus.OK if report.accepting else HTTPStatus.SERVICE_UNAVAILABLE
+        return json_response(status, report.as_json())
 
     def _user(self, ws: ServerConnection) -> User:
         return self._users.get(ws, ANONYMOUS)
@@ -407,12 +418,8 @@ class AgentAssistServer:
                 raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            if len(self.calls) >= self.services.config.server.max_calls:
-                raise CallError(
-                    "the server carries as many live calls as it is configured for "
-                    "(server.max_calls); try again later",
-                    code="call.limit",
-                )
+            # the one rule for "too many calls": count, recognition lag, degradation level
+            self.admission.check(len(self.calls), audio=msg.mode == "audio")
             agent = user.name if user.role == "agent" else msg.agent
 
             def before_start(new: LiveCall) -> None:
@@ -439,12 +446,7 @@ class AgentAssistServer:
     async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall:
         """Start a call for a telephony adapter acting as the user ``source``: the desk,
         with its agent known first."""
-        if len(self.calls) >= self.services.config.server.max_calls:
-            raise CallError(
-                "the server carries as many live calls as it is configured for "
-                "(server.max_calls); try again later",
-                code="call.limit",
-            )
+        self.admission.check(len(self.calls), audio=start.mode == "audio")  # as for /ws
 
         def before_start(new: LiveCall) -> None:
             self._agents[new.call_id] = agent

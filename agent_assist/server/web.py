@@ -96,6 +96,8 @@ class WebGate:
         self.throttle = LoginThrottle(
             config.max_login_failures, config.login_lockout_minutes * 60.0
         )
+        self.check_password: Callable[[str, str | None], bool] = verify_password
+        """Runs on a worker thread, never the event loop (a test injects a recording one)."""
 
     # -- who is asking ------------------------------------------------------------------
 
@@ -301,7 +303,7 @@ class WebGate:
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
         stored = self.auth.password_hash(name)
-        if not await asyncio.to_thread(verify_password, password, stored):
+        if not await asyncio.to_thread(self.check_password, password, stored):
             self.throttle.failed(name, address)
             return wrong
         self.throttle.succeeded(name)
@@ -542,3 +544,8 @@ def _redirect(location: str) -> Response:
     response = text_response(HTTPStatus.FOUND, "")
     response.headers["Location"] = location
     return response
+
+
+def json_response(status: HTTPStatus, body: object) -> Response:
+    """A JSON answer for routes served outside the gate (the health report)."""
+    return _json(status, body)

@@ -226,6 +226,27 @@ function tick() {
   summary();
 }
 
+const LEVEL_TEXT = {
+  full: "full quality", partials: "partials paused", early_finals: "no early finals",
+  greedy_finals: "greedy finals", fallback_model: "fallback model",
+};
+
+/** The box's load from the health report (no call data in it): calls / capacity, lag, level. */
+async function pollLoad() {
+  try {
+    const res = await fetch("/api/health", { credentials: "same-origin" });
+    const h = await res.json();
+    $("box-load").dataset.accepting = String(h.accepting);
+    $("box-load").dataset.level = String(h.level);
+    $("box-load-calls").textContent = `${h.calls} / ${h.max_calls}`;
+    const lag = `lag ${(h.lag_ms / 1000).toFixed(1)} s`;
+    const state = h.accepting ? LEVEL_TEXT[h.level_name] || h.level_name : "full: new calls refused";
+    $("box-load-detail").textContent = `${state} · ${lag}`;
+  } catch {
+    $("box-load-detail").textContent = "load unknown";
+  }
+}
+
 function onState(state) {
   const status = $("status");
   status.dataset.state = state;
@@ -242,6 +263,8 @@ async function main() {
   const conn = new Connection({ url: defaultUrl(), onEnvelope, onState, getResume: () => null });
   conn.start();
   setInterval(tick, 1000);
+  pollLoad();
+  setInterval(pollLoad, 3000);
   summary();
 }
 

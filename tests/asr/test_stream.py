@@ -54,6 +54,8 @@ class ScriptedEngine:
         self.detected = detected
         self.detections = 0
         self.lag = 0
+        self.early_shed = False  # the degradation ladder's early_finals step
+        self.early_asked = 0
 
     def submit(self, utterance: UtteranceAudio, language: str) -> asyncio.Future[Recognized]:
         fut: asyncio.Future[Recognized] = asyncio.get_running_loop().create_future()
@@ -76,6 +78,10 @@ class ScriptedEngine:
 
     def lag_ms(self) -> int:
         return self.lag
+
+    def allows_early_final(self) -> bool:
+        self.early_asked += 1
+        return not self.early_shed
 
 
 def windows(*runs: tuple[str, int]) -> np.ndarray:
@@ -163,6 +169,16 @@ async def test_no_early_final_while_the_engine_lags() -> None:
     assert engine.finals == []
     await feed(s, windows(("quiet", 30)))
     assert len(finals(await drain(s))) == 1
+
+
+async def test_no_early_final_while_the_ladder_has_shed_them() -> None:
+    engine = ScriptedEngine()
+    engine.early_shed = True
+    s = stream(engine)
+    await feed(s, windows(("quiet", 10), ("speech", 40), ("quiet", PAD + 6)))
+    assert engine.finals == [] and engine.early_asked == 1, "asked once for this pause"
+    await feed(s, windows(("quiet", 30)))
+    assert len(finals(await drain(s))) == 1, "the final still comes, at the endpoint"
 
 
 async def test_partials_are_paced_and_never_take_words_back() -> None:

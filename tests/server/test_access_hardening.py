@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent_assist.config import Config
 from agent_assist.store.sqlite import SqliteStore
+from agent_assist.supervision.accounts import verify_password
 from agent_assist.supervision.statistics import AgentStats, stats_csv
 from tests.conftest import RunningServer, _serve
 from tests.server.test_auth import agent_call, bearer, http
@@ -82,27 +84,21 @@ async def test_unknown_names_take_as_long_as_wrong_passwords(text_server: Runnin
     assert sum(unknown) > 0.5 * sum(known), (unknown, known)
 
 
-async def test_password_hashing_does_not_stall_live_calls(text_server: RunningServer) -> None:
+async def test_password_hashing_runs_off_the_event_loop(text_server: RunningServer) -> None:
+    """scrypt costs tens of ms: on the loop, every live call would stall while it runs."""
     text_server.server.auth.add_user("kim", "agent", password="correct horse")
-    t0 = time.perf_counter()
-    await login(text_server, "kim", "correct horse")
-    one_login = time.perf_counter() - t0
-    gaps: list[float] = []
-    stop = False
+    loop_thread = threading.get_ident()
+    hashed_on: list[int] = []
 
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while not stop:
-            await asyncio.sleep(0.002)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+    def recording(password: str, stored: str | None) -> bool:
+        hashed_on.append(threading.get_ident())
+        return verify_password(password, stored)
 
-    task = asyncio.create_task(ticker())
-    await asyncio.gather(*(login(text_server, "kim", f"wrong{i}") for i in range(4)))
-    stop = True
-    await task
-    assert max(gaps) < one_login / 2, (max(gaps), one_login)
+    text_server.server.web.check_password = recording
+    assert (await login(text_server, "kim", "correct horse"))[0] == 200
+    await asyncio.gather(*(login(text_server, name, "wrong") for name in ("kim", "nobody")))
+    assert len(hashed_on) == 3  # an unknown name is hashed too (same cost, no oracle)
+    assert loop_thread not in hashed_on
 
 
 # -- 9: revocation -------------------------------------------------------------------------
@@ -382,7 +378,8 @@ async def test_statistics_over_many_calls_do_not_stall_the_event_loop(
     done = True
     await task
     assert status == 200 and json.loads(body)[0]["calls"] == 301
-    assert max(gaps) < took / 4, (max(gaps), took)
+    # on the loop the scan is one stall as long as the request; off it, only noise
+    assert max(gaps) < took / 2, (max(gaps), took)
 
 
 async def test_audio_ranges_are_read_alone_and_capped(text_server: RunningServer) -> None:

@@ -6,7 +6,6 @@ server; a new client code without a case here fails ``test_every_client_code_is_
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,16 +49,6 @@ async def _first_message(s: RunningServer, text: str) -> dict[str, Any]:
         return await _first_error(ws)
 
 
-async def _over_the_call_limit(s: RunningServer) -> dict[str, Any]:
-    services = s.server.services
-    services.config = dataclasses.replace(
-        services.config, server=dataclasses.replace(services.config.server, max_calls=1)
-    )
-    async with connect(s.url) as first:
-        await start_text_call(first)
-        return await _after_hello(s, msg("call.start", {"mode": "text"}))
-
-
 CASES: dict[str, Case] = {
     "protocol.bad_json": lambda s: _after_hello(s, "{nope"),
     "protocol.bad_envelope": lambda s: _after_hello(s, json.dumps({"v": 1, "type": "turn"})),
@@ -78,7 +67,6 @@ CASES: dict[str, Case] = {
     "call.unknown": lambda s: _after_hello(
         s, msg("feedback", {"suggestion_id": "s-1", "action": "used"}, "c-none")
     ),
-    "call.limit": _over_the_call_limit,
     "feedback.unknown_suggestion": lambda s: _in_text_call(
         s, lambda c: msg("feedback", {"suggestion_id": "s-99", "action": "used"}, c)
     ),

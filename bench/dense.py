@@ -1,0 +1,475 @@
+"""Dense calls at real pace: one ``agent-assist serve``, one client process per call.
+
+Real calls are dense: one side or the other speaks most of the time. The calls here are
+made offline from the bundled sample calls (``agent_assist/data/samples``) and the
+synthetic calls of ``../shared/audio/synthetic``: each turn is cut from its speaker's
+channel with the turn tables (``.toml`` / ``.json``) and the turns are re-assembled with
+0.2-0.7 s gaps, so speech covers >= 80 % of every call. Japanese and English calls
+alternate. Each call is pushed by its own client process at real pace (as a gateway
+does) into one server process, and every figure is taken from outside the server:
+
+- customer turn end -> final: from the end of a customer turn (its table's end time on
+  the call's audio clock) to the client receiving the last final of that turn;
+- customer turn end -> suggestion: to a suggestion whose evidence is that turn;
+- first partial: utterance start to its first partial;
+- the server process's CPU (cores) and peak memory, the engine's lag and degradation
+  level sampled from ``/api/health``, and what it shed.
+
+``python -m bench.dense 1 2 4`` runs a ladder of call counts and prints one JSON line each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from bench.common import AUDIO, REPO, pct
+
+SAMPLES = REPO / "agent_assist" / "data" / "samples"
+RATE = 16000
+SPEAKERS = ("agent", "customer")
+
+
+@dataclass(frozen=True)
+class Turn:
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class SourceCall:
+    lang: str
+    audio: np.ndarray[Any, Any]  # (samples, 2) int16, agent left, customer right
+    turns: tuple[Turn, ...]
+
+
+def source_calls() -> list[SourceCall]:
+    """The bundled sample calls and the shared synthetic calls, with their turn tables."""
+    out = []
+    for lang in ("en", "ja"):
+        table = tomllib.loads((SAMPLES / f"{lang}_call.toml").read_text(encoding="utf-8"))
+        turns = tuple(Turn(t["speaker"], t["start"], t["end"], t["text"]) for t in table["turn"])
+        out.append(SourceCall(lang, _read(SAMPLES / f"{lang}_call.flac"), turns))
+    for path in sorted((AUDIO / "synthetic").glob("*.flac")):
+        doc = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        turns = tuple(Turn(t["speaker"], t["start"], t["end"], t["text"]) for t in doc["turns"])
+        out.append(SourceCall(doc["lang"], _read(path), turns))
+    return out
+
+
+def _read(path: Path) -> np.ndarray[Any, Any]:
+    data, rate = sf.read(path, dtype="int16", always_2d=True)
+    if rate != RATE or data.shape[1] != 2:
+        raise SystemExit(f"{path}: expected 16 kHz stereo, got {rate} Hz x {data.shape[1]}")
+    return data
+
+
+def dense_call(
+    sources: list[SourceCall], lang: str, seed: int, seconds: float
+) -> tuple[np.ndarray[Any, Any], list[Turn]]:
+    """Turns of ``lang`` re-assembled with 0.2-0.7 s gaps until ``seconds`` of call."""
+    rng = np.random.default_rng(seed)
+    pool = [(s, t) for s in sources if s.lang == lang for t in s.turns]
+    start = int(rng.integers(len(pool)))
+    pieces: list[np.ndarray[Any, Any]] = []
+    turns: list[Turn] = []
+    at = 0.2
+    pieces.append(np.zeros((round(at * RATE), 2), np.int16))
+    i = start
+    while at < seconds:
+        src, turn = pool[i % len(pool)]
+        i += 1
+        ch = SPEAKERS.index(turn.speaker)
+        a, b = round(max(0.0, turn.start - 0.05) * RATE), round((turn.end + 0.1) * RATE)
+        clip = np.zeros((b - a, 2), np.int16)
+        clip[:, ch] = src.audio[a:b, ch]
+        pieces.append(clip)
+        turns.append(Turn(turn.speaker, at + 0.05, at + (b - a) / RATE - 0.1, turn.text))
+        at += (b - a) / RATE
+        gap = float(rng.uniform(0.2, 0.7))
+        pieces.append(np.zeros((round(gap * RATE), 2), np.int16))
+        at += gap
+    pieces.append(np.zeros((RATE * 7 // 10, 2), np.int16))  # closes the last turn (VAD)
+    return np.concatenate(pieces), turns
+
+
+def speech_share(turns: list[Turn], duration: float) -> float:
+    return sum(t.end - t.start for t in turns) / duration
+
+
+def make_calls(n: int, seconds: float, folder: Path) -> list[tuple[Path, str]]:
+    """``n`` dense calls written as stereo FLAC + turn table; languages alternate."""
+    sources = source_calls()
+    out = []
+    for i in range(n):
+        lang = ("ja", "en")[i % 2]
+        audio, turns = dense_call(sources, lang, seed=i, seconds=seconds)
+        path = folder / f"dense_{i:02d}_{lang}.flac"
+        sf.write(path, audio, RATE)
+        doc = {
+            "lang": lang,
+            "speech_share": speech_share(turns, audio.shape[0] / RATE),
+            "turns": [t.__dict__ for t in turns],
+        }
+        path.with_suffix(".json").write_text(json.dumps(doc, ensure_ascii=False))
+        out.append((path, lang))
+    return out
+
+
+# -- the server process -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml(doc: dict[str, Any], prefix: str = "") -> str:
+    """Enough TOML for a config: tables of strings, numbers, booleans and lists."""
+    lines, tables = [], []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    text = "\n".join(lines) + "\n"
+    for key, value in tables:
+        name = f"{prefix}{key}"
+        text += f"\n[{name}]\n" + _toml(value, name + ".")
+    return text
+
+
+def server_config(folder: Path, port: int, token: str, args: dict[str, Any]) -> Path:
+    """config.toml for the benchmark's server: the repository's, with absolute paths and
+    the model and ladder the run asks for; no fixed call limit (the bench finds it)."""
+    doc = tomllib.loads((REPO / "config.toml").read_text(encoding="utf-8"))
+    doc.pop("scorecard", None)  # defaults; the writer above does not do inline tables
+    doc["server"].update(port=port, max_calls=1000, refuse_lag_ms=0, refuse_level=0)
+    doc["store"] = {"path": str(folder / "bench.sqlite3")}
+    doc["models"] = {"dir": str(REPO / "models")}
+    doc["auth"]["source_token"] = token
+    doc["archive"] = {"enabled": True, "dir": str(folder / "audio")}
+    langs = doc["asr"]["languages"]
+    if args.get("model", "base") == "base":  # the issue's setting: both languages on base
+        langs["en"].update(model="base", fallback_model="tiny.en")
+        langs["ja"]["model"] = "base"
+    doc.setdefault("degrade", {})["enabled"] = bool(args.get("degrade", True))
+    if args.get("partials") is not None:
+        doc["partials"]["enabled"] = bool(args["partials"])
+    path = folder / "config.toml"
+    path.write_text(_toml(doc), encoding="utf-8")
+    return path
+
+
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _health(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+            return json.loads(r.read())  # type: ignore[no-any-return]
+    except OSError as err:  # 503 (full) still carries the report
+        body = getattr(err, "read", None)
+        return json.loads(body()) if body else None
+
+
+def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
+    """``n`` dense calls at once; the figures of one rung of the ladder."""
+    with tempfile.TemporaryDirectory(prefix="dense-bench-") as tmp:
+        folder = Path(tmp)
+        calls = make_calls(n, seconds, folder)
+        port, token = _free_port(), secrets.token_urlsafe(16)
+        cfg = server_config(folder, port, token, args)
+        env = {**os.environ, "AGENT_ASSIST_TOKEN": token}
+        serve_cmd = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "serve"]
+        if args.get("profile"):
+            serve_cmd[1:1] = ["-m", "cProfile", "-o", str(args["profile"])]
+        server = subprocess.Popen(
+            serve_cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while _health(port) is None:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    err = server.stderr.read().decode() if server.stderr else ""
+                    raise SystemExit(f"bench: the server did not start:\n{err[-2000:]}")
+                time.sleep(0.3)
+            spy = None
+            if args.get("py_spy"):  # every thread, decoders included (py-spy must be installed)
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                     str(server.pid), "-o", str(args["py_spy"]), "-f", "raw", "-r", "40",
+                     "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            try:
+                return _drive(server.pid, port, calls, env, folder)
+            finally:
+                if spy is not None:
+                    spy.send_signal(2)
+                    spy.wait(30)
+        finally:
+            server.send_signal(2)  # SIGINT: a clean shutdown (cProfile writes its file)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _drive(
+    pid: int, port: int, calls: list[tuple[Path, str]], env: dict[str, str], folder: Path
+) -> dict[str, Any]:
+    url = f"ws://127.0.0.1:{port}/ws"
+    cpu0, wall0 = _proc_cpu_s(pid), time.monotonic()
+    clients = []
+    for i, (path, lang) in enumerate(calls):
+        out = folder / f"events_{i:02d}.json"
+        cmd = [sys.executable, "-m", "bench.dense_client", url, str(path), lang, str(out)]
+        clients.append((subprocess.Popen(cmd, cwd=REPO, env=env), path, out))
+        time.sleep(0.37)  # calls do not all start on the same frame
+    lag: list[int] = []
+    levels: list[int] = []
+    last: dict[str, Any] = {}
+    while any(c.poll() is None for c, _, _ in clients):
+        report = _health(port)
+        if report:
+            lag.append(report["lag_ms"])
+            levels.append(report["level"])
+            last = report
+        time.sleep(0.5)
+    wall = time.monotonic() - wall0
+    cpu = _proc_cpu_s(pid) - cpu0
+    last = _health(port) or last
+    failed = [str(p) for c, p, _ in clients if c.returncode != 0]
+    if failed:
+        raise SystemExit(f"bench: client(s) failed: {failed}")
+    busy = max(1e-9, last.get("decode_busy_s", 0.0))
+    marks: dict[str, list[float]] = {"final": [], "suggestion": [], "partial": []}
+    missed, turns_n, shares, audio_s = 0, 0, [], 0.0
+    for _, path, out in clients:
+        table = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        shares.append(table["speech_share"])
+        audio_s += sf.info(path).duration
+        got = json.loads(out.read_text(encoding="utf-8"))
+        m = measure([Turn(**t) for t in table["turns"]], got)
+        for key in marks:
+            marks[key] += m[key]
+        missed += m["missed"]
+        turns_n += m["customer_turns"]
+    return {
+        "calls": len(calls),
+        "speech_share_min": min(shares),
+        "customer_turns": turns_n,
+        "missed_turns": missed,
+        **{
+            f"{k}_{q}_s": pct(v, q) if q != 100 else (max(v) if v else float("nan"))
+            for k, v in marks.items()
+            for q in (50, 95, 100)
+        },
+        "suggestions": len(marks["suggestion"]),
+        "server_cores": cpu / wall,
+        "cpu_per_audio_s": cpu / (2 * audio_s),
+        "peak_mb": _proc_peak_mb(pid),
+        "max_lag_s": max(lag, default=0) / 1000,
+        "max_level": max(levels, default=0),
+        "steps_down": last.get("steps_down", 0),
+        "partials_shed": last.get("partials_shed", 0),
+        "early_finals_shed": last.get("early_finals_shed", 0),
+        "decode_busy_s": last.get("decode_busy_s", 0.0),
+        "partial_share": last.get("partial_busy_s", 0.0) / busy,
+        "wasted_share": last.get("wasted_busy_s", 0.0) / busy,
+        "load_avg": last.get("load_avg", float("nan")),
+        "wall_s": wall,
+    }
+
+
+def measure(turns: list[Turn], got: list[dict[str, Any]]) -> dict[str, Any]:
+    """Latencies of one call from its turn table and the events its client received
+    (``at``: seconds since ``call.started`` arrived, the call's audio clock)."""
+    finals = [e for e in got if e["type"] == "transcript.final"]
+    by_id = {e["data"]["utterance_id"]: e for e in finals}
+    customer = [t for t in turns if t.speaker == "customer"]
+    out: dict[str, Any] = {"final": [], "suggestion": [], "partial": [], "missed": 0}
+    turn_of: dict[str, Turn] = {}
+    for turn in customer:
+        mine = [
+            e
+            for e in finals
+            if e["data"]["speaker"] == "customer"
+            and e["t_ms"] / 1000 < turn.end
+            and e["data"]["end_ms"] / 1000 > turn.start
+        ]
+        if not mine:
+            out["missed"] += 1
+            continue
+        out["final"].append(max(e["at"] for e in mine) - turn.end)
+        for e in mine:
+            turn_of[e["data"]["utterance_id"]] = turn
+    seen: set[str] = set()
+    for e in got:
+        if e["type"] != "suggestion":
+            continue
+        uid = e["data"]["evidence"]["utterance_id"]
+        turn = turn_of.get(uid)
+        if turn is not None and uid in by_id and uid not in seen:
+            seen.add(uid)
+            out["suggestion"].append(e["at"] - turn.end)
+    first: dict[str, float] = {}
+    for e in got:
+        if e["type"] == "transcript.partial":
+            first.setdefault(e["data"]["utterance_id"], e["at"] - e["t_ms"] / 1000)
+    out["partial"] = list(first.values())
+    out["customer_turns"] = len(customer)
+    return out
+
+
+def main() -> int:
+    """``python -m bench.dense [N ...] [--quick] [--profile FILE] [--py-spy FILE]``: the
+    server's event loop under cProfile, or every thread sampled by py-spy (raw stacks)."""
+    counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1, 2]
+    seconds = 20.0 if "--quick" in sys.argv else 45.0
+    args: dict[str, Any] = {}
+    for flag, key in (("--profile", "profile"), ("--py-spy", "py_spy")):
+        if flag in sys.argv:
+            args[key] = sys.argv[sys.argv.index(flag) + 1]
+    for n in counts:
+        print(json.dumps(run(n, seconds, args)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+# -- make bench: the ladder of call counts and the section it writes ----------------------
+
+TARGET_P95_S = 1.5
+"""Customer turn end -> final p95 that counts as serving a call count (issue #12)."""
+BROKEN_P95_S = 3.0
+"""Past this p95 the ladder of call counts stops: latency has broken."""
+
+
+def ladder(counts: list[int], seconds: float, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run each call count in turn until latency breaks."""
+    rows = []
+    for n in counts:
+        t = time.monotonic()
+        row = run(n, seconds, args)
+        print(f"  dense {n} calls: {time.monotonic() - t:.0f} s", file=sys.stderr)
+        rows.append(row)
+        if not row["final_95_s"] <= BROKEN_P95_S:
+            break
+    return rows
+
+
+def capacity(rows: list[dict[str, Any]]) -> int:
+    """The most calls whose customer turn end -> final p95 met the target, with no turn
+    lost (0 when even one call did not)."""
+    ok = [r["calls"] for r in rows if r["final_95_s"] <= TARGET_P95_S and not r["missed_turns"]]
+    return max(ok, default=0)
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    if isinstance(x, float):
+        return "n/a" if x != x else f"{x:.{digits}f}"
+    return str(x)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{x:.0%}"
+
+
+def section(
+    rows: list[tuple[str, dict[str, Any]]], steps: list[tuple[str, str, dict[str, Any] | None]]
+) -> list[str]:
+    """The dense-call section of BENCHMARKS.md: latency table, then the ladder's costs."""
+    share = min((r["speech_share_min"] for _, r in rows), default=float("nan"))
+    cap = capacity([r for name, r in rows if "off" not in name])
+    L = [
+        "## Dense calls at real pace (first: the figure that matters)",
+        "",
+        "Two-channel calls made from the bundled sample calls and `../shared/audio/synthetic`"
+        " (turns cut with their turn tables, re-assembled with 0.2-0.7 s gaps; speech "
+        f"covers at least {share:.0%} of every call), Japanese and English alternating, each "
+        "pushed at real pace by its own client process into one `agent-assist serve` "
+        "(`bench/dense.py`). *Turn end → final*: from the end of a customer turn to the "
+        "client receiving its last final; *→ suggestion*: to a suggestion whose evidence is "
+        "that turn; *first partial*: utterance start to its first partial. *Cores*: the "
+        "server process's CPU; *level*: the deepest degradation level seen (`[degrade]`); "
+        "*shed*: partials and early finals not done because of load; *decoder on partials / "
+        "wasted*: the share of the decoder's time that went to partials, and to decodes "
+        "nobody used (early finals voided because speech went on); *load*: the machine's "
+        "1-minute load average per core at the end (other work on it included).",
+        "",
+        "| calls | turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
+        "first partial p50 / p95 s | turns (lost) | cores | peak MB | max lag s | level | "
+        "steps down | partials / early finals shed | decoder on partials / wasted | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        L.append(
+            f"| {name} | {_f(r['final_50_s'])} / {_f(r['final_95_s'])} / "
+            f"{_f(r['final_100_s'])} | {_f(r['suggestion_50_s'])} / {_f(r['suggestion_95_s'])}"
+            f" / {_f(r['suggestion_100_s'])} | {_f(r['partial_50_s'])} / "
+            f"{_f(r['partial_95_s'])} | {r['customer_turns']} ({r['missed_turns']}) | "
+            f"{_f(r['server_cores'], 1)} | {_f(r['peak_mb'], 0)} | {_f(r['max_lag_s'])} | "
+            f"{r['max_level']} | {r['steps_down']} | {r['partials_shed']} / "
+            f"{r['early_finals_shed']} | {_pct(r['partial_share'])} / {_pct(r['wasted_share'])} | "
+            f"{_f(r['load_avg'])} |"
+        )
+    L += [
+        "",
+        f"Dense calls served with turn end → final p95 ≤ {TARGET_P95_S} s and no turn lost: "
+        f"**{cap}** (`server.max_calls` is set from this figure).",
+        "",
+    ]
+    if steps:
+        L += [
+            "### Degradation steps and their accuracy cost",
+            "",
+            "Each level adds one step to the ones before it. WER/CER: VAD utterances of the "
+            "real clips (`../shared/audio`) decoded as finals at that level "
+            "(`bench/parts.py utterances`); partials and early finals do not change a "
+            "final's text (an early final is kept only when the utterance really ended "
+            "there), so their cost is latency only.",
+            "",
+            "| level | step | what it saves | WER en | CER ja | decode p50 / p95 s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for level, (step, saves, r) in enumerate(steps):
+            if r is None:
+                L.append(f"| {level} | {step} | {saves} | same | same | same |")
+                continue
+            L.append(
+                f"| {level} | {step} | {saves} | {_f(r['rates'].get('en', float('nan')), 3)} | "
+                f"{_f(r['rates'].get('ja', float('nan')), 3)} | {_f(r['decode_p50_s'])} / "
+                f"{_f(r['decode_p95_s'])} |"
+            )
+        L.append("")
+    return L

@@ -1,0 +1,53 @@
+"""The dense-call benchmark's calls and measurements (the server part runs in `make bench`)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import soundfile as sf
+
+from bench.dense import Turn, dense_call, make_calls, measure, source_calls, speech_share
+
+
+def test_dense_calls_are_mostly_speech_on_both_channels_in_both_languages(
+    tmp_path: Path,
+) -> None:
+    sources = source_calls()
+    assert {s.lang for s in sources} == {"en", "ja"} and len(sources) >= 6
+    for lang in ("en", "ja"):
+        audio, turns = dense_call(sources, lang, seed=1, seconds=40.0)
+        duration = audio.shape[0] / 16000
+        assert duration >= 40.0 and speech_share(turns, duration) >= 0.8
+        assert {t.speaker for t in turns} == {"agent", "customer"}
+        gaps = [b.start - a.end for a, b in pairwise(turns)]
+        assert all(0.2 + 0.15 - 1e-6 <= g <= 0.7 + 0.15 + 1e-6 for g in gaps)
+        for t in turns:  # each turn is on its speaker's channel only
+            a, b = round(t.start * 16000), round(t.end * 16000)
+            ch = ("agent", "customer").index(t.speaker)
+            assert abs(audio[a:b, ch]).max() > 1000 and not audio[a:b, 1 - ch].any()
+    written = make_calls(2, 20.0, tmp_path)
+    assert [lang for _, lang in written] == ["ja", "en"]
+    assert sf.info(written[0][0]).channels == 2
+
+
+def test_latency_is_measured_from_the_customer_turn_end() -> None:
+    turns = [Turn("agent", 0.2, 2.0, "hi"), Turn("customer", 2.5, 5.0, "slow internet")]
+
+    def final(uid: str, speaker: str, t_ms: int, end_ms: int, at: float) -> dict[str, object]:
+        data = {"utterance_id": uid, "speaker": speaker, "end_ms": end_ms}
+        return {"type": "transcript.final", "t_ms": t_ms, "data": data, "at": at}
+
+    got = [
+        {"type": "transcript.partial", "t_ms": 2500, "data": {"utterance_id": "c-1"}, "at": 4.0},
+        final("a-1", "agent", 200, 2100, 2.4),
+        final("c-1", "customer", 2500, 3600, 4.1),  # the turn came in two finals
+        final("c-2", "customer", 3900, 5100, 5.6),
+        {"type": "suggestion", "data": {"evidence": {"utterance_id": "c-2"}}, "at": 5.9},
+    ]
+    m = measure(turns, got)
+    assert m["customer_turns"] == 1 and m["missed"] == 0
+    assert [round(x, 2) for x in m["final"]] == [0.6]  # the last final of the turn
+    assert [round(x, 2) for x in m["suggestion"]] == [0.9]
+    assert [round(x, 2) for x in m["partial"]] == [1.5]
+    assert measure(turns, got[:2])["missed"] == 1
