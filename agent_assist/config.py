@@ -15,6 +15,7 @@ from typing import Any, cast
 from agent_assist.core.events import LANGUAGES
 from agent_assist.core.scoring import ITEM_TITLES, ItemSpec, Scorecard
 from agent_assist.errors import ConfigError
+from agent_assist.telephony.config import PLATFORM_SECTIONS, TelephonyConfig, check_telephony
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ class Config:
     scorecard: Scorecard = field(default_factory=Scorecard)
     nlp: NlpConfig = NlpConfig()
     cluster: ClusterConfig = ClusterConfig()
+    telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -248,7 +250,7 @@ def load_config(path: Path | None) -> Config:
 def parse_config(doc: dict[str, Any], source: str, root: Path) -> Config:
     problems: list[str] = []
     cfg = Config(root=root)
-    known = {*_SECTIONS, "asr", "scorecard"}
+    known = {*_SECTIONS, "asr", "scorecard", "telephony"}
     problems += [f"{k}: unknown section" for k in doc if k not in known]
     for name, cls in _SECTIONS.items():
         raw = doc.get(name, {})
@@ -268,6 +270,8 @@ def parse_config(doc: dict[str, Any], source: str, root: Path) -> Config:
     cfg = replace(cfg, asr=asr)
     if "scorecard" in doc:
         cfg = replace(cfg, scorecard=_scorecard(doc["scorecard"], problems))
+    if "telephony" in doc:
+        cfg = replace(cfg, telephony=_telephony(doc["telephony"], problems))
     _check_values(cfg, problems)
     if problems:
         raise ConfigError(source, problems)
@@ -297,6 +301,20 @@ def _section(cls: type[Any], raw: object, where: str, problems: list[str]) -> An
             continue
         values[key] = value
     return cls(**values)
+
+
+def _telephony(raw: object, problems: list[str]) -> TelephonyConfig:
+    """``[telephony]`` (grace window) and one ``[telephony.<platform>]`` table per platform."""
+    if not isinstance(raw, dict):
+        problems.append("telephony: must be a table")
+        return TelephonyConfig()
+    top = {k: v for k, v in raw.items() if k not in PLATFORM_SECTIONS}
+    cfg = _section(TelephonyConfig, top, "telephony", problems)
+    for name, cls in PLATFORM_SECTIONS.items():
+        if name in raw:
+            cfg = replace(cfg, **{name: _section(cls, raw[name], f"telephony.{name}", problems)})
+    check_telephony(cfg, problems)
+    return cast(TelephonyConfig, cfg)
 
 
 def _scorecard(raw: object, problems: list[str]) -> Scorecard:

@@ -7,7 +7,8 @@ Hierarchy::
     ├── ModelError                   a model file is missing or corrupt (names the fix)
     ├── AudioInputError              a file or stream that is not usable audio
     ├── ProtocolError                a malformed or out-of-order wire message
-    │   └── AudioFrameError          a binary audio frame that cannot be used
+    │   ├── AudioFrameError          a binary audio frame that cannot be used
+    │   └── TelephonyError           a phone platform's message, layout or credential we refuse
     ├── CallError                    a call-level request that does not fit the call's state
     ├── CapacityError                the server takes no more calls now (admission control)
     └── RequestError                 any other request a client must fix (HTTP, CLI input)
@@ -132,6 +133,22 @@ _ALL = (
     ErrorCode("user.unknown", "client", "a command names a user that does not exist"),
     ErrorCode("token.unknown", "client", "a token id that names no single token"),
     ErrorCode("user.weak_password", "client", "a password shorter than 8 characters"),
+    # phone platforms (telephony adapters): HTTP 401 bodies, close reasons, AudioHook
+    ErrorCode(
+        "auth.bad_signature", "client", "a platform's request signature is wrong or replayed"
+    ),
+    ErrorCode("auth.signature_expired", "client", "a platform's request signature is too old"),
+    ErrorCode("auth.bad_api_key", "client", "AudioHook X-API-KEY missing or wrong"),
+    ErrorCode("auth.not_configured", "setup", "a platform is enabled without its credentials"),
+    ErrorCode("telephony.bad_message", "client", "a message the platform's format does not allow"),
+    ErrorCode("telephony.bad_sequence", "client", "an AudioHook message out of sequence"),
+    ErrorCode("telephony.unknown_track", "client", "a track or leg the adapter cannot name"),
+    ErrorCode(
+        "telephony.unsupported_layout", "client", "both parties in one channel, or no party named"
+    ),
+    ErrorCode("telephony.unsupported_media", "client", "a media format or rate not taken"),
+    ErrorCode("telephony.metadata_required", "client", "fork audio before its metadata frame"),
+    ErrorCode("telephony.bad_agent", "client", "the named agent is not a valid user name"),
     # set-up
     ErrorCode("config.invalid", "setup", "config.toml or a data file is invalid"),
     ErrorCode("model.unavailable", "setup", "a model is not installed or not in the manifest"),
@@ -228,3 +245,9 @@ class RequestError(AgentAssistError):
 
     code = "protocol.bad_payload"
     fault = "client"
+
+
+class TelephonyError(ProtocolError):
+    """A phone platform's stream we cannot accept (bad message, unknown track layout...)."""
+
+    code = "telephony.bad_message"

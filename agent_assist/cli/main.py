@@ -22,7 +22,7 @@ from agent_assist.clients.replay import ReplayResult, load_script, replay, repla
 from agent_assist.config import Config, load_config
 from agent_assist.core.events import LANGUAGES
 from agent_assist.core.script import ScriptedCall
-from agent_assist.errors import AgentAssistError, AudioInputError, ModelError
+from agent_assist.errors import AgentAssistError, AudioInputError, ConfigError, ModelError
 from agent_assist.model_files import install_model, read_manifest, verify_model
 from agent_assist.runtime.services import build_services
 
@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         help="API token for the server (default: $AGENT_ASSIST_TOKEN, then [auth] source_token)",
     )
     r.add_argument("--agent", help="the agent this call belongs to (a user name)")
+    r.add_argument(
+        "--as",
+        dest="platform",
+        choices=["twilio", "audiohook", "freeswitch", "audiosocket"],
+        help="send the recording the way this phone platform would, through its adapter",
+    )
     d = sub.add_parser("demo", help="serve the console and replay the bundled sample calls")
     d.add_argument("--port", type=int)
     d.add_argument("--fast", action="store_true")
@@ -169,6 +175,8 @@ async def _serve(config: Config, host: str | None, port: int | None) -> int:
 async def _replay(config: Config, args: argparse.Namespace) -> int:
     """Into the named server, else the configured one when it answers, else in-process."""
     call = _load_call(args.file, args.mono, args.swap)
+    if args.platform:
+        return await _replay_as(config, args, call)
     url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
     language = args.language or config.asr.default_language
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
@@ -216,6 +224,52 @@ async def _replay_in_process(
     finally:
         await desk.end_all("server_shutdown")
         services.close()
+
+
+async def _replay_as(config: Config, args: argparse.Namespace, call: object) -> int:
+    """``replay --as PLATFORM``: through a telephony adapter, watched by a console."""
+    from agent_assist.server.app import AgentAssistServer
+    from agent_assist.telephony.replay_as import enable_for_replay, replay_as
+
+    if not isinstance(call, CallAudio):
+        raise ConfigError("replay --as", ["phone platforms carry audio: give a recording"])
+    host, port = config.server.host, config.server.port
+    base = args.server.split("/ws")[0] if args.server else f"ws://{host}:{port}"
+    embedded: AgentAssistServer | None = None
+    token = args.token or configured_source_token(config.auth)
+    audiosocket_port = None
+    sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
+    try:
+        if args.server is None and not await _answers(host, port):
+            config = enable_for_replay(config, args.platform)
+            embedded = AgentAssistServer(build_services(config, with_asr=True))
+            bound_host, bound_port = await embedded.start(port=0)
+            base = f"ws://{bound_host}:{bound_port}"
+            if embedded.auth.user("replay-console") is None:
+                embedded.auth.add_user("replay-console", "supervisor")
+            token = embedded.auth.api_token("replay-console")
+            audiosocket_port = embedded.telephony.audiosocket_port
+        result = await replay_as(
+            args.platform,
+            base,
+            call,
+            config,
+            console_token=token,
+            audiosocket_port=audiosocket_port,
+            language=args.language or config.asr.default_language,
+            agent=args.agent,
+            fast=args.fast,
+            events_out=sink,
+            on_event=_print_event,
+        )
+        print(f"call {result.call_id}: {len(result.events)} events", file=sys.stderr)
+    finally:
+        if sink is not None:
+            sink.close()
+        if embedded is not None:
+            await embedded.close()
+            embedded.services.close()
+    return 0
 
 
 async def _analyze(config: Config, args: argparse.Namespace) -> int:

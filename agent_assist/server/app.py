@@ -51,6 +51,7 @@ from agent_assist.supervision.accounts import (
 )
 from agent_assist.supervision.pricing import load_price_table
 from agent_assist.supervision.review import Supervision
+from agent_assist.telephony.gateway import TelephonyGateway
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
@@ -99,6 +100,7 @@ class AgentAssistServer:
         self._sources: dict[str, str] = {}  # live call id -> the user whose source carries it
         self._detached: dict[str, asyncio.Task[None]] = {}  # calls whose source dropped
         store.purge_tokens(self.auth.now_iso())  # expired and spent tokens open nothing
+        self.telephony = TelephonyGateway(self)
         source_token = configured_source_token(config.auth)
         if config.auth.enabled and source_token:
             self.auth.set_source_token("source", source_token)
@@ -122,7 +124,9 @@ class AgentAssistServer:
             max_size=max(4 * cfg.max_frame_bytes, 1 << 20),
             max_queue=64,
             ssl=tls,
+            select_subprotocol=self.telephony.select_subprotocol,
         )
+        await self.telephony.start()
         if self.services.config.auth.enabled:
             self._recheck = asyncio.create_task(self._recheck_loop(), name="recheck credentials")
         sock = next(iter(self._server.sockets))
@@ -181,6 +185,7 @@ class AgentAssistServer:
         for timer in self._detached.values():
             timer.cancel()
         self._detached.clear()
+        await self.telephony.close()
         await self.desk.end_all("server_shutdown")
         if self._server is not None:
             self._server.close()
@@ -196,6 +201,10 @@ class AgentAssistServer:
         path = request.path.split("?", 1)[0]
         if path == HEALTH_PATH:  # no sign-in, no call data: for load balancers
             return self.health()
+        if self.telephony.owns(path):
+            if self._open >= self.services.config.server.max_connections:
+                return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+            return self.telephony.check_request(connection, request)
         if path != WS_PATH or not self.web.host_ok(request):
             return await self.web.handle_async(connection, request)
         if self._open >= self.services.config.server.max_connections:
@@ -245,7 +254,10 @@ class AgentAssistServer:
     async def _handle(self, ws: ServerConnection) -> None:
         self._open += 1
         try:
-            await self._serve_connection(ws)
+            if ws.request is not None and self.telephony.owns(ws.request.path.split("?", 1)[0]):
+                await self.telephony.handle(ws)
+            else:
+                await self._serve_connection(ws)
         finally:
             self._open -= 1
 
@@ -466,6 +478,21 @@ class AgentAssistServer:
         elif isinstance(msg, CallEnd):
             await self._end_call(call, msg.reason)
         return call
+
+    async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall:
+        """Start a call for a telephony adapter acting as the user ``source``: the desk,
+        with its agent known first."""
+        self.admission.check(len(self.calls), audio=start.mode == "audio")  # as for /ws
+
+        def before_start(new: LiveCall) -> None:
+            self._agents[new.call_id] = agent
+
+        call = await self.desk.open(start, agent, before_start)
+        self._sources[call.call_id] = source  # only that source may write to it
+        return call
+
+    async def end_call(self, call: LiveCall, reason: str) -> None:
+        await self._end_call(call, reason)
 
     async def _send_loop(self, ws: ServerConnection, sub: Subscriber) -> None:
         """History a page at a time (waiting for the socket to drain), live events between."""
