@@ -1,5 +1,5 @@
 # The README names these targets. `make demo` and `make test` set everything up first.
-.PHONY: setup setup-test demo serve test lint models bench soak clean eval train-signal-head
+.PHONY: setup setup-test demo serve test lint models bench bench-cluster soak clean eval train-signal-head
 
 setup:
 	scripts/setup.sh run
@@ -23,6 +23,11 @@ lint:
 # BENCH_ARGS="--device cuda --compute-type float16 --batch-size 8" on a GPU machine.
 bench: setup
 	.venv/bin/python -m bench $(BENCH_ARGS)
+
+# Scale-out: finals per second in-process vs 1 and 2 workers over a private Redis
+# -> bench/scale_out.md (~3 min on 2 cores; needs redis-server, `make setup-test`).
+bench-cluster: setup
+	.venv/bin/python -m bench.scale_out $(BENCH_CLUSTER_ARGS)
 
 # A working floor against a real server process (30 min; not part of test): 8 calls
 # looping at real pace, a wall, a reconnecting console, a source that drops and resumes;

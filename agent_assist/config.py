@@ -40,6 +40,8 @@ class ServerConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     path: str = "var/agent-assist.sqlite3"
+    url: str = ""
+    """``postgresql://...`` stores everything in PostgreSQL instead of ``path``."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,29 @@ class PricingConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Recognition workers and event fan-out over Redis; empty ``redis_url``: one process."""
+
+    redis_url: str = ""
+    prefix: str = "agent-assist"
+    """Start of every Redis key, so several deployments can share one Redis."""
+    node: str = ""
+    """This gateway's or worker's name in the cluster; empty: host name and process id."""
+    inflight: int = 8
+    """Decode jobs one gateway keeps on the workers at once."""
+    claim_timeout_s: float = 30.0
+    """A job held this long by a silent worker is taken over by another worker."""
+    resubmit_s: float = 60.0
+    """A final with no answer this long is put on the stream again (decoded once)."""
+    heartbeat_s: float = 2.0
+    """How often each node reports its load; a node silent 3 beats is gone."""
+    worker_batch: int = 4
+    """Most jobs of one language a worker decodes together (across calls and gateways)."""
+    worker_languages: tuple[str, ...] = ()
+    """Languages a worker serves; empty: every configured language."""
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path = Path(".")
     server: ServerConfig = ServerConfig()
@@ -184,6 +209,7 @@ class Config:
     pricing: PricingConfig = PricingConfig()
     scorecard: Scorecard = field(default_factory=Scorecard)
     nlp: NlpConfig = NlpConfig()
+    cluster: ClusterConfig = ClusterConfig()
     telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
 
     def resolve(self, path: str) -> Path:
@@ -205,6 +231,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "archive": ArchiveConfig,
     "pricing": PricingConfig,
     "nlp": NlpConfig,
+    "cluster": ClusterConfig,
 }
 
 
@@ -406,10 +433,32 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("auth.session_hours / auth.link_minutes: must be at least 1")
     if cfg.scorecard.silence_ms < 500 or cfg.scorecard.overlap_ms < 100:
         problems.append("scorecard.silence_ms / overlap_ms: at least 500 / 100 ms")
+    _check_cluster(cfg, problems)
     if not 1 <= cfg.nlp.threads <= 8:
         problems.append("nlp.threads: must be 1..8")
     problems.extend(
         f"demo.calls: unknown sample call {c!r} (have 'en', 'ja')"
         for c in cfg.demo.calls
         if c not in ("en", "ja")
+    )
+
+
+def _check_cluster(cfg: Config, problems: list[str]) -> None:
+    cl = cfg.cluster
+    if cl.redis_url and not cl.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("cluster.redis_url: must start with redis://, rediss:// or unix://")
+    if cfg.store.url and not cfg.store.url.startswith(("postgresql://", "postgres://")):
+        problems.append("store.url: must be empty (SQLite) or start with postgresql://")
+    if not 1 <= cl.inflight <= 64:
+        problems.append("cluster.inflight: must be 1..64")
+    if not 1 <= cl.worker_batch <= 32:
+        problems.append("cluster.worker_batch: must be 1..32")
+    if cl.claim_timeout_s < 1 or cl.resubmit_s < cl.claim_timeout_s:
+        problems.append("cluster.claim_timeout_s: at least 1 s, and resubmit_s at least that")
+    if cl.heartbeat_s <= 0:
+        problems.append("cluster.heartbeat_s: must be > 0")
+    problems.extend(
+        f"cluster.worker_languages: {lang!r} is not in asr.languages"
+        for lang in cl.worker_languages
+        if lang not in cfg.asr.languages
     )

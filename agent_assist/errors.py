@@ -107,6 +107,12 @@ _ALL = (
         "an unexpected failure while processing; the call continues",
         True,
     ),
+    ErrorCode(
+        "cluster.no_worker",
+        "server",
+        "an audio `call.start` in a language no live recognition worker serves (cluster)",
+        True,
+    ),
     # HTTP answers and the command line
     ErrorCode("auth.required", "client", "not signed in, or a wrong name or password"),
     ErrorCode("auth.forbidden", "client", "a supervisor-only action or a foreign origin"),
@@ -148,6 +154,13 @@ _ALL = (
     ErrorCode("model.unavailable", "setup", "a model is not installed or not in the manifest"),
     ErrorCode("model.missing", "setup", "a model file is missing"),
     ErrorCode("model.corrupt", "setup", "a model file fails its checksum"),
+    # the cluster: workers, Redis, PostgreSQL
+    ErrorCode("asr.worker_failed", "server", "a recognition worker failed to decode a job"),
+    ErrorCode("asr.closed", "server", "recognition closed while a decode was awaited"),
+    ErrorCode("cluster.not_installed", "setup", "redis-server or PostgreSQL is not installed"),
+    ErrorCode("cluster.private_server", "setup", "a private Redis or PostgreSQL did not start"),
+    ErrorCode("store.unavailable", "setup", "the PostgreSQL of `[store] url` cannot be reached"),
+    ErrorCode("store.schema_too_new", "setup", "the database schema is newer than this release"),
 )
 CODES: dict[str, ErrorCode] = {c.code: c for c in _ALL}
 """Every error code, once."""

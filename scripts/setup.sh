@@ -10,7 +10,8 @@ MODE="${1:-run}"
 PY="${PYTHON:-python3}"
 
 need_debs=(libsndfile1 libportaudio2)
-[ "$MODE" = test ] && need_debs+=(chromium fonts-noto-cjk)
+# redis-server and postgresql: the cluster tests start private instances of both
+[ "$MODE" = test ] && need_debs+=(chromium fonts-noto-cjk redis-server postgresql)
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need_debs+=(python3-venv)
 
 missing=()

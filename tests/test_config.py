@@ -52,3 +52,26 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     path.write_text("[server\nport = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_cluster_and_store_url_problems_are_listed(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[store]\nurl = "mysql://db"\n'
+        '[cluster]\nredis_url = "http://redis"\ninflight = 0\nworker_batch = 99\n'
+        'claim_timeout_s = 10.0\nresubmit_s = 5.0\nworker_languages = ["fr"]\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    for expected in [
+        "cluster.redis_url: must start with redis://, rediss:// or unix://",
+        "store.url: must be empty (SQLite) or start with postgresql://",
+        "cluster.inflight: must be 1..64",
+        "cluster.worker_batch: must be 1..32",
+        "cluster.claim_timeout_s: at least 1 s, and resubmit_s at least that",
+        "cluster.worker_languages: 'fr' is not in asr.languages",
+    ]:
+        assert expected in problems, problems
+    cfg = load_config(REPO / "config.toml")
+    assert cfg.cluster.redis_url == "" and cfg.store.url == ""  # one process by default

@@ -1,7 +1,7 @@
 """The rings, checked: who may import whom, read from every module's import statements.
 
 - ``core`` imports nothing of agent-assist outside ``core`` (``errors`` aside: codes only);
-- adapters (``asr``, ``audio``, ``nlp``, ``store``, ``crm``) import no runtime, server,
+- adapters (``asr``, ``audio``, ``nlp``, ``store``, ``crm``, ``cluster``) import no runtime, server,
   supervision, clients or CLI;
 - nothing imports ``server`` except the CLI (and the tests);
 - ``supervision`` loads no language model (no spaCy, no ``nlp``);
@@ -14,7 +14,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "agent_assist"
-ADAPTERS = ("asr", "audio", "nlp", "store", "crm")
+ADAPTERS = ("asr", "audio", "nlp", "store", "crm", "cluster")
 OUTER = ("runtime", "server", "supervision", "clients", "cli")
 
 

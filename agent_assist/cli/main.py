@@ -1,5 +1,5 @@
 """Command line: ``agent-assist serve | replay | demo | mic | models | users | score |
-report | analyze``.
+report | analyze | worker | cluster``.
 
 Supervisor commands (users, score, report) live in ``cli.supervision``.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from agent_assist.audio.files import CallAudio, read_call_audio
+from agent_assist.cli.cluster import add_cluster_commands, run_cluster_command
 from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
 from agent_assist.config import Config, load_config
 from agent_assist.core.events import LANGUAGES
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_analyze(config, args))
         if args.command == "mic":
             return asyncio.run(_mic(config, args))
+        if args.command in ("worker", "cluster"):
+            return run_cluster_command(config, args)
     except AgentAssistError as err:
         print(f"agent-assist: error: {err}", file=sys.stderr)
         return 2
@@ -120,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         help="whose voice a mono microphone carries (a stereo device: agent left, customer right)",
     )
     mic.add_argument("--stereo", action="store_true", help="capture two channels")
+    add_cluster_commands(sub)
     m = sub.add_parser("models", help="install or verify the Whisper models (see models/)")
     m.add_argument("action", choices=["install", "verify"])
     from agent_assist.cli.supervision import add_supervisor_commands

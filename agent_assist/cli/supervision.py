@@ -16,7 +16,7 @@ from agent_assist.config import Config
 from agent_assist.core.scoring import CallScore, score_to_json
 from agent_assist.errors import RequestError
 from agent_assist.store.base import Store
-from agent_assist.store.sqlite import SqliteStore
+from agent_assist.store.choice import open_store
 from agent_assist.supervision.accounts import ROLES, Authenticator
 from agent_assist.supervision.pricing import load_price_table
 from agent_assist.supervision.review import Supervision
@@ -58,7 +58,7 @@ def add_supervisor_commands(sub: Any) -> None:
 
 
 def run_supervisor_command(config: Config, args: argparse.Namespace) -> int:
-    store = SqliteStore(config.resolve(config.store.path))
+    store = open_store(config)
     try:
         if args.command == "users":
             return _users(config, store, args)

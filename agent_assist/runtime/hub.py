@@ -63,6 +63,8 @@ class Hub:
         self.store = store
         self.queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
+        self.relay: Callable[[str, int, str, bool], None] | None = None
+        """Where this process's events also go (the other gateways of a cluster)."""
 
     def add(self, subscribe: str | None, *, bounded: bool = True) -> Subscriber:
         """A reader; ``bounded=False`` only for a reader in this process that keeps up."""
@@ -80,6 +82,23 @@ class Hub:
     def publish(self, call_id: str, seq: int, body: str, last: bool = False) -> None:
         """Offer an event to every subscriber that wants it; ``last`` (the call ended)
         lets each forget the call, so a wall open for a whole shift stays small."""
+        self._fan_out(call_id, seq, body, last)
+        if self.relay is not None:
+            self.relay(call_id, seq, body, last)
+
+    def deliver(self, call_id: str, seq: int, body: str, last: bool = False) -> None:
+        """An event another gateway stored. A gap before it (a message lost while Redis
+        restarted, a call that began just before this reader joined) is read from the
+        store first: every event is stored before it is published."""
+        for sub in list(self._subscribers):
+            done = sub.sent.get(call_id, 0)
+            if call_id in sub.catching_up or seq <= done + 1 or not sub.wants(call_id):
+                continue
+            for missing in self.store.events_after(call_id, done, seq - done - 1):
+                sub.offer(call_id, int(json.loads(missing)["seq"]), missing)
+        self._fan_out(call_id, seq, body, last)
+
+    def _fan_out(self, call_id: str, seq: int, body: str, last: bool) -> None:
         for sub in list(self._subscribers):
             if sub.wants(call_id):
                 sub.offer(call_id, seq, body)

@@ -20,6 +20,7 @@ from typing import IO
 from agent_assist.asr.engine import RecognitionEngine
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
+from agent_assist.cluster.gateway import remote_engine
 from agent_assist.config import Config
 from agent_assist.core.catalog import Catalog, parse_catalog
 from agent_assist.core.events import CallEnded
@@ -32,7 +33,7 @@ from agent_assist.protocol import encode_event, event_data
 from agent_assist.runtime.hub import Hub
 from agent_assist.store.audio_archive import encode_spool, spooled_ms
 from agent_assist.store.base import Store
-from agent_assist.store.sqlite import SqliteStore
+from agent_assist.store.choice import open_store
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +101,19 @@ def build_services(
     customers = load_customers(config, policy.catalog)
     detector = build_detector(config)
     engine = vad = None
-    if with_asr:
+    if with_asr and config.cluster.redis_url:  # decodes run on `agent-assist worker`s
+        engine, vad = remote_engine(config), SileroVad()
+    elif with_asr:
         recognizer = WhisperRecognizer(
             config.asr, config.resolve(config.models.dir), config.vad
         )
         recognizer.warm_up()
         engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
         vad = SileroVad()
-    db_path = store_path or config.resolve(config.store.path)
-    store = SqliteStore(db_path)
-    lock = take_store_lock(db_path)
+    db_path = store_path or config.resolve(config.store.path)  # PostgreSQL: files beside it
+    store = open_store(config, db_path)
+    # in a cluster, calls open in the store may be live on another gateway: left alone
+    lock = None if config.cluster.redis_url else take_store_lock(db_path)
     if lock is not None:  # no other process serves this store: its open calls are a crash's
         close_interrupted_calls(store, now_iso())
     hub = Hub(store, config.server.queue_size)
@@ -124,7 +128,7 @@ def build_services(
         customers,
         db_path.parent,
         lock,
-        SqliteStore(db_path),
+        open_store(config, db_path),
     )
 
 
@@ -142,7 +146,7 @@ def take_store_lock(db: Path) -> IO[bytes] | None:
     return handle
 
 
-def close_interrupted_calls(store: SqliteStore, now: str) -> list[str]:
+def close_interrupted_calls(store: Store, now: str) -> list[str]:
     """Close the calls a killed server left open: finish their recording from its spool,
     store a ``call.ended`` (reason ``server_restart``, the duration that was recorded or
     spoken), so a resuming console sees the call end like any other."""

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import ssl
 from http import HTTPStatus
 from weakref import WeakKeyDictionary
@@ -21,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_assist import __version__
+from agent_assist.cluster.gateway import ClusterLink
 from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.errors import AgentAssistError, CallError, ConfigError, ProtocolError
 from agent_assist.protocol import (
@@ -42,6 +42,7 @@ from agent_assist.runtime.live_call import LiveCall
 from agent_assist.runtime.services import Services, now_iso
 from agent_assist.server.admission import Admission
 from agent_assist.server.web import WebGate, json_response, text_response
+from agent_assist.store.choice import STORE_ERRORS
 from agent_assist.supervision.accounts import (
     ANONYMOUS,
     Authenticator,
@@ -54,6 +55,8 @@ from agent_assist.telephony.gateway import TelephonyGateway
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
+ANSWERED_ERRORS: tuple[type[Exception], ...] = (AgentAssistError, *STORE_ERRORS)
+"""Failures answered with a coded error while the connection goes on."""
 HEALTH_PATH = "/api/health"
 AGENT_CACHE = 10_000
 
@@ -64,6 +67,7 @@ class AgentAssistServer:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._server: Server | None = None
+        self.cluster: ClusterLink | None = None
         config = services.config
         store = services.store
         self.auth = Authenticator(store, config.auth.session_hours, config.auth.link_minutes)
@@ -127,7 +131,24 @@ class AgentAssistServer:
             self._recheck = asyncio.create_task(self._recheck_loop(), name="recheck credentials")
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
+        if self.services.config.cluster.redis_url:  # events to and from other gateways
+            self.cluster = ClusterLink(self.services.config, self._deliver_remote, self.load)
+            self.services.hub.relay = self.cluster.publish
+            await self.cluster.start()
+            self.web.cluster_view = self.cluster.view
         return bound_host, bound_port
+
+    def _deliver_remote(self, call_id: str, seq: int, body: str, last: bool) -> None:
+        """An event of a call another gateway holds. Its agent is stored just after the
+        call starts there, so a cached "no agent" is asked again until one appears."""
+        if call_id in self._agents and self._agents[call_id] is None:
+            del self._agents[call_id]
+        self.services.hub.deliver(call_id, seq, body, last)
+
+    def load(self) -> dict[str, object]:
+        """This gateway's load, reported to the cluster."""
+        engine = self.services.engine
+        return {"calls": len(self.calls), "lag_ms": engine.lag_ms() if engine else 0}
 
     def _tls_context(self) -> ssl.SSLContext | None:
         """Built-in TLS from ``[server] tls_cert`` / ``tls_key`` (PEM), else None."""
@@ -170,6 +191,9 @@ class AgentAssistServer:
             self._server.close()
             await self._server.wait_closed()
         await asyncio.to_thread(self.web.close)
+        if self.cluster is not None:
+            self.services.hub.relay = None
+            await self.cluster.close()
 
     # -- HTTP: the console page and a small read-only API -------------------------------
 
@@ -202,8 +226,14 @@ class AgentAssistServer:
     def health(self) -> Response:
         """Load for a load balancer (no sign-in, no call data): 200 accepting, 503 full."""
         report = self.admission.report(len(self.calls))
-        status = HTTPStatus.OK if report.accepting else HTTPStatus.SERVICE_UNAVAILABLE
-        return json_response(status, report.as_json())
+        body, accepting = report.as_json(), report.accepting
+        if self.cluster is not None:  # the cluster's capacity: no live worker, no audio call
+            body["cluster"] = self.cluster.capacity()
+            if accepting and not body["cluster"]["workers"]:
+                accepting = body["accepting"] = False
+                body["reason"] = "no recognition worker is alive"
+        status = HTTPStatus.OK if accepting else HTTPStatus.SERVICE_UNAVAILABLE
+        return json_response(status, body)
 
     def _user(self, ws: ServerConnection) -> User:
         return self._users.get(ws, ANONYMOUS)
@@ -266,7 +296,7 @@ class AgentAssistServer:
             async for message in ws:
                 try:
                     call = await self._dispatch(message, hello, sub, call, user)
-                except (AgentAssistError, sqlite3.Error) as exc:
+                except ANSWERED_ERRORS as exc:
                     err = exc if isinstance(exc, AgentAssistError) else _store_failed(exc)
                     await self._send(
                         ws,
@@ -355,7 +385,8 @@ class AgentAssistServer:
         hub = self.services.hub
         if hello.resume_call_id:
             hub.catch_up(sub, hello.resume_call_id, hello.resume_after_seq)
-        for call_id in list(self.calls):
+        held_elsewhere = list(self.cluster.remote_calls) if self.cluster else []
+        for call_id in [*self.calls, *held_elsewhere]:
             if sub.wants(call_id) and call_id != hello.resume_call_id:
                 hub.catch_up(sub, call_id, 0)
 
@@ -420,6 +451,11 @@ class AgentAssistServer:
                 )
             # the one rule for "too many calls": count, recognition lag, degradation level
             self.admission.check(len(self.calls), audio=msg.mode == "audio")
+            if self.cluster is not None and msg.mode == "audio":
+                language = msg.language or self.services.config.asr.default_language
+                if reason := self.cluster.refusal(language):
+                    raise CallError(f"the cluster takes no such call now: {reason}",
+                                    code="cluster.no_worker")  # fmt: skip
             agent = user.name if user.role == "agent" else msg.agent
 
             def before_start(new: LiveCall) -> None:
@@ -480,7 +516,7 @@ class AgentAssistServer:
             await ws.send(text)
 
 
-def _store_failed(exc: sqlite3.Error) -> AgentAssistError:
+def _store_failed(exc: Exception) -> AgentAssistError:
     log.error("the store refused a write: %s", exc)
     return AgentAssistError(
         "the server could not store that (nothing was changed); try again",

@@ -88,6 +88,8 @@ class WebGate:
         self.prices = prices
         self.now = now
         self.vocabulary = vocabulary  # signal names and warning rule ids, for the filters
+        self.cluster_view: Callable[[], dict[str, Any]] | None = None
+        """The cluster's nodes and capacity (a gateway with ``[cluster] redis_url``)."""
         self.tls = False  # set by the server when it serves TLS itself
         self.reader: Supervision | None = None
         """Its own store connection for searches and statistics, used on one worker thread
@@ -356,6 +358,11 @@ class WebGate:
             return self._calls(user, q)
         if path == "/api/stats" and not write:
             return self._stats(user, q)
+        if path == "/api/cluster" and not write:
+            if not user.is_supervisor:
+                return _forbidden("only supervisors see the cluster")
+            view = self.cluster_view() if self.cluster_view else None
+            return _json(HTTPStatus.OK, {"enabled": view is not None, **(view or {})})
         m = _CALL_API.match(path)
         if m is None:
             return _json(

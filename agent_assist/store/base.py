@@ -1,8 +1,8 @@
 """What the runtime and supervision need from storage: rows and one complete protocol.
 
-``SqliteStore`` implements it; a second implementation (PostgreSQL, say) is written
-against ``Store`` alone: nothing outside ``store/`` names the SQLite class except the
-composition root and the commands that open the database file.
+``SqliteStore`` (one file) and ``PostgresStore`` (a server a cluster shares) implement
+it, each against ``Store`` alone: outside ``store/`` a process opens one with
+``store.choice.open_store`` and sees only the protocol.
 """
 
 from __future__ import annotations

@@ -253,6 +253,24 @@ function onState(state) {
   status.querySelector(".status__text").textContent = state === "open" ? "Live" : state === "connecting" ? "Connecting…" : "Reconnecting…";
 }
 
+/** The cluster behind this gateway (hidden on a single box); false: stop asking. */
+async function pollCluster() {
+  try {
+    const c = await api("/api/cluster");
+    $("cluster").hidden = !c.enabled;
+    if (!c.enabled) return false;
+    $("cluster-workers").textContent = String(c.workers);
+    const langs = c.languages.length ? c.languages.join(", ") : "no language served";
+    const busy = `workers busy ${Math.round(c.worker_busy * 100)}%`;
+    $("cluster-detail").textContent =
+      `${c.gateways} gateway(s) · ${c.calls} call(s) · ${langs} · ${busy}`;
+    return true;
+  } catch {
+    $("cluster-detail").textContent = "cluster unknown";
+    return true;
+  }
+}
+
 async function main() {
   await signedIn();
   $("drawer-close").addEventListener("click", () => {
@@ -266,6 +284,7 @@ async function main() {
   pollLoad();
   setInterval(pollLoad, 3000);
   summary();
+  if (await pollCluster()) setInterval(pollCluster, 3000);
 }
 
 main();
