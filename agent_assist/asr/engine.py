@@ -9,7 +9,9 @@ requests on the open utterance (partials). Worker threads take, in this order:
 2. partials, only when no final waits: at most one per channel (a newer request replaces
    an older one), refused outright while the oldest final has waited longer than
    ``partials.max_lag_ms``. Partials are what the engine sheds under load; finals are
-   never dropped.
+   never dropped. With two or more workers, partials run on all but one of them at a
+   time, so a final that arrives finds a worker free instead of queueing behind a
+   partial's decode (with one worker it may wait for the partial in flight).
 
 The wait of every final is recorded; ``stats()`` reports the queue, the lag of the
 oldest item, and the wait percentiles, and flags when lag exceeds ``asr.max_lag_s``.
@@ -130,6 +132,9 @@ class RecognitionEngine:
         self._cond = threading.Condition()
         self._finals: deque[_Job] = deque()
         self._partials: dict[Hashable, _Job] = {}
+        self._partial_lanes = max(1, self._cfg.workers - 1)
+        """Workers that may decode partials at once: one is always left for finals."""
+        self._partials_running = 0
         self._n = _Counters()
         self._closed = False
         self._warned = 0.0
@@ -206,11 +211,13 @@ class RecognitionEngine:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._finals and not self._partials:
+                while not self._closed and not self._finals and not self._partial_ready():
                     self._cond.wait()
                 if self._closed:
                     return
                 jobs = self._take()
+                if jobs and jobs[0].partial:
+                    self._partials_running += 1
                 final = bool(jobs) and not jobs[0].partial and jobs[0].call is None
                 greedy = final and self._ladder.shed("greedy_finals")
                 fallback = final and self._ladder.shed("fallback_model")
@@ -252,10 +259,14 @@ class RecognitionEngine:
                 )
             return jobs
         self._observe(None, now)
-        if not self._partials:
+        if not self._partial_ready():
             return []
         key = min(self._partials, key=lambda k: self._partials[k].submitted)
         return [self._partials.pop(key)]
+
+    def _partial_ready(self) -> bool:
+        """Under the lock: a partial waits and a partial lane is free."""
+        return bool(self._partials) and self._partials_running < self._partial_lanes
 
     def _run(self, jobs: list[_Job], *, greedy: bool = False, fallback: bool = False) -> None:
         started = time.monotonic()
@@ -291,6 +302,8 @@ class RecognitionEngine:
             self._n.fallback_finals += len(jobs) if fallback else 0
             if first.partial:
                 self._n.partials_done += 1
+                self._partials_running -= 1
+                self._cond.notify_all()  # a worker held back by the lane may take the next
             else:
                 self._n.decoded += len(jobs)
                 self._n.batches += 1
