@@ -20,6 +20,7 @@ does) into one server process, and every figure is taken from outside the server
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from agent_assist.cluster.private_servers import PrivateRedis
 from bench.common import AUDIO, REPO, pct
 
 SAMPLES = REPO / "agent_assist" / "data" / "samples"
@@ -156,7 +158,9 @@ def _toml(doc: dict[str, Any], prefix: str = "") -> str:
     return text
 
 
-def server_config(folder: Path, port: int, token: str, args: dict[str, Any]) -> Path:
+def server_config(
+    folder: Path, port: int, token: str, args: dict[str, Any], name: str = "config.toml"
+) -> Path:
     """config.toml for the benchmark's server: the repository's, with absolute paths and
     the model and ladder the run asks for; no fixed call limit (the bench finds it)."""
     doc = tomllib.loads((REPO / "config.toml").read_text(encoding="utf-8"))
@@ -171,9 +175,13 @@ def server_config(folder: Path, port: int, token: str, args: dict[str, Any]) -> 
         langs["en"].update(model="base", fallback_model="tiny.en")
         langs["ja"]["model"] = "base"
     doc.setdefault("degrade", {})["enabled"] = bool(args.get("degrade", True))
+    if args.get("asr_workers"):  # decoder threads x CTranslate2 threads each (in-process)
+        doc["asr"].update(workers=int(args["asr_workers"]), cpu_threads=int(args["cpu_threads"]))
+    if args.get("redis_url"):  # a gateway: decodes go to `agent-assist worker`s
+        doc["cluster"]["redis_url"] = args["redis_url"]
     if args.get("partials") is not None:
         doc["partials"]["enabled"] = bool(args["partials"])
-    path = folder / "config.toml"
+    path = folder / name
     path.write_text(_toml(doc), encoding="utf-8")
     return path
 
@@ -210,6 +218,16 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
         serve_cmd = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "serve"]
         if args.get("profile"):
             serve_cmd[1:1] = ["-m", "cProfile", "-o", str(args["profile"])]
+        redis_server, workers = None, []
+        if args.get("cluster_workers"):  # a private Redis and N workers on this machine
+            n_workers = int(args["cluster_workers"])
+            redis_server = PrivateRedis(folder / "redis").start()
+            args = {**args, "redis_url": redis_server.url}
+            cfg = server_config(folder, port, token, args)
+            threads = max(1, (os.cpu_count() or 1) // n_workers)  # the cores shared out
+            worker_args = {**args, "asr_workers": 1, "cpu_threads": threads}
+            worker_cfg = server_config(folder, port, token, worker_args, "worker.toml")
+            workers = start_workers(worker_cfg, redis_server.url, n_workers)
         server = subprocess.Popen(
             serve_cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -229,7 +247,7 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             try:
-                return _drive(server.pid, port, calls, env, folder)
+                return _drive(server.pid, port, calls, env, folder, [w.pid for w in workers])
             finally:
                 if spy is not None:
                     spy.send_signal(2)
@@ -240,13 +258,50 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
                 server.wait(60)
             except subprocess.TimeoutExpired:
                 server.kill()
+            for proc in workers:
+                proc.terminate()
+            for proc in workers:
+                proc.wait(30)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            if redis_server is not None:
+                redis_server.stop()
+
+
+def start_workers(cfg: Path, url: str, n: int) -> list[subprocess.Popen[str]]:
+    """``n`` ``agent-assist worker`` processes on ``cfg`` (one decoder thread each)."""
+    threads = tomllib.loads(cfg.read_text(encoding="utf-8"))["asr"]["cpu_threads"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    command = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "worker"]
+    procs = [
+        subprocess.Popen(
+            [*command, "--redis", url, "--name", f"dense-{i}"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(n)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "ready" not in line:
+            raise SystemExit(f"bench: a worker did not start: {line!r}")
+    return procs
 
 
 def _drive(
-    pid: int, port: int, calls: list[tuple[Path, str]], env: dict[str, str], folder: Path
+    pid: int,
+    port: int,
+    calls: list[tuple[Path, str]],
+    env: dict[str, str],
+    folder: Path,
+    worker_pids: list[int] | None = None,
 ) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}/ws"
-    cpu0, wall0 = _proc_cpu_s(pid), time.monotonic()
+    pids = [pid, *(worker_pids or [])]  # the server and its workers: all of the set-up's CPU
+    cpu0, wall0 = sum(map(_proc_cpu_s, pids)), time.monotonic()
     clients = []
     for i, (path, lang) in enumerate(calls):
         out = folder / f"events_{i:02d}.json"
@@ -264,7 +319,7 @@ def _drive(
             last = report
         time.sleep(0.5)
     wall = time.monotonic() - wall0
-    cpu = _proc_cpu_s(pid) - cpu0
+    cpu = sum(map(_proc_cpu_s, pids)) - cpu0
     last = _health(port) or last
     failed = [str(p) for c, p, _ in clients if c.returncode != 0]
     if failed:
@@ -295,7 +350,7 @@ def _drive(
         "suggestions": len(marks["suggestion"]),
         "server_cores": cpu / wall,
         "cpu_per_audio_s": cpu / (2 * audio_s),
-        "peak_mb": _proc_peak_mb(pid),
+        "peak_mb": sum(map(_proc_peak_mb, pids)),
         "max_lag_s": max(lag, default=0) / 1000,
         "max_level": max(levels, default=0),
         "steps_down": last.get("steps_down", 0),
@@ -350,16 +405,24 @@ def measure(turns: list[Turn], got: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """``python -m bench.dense [N ...] [--quick] [--profile FILE] [--py-spy FILE]``: the
-    server's event loop under cProfile, or every thread sampled by py-spy (raw stacks)."""
-    counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1, 2]
-    seconds = 20.0 if "--quick" in sys.argv else 45.0
-    args: dict[str, Any] = {}
-    for flag, key in (("--profile", "profile"), ("--py-spy", "py_spy")):
-        if flag in sys.argv:
-            args[key] = sys.argv[sys.argv.index(flag) + 1]
-    for n in counts:
-        print(json.dumps(run(n, seconds, args)), flush=True)
+    """``python -m bench.dense [N ...]``: one JSON line per call count (``--help``)."""
+    p = argparse.ArgumentParser(prog="python -m bench.dense", description=__doc__)
+    p.add_argument("counts", type=int, nargs="*", default=[1, 2], help="call counts to run")
+    p.add_argument("--quick", action="store_true", help="20 s calls instead of 45 s")
+    p.add_argument("--profile", help="cProfile the server's event loop into this file")
+    p.add_argument("--py-spy", help="sample every server thread with py-spy (raw stacks)")
+    p.add_argument("--decoders", type=int, help="in-process decoder threads (asr.workers)")
+    p.add_argument("--threads", type=int, default=1, help="CTranslate2 threads per decoder")
+    p.add_argument("--cluster-workers", type=int, help="a gateway + N workers over Redis")
+    p.add_argument("--no-degrade", action="store_true", help="the degradation ladder off")
+    a = p.parse_args()
+    args: dict[str, Any] = {"profile": a.profile, "py_spy": a.py_spy, "degrade": not a.no_degrade}
+    if a.decoders:
+        args.update(asr_workers=a.decoders, cpu_threads=a.threads)
+    if a.cluster_workers:
+        args["cluster_workers"] = a.cluster_workers
+    for n in a.counts:
+        print(json.dumps(run(n, 20.0 if a.quick else 45.0, args)), flush=True)
     return 0
 
 
