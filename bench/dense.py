@@ -360,6 +360,8 @@ def _drive(
         "partial_share": last.get("partial_busy_s", 0.0) / busy,
         "wasted_share": last.get("wasted_busy_s", 0.0) / busy,
         "load_avg": last.get("load_avg", float("nan")),
+        "final_wait_p95_s": last.get("final_wait_p95_ms", float("nan")) / 1000,
+        "final_decode_p95_s": last.get("final_decode_p95_ms", float("nan")) / 1000,
         "wall_s": wall,
     }
 
@@ -409,6 +411,7 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.dense", description=__doc__)
     p.add_argument("counts", type=int, nargs="*", default=[1, 2], help="call counts to run")
     p.add_argument("--quick", action="store_true", help="20 s calls instead of 45 s")
+    p.add_argument("--seconds", type=float, help="call length (more turns: steadier figures)")
     p.add_argument("--profile", help="cProfile the server's event loop into this file")
     p.add_argument("--py-spy", help="sample every server thread with py-spy (raw stacks)")
     p.add_argument("--decoders", type=int, help="in-process decoder threads (asr.workers)")
@@ -422,7 +425,8 @@ def main() -> int:
     if a.cluster_workers:
         args["cluster_workers"] = a.cluster_workers
     for n in a.counts:
-        print(json.dumps(run(n, 20.0 if a.quick else 45.0, args)), flush=True)
+        seconds = a.seconds or (20.0 if a.quick else 45.0)
+        print(json.dumps(run(n, seconds, args)), flush=True)
     return 0
 
 
@@ -487,13 +491,17 @@ def section(
         "server process's CPU; *level*: the deepest degradation level seen (`[degrade]`); "
         "*shed*: partials and early finals not done because of load; *decoder on partials / "
         "wasted*: the share of the decoder's time that went to partials, and to decodes "
-        "nobody used (early finals voided because speech went on); *load*: the machine's "
+        "nobody used (early finals voided because speech went on); *final queue / decode*: "
+        "how long finals waited in the engine's queue, and their decode took (the server's "
+        "own figures, p95; the rest of turn end → final is the endpoint's silence, or the "
+        "early final's, and the way out); *load*: the machine's "
         "1-minute load average per core at the end (other work on it included).",
         "",
         "| calls | turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
         "first partial p50 / p95 s | turns (lost) | cores | peak MB | max lag s | level | "
-        "steps down | partials / early finals shed | decoder on partials / wasted | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "steps down | partials / early finals shed | decoder on partials / wasted | "
+        "final queue / decode p95 s | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows:
         L.append(
@@ -504,7 +512,8 @@ def section(
             f"{_f(r['server_cores'], 1)} | {_f(r['peak_mb'], 0)} | {_f(r['max_lag_s'])} | "
             f"{r['max_level']} | {r['steps_down']} | {r['partials_shed']} / "
             f"{r['early_finals_shed']} | {_pct(r['partial_share'])} / {_pct(r['wasted_share'])} | "
-            f"{_f(r['load_avg'])} |"
+            f"{_f(r.get('final_wait_p95_s', float('nan')))} / "
+            f"{_f(r.get('final_decode_p95_s', float('nan')))} | {_f(r['load_avg'])} |"
         )
     L += [
         "",

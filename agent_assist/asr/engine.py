@@ -81,6 +81,10 @@ class EngineStats:
     """Finals decoded on a language's fallback model by the ladder."""
     busy_share: float = 0.0
     """Share of the last ``LOAD_WINDOW_S`` the workers spent decoding (0..1 per worker)."""
+    final_decode_p50_ms: int = 0
+    """How long a final's decode took (its batch's), recent finals: with the waits above,
+    where a final's time goes between its endpoint and its text."""
+    final_decode_p95_ms: int = 0
 
 
 LOAD_WINDOW_S = 10.0
@@ -115,6 +119,8 @@ class _Counters:
     busy: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4000))
     """(end time, seconds) of recent decodes, for the busy share."""
     waits: deque[int] = field(default_factory=lambda: deque(maxlen=2000))
+    decodes: deque[int] = field(default_factory=lambda: deque(maxlen=2000))
+    """Milliseconds each recent final's decode took."""
 
 
 class RecognitionEngine:
@@ -307,6 +313,7 @@ class RecognitionEngine:
             else:
                 self._n.decoded += len(jobs)
                 self._n.batches += 1
+                self._n.decodes.extend([round((ended - started) * 1000)] * len(jobs))
         if error is not None:
             for job in jobs:
                 with contextlib.suppress(InvalidStateError):  # a cancel may race us
@@ -367,6 +374,7 @@ class RecognitionEngine:
             oldest = self._watch(now)
             ladder = self._ladder
             waits = np.asarray(n.waits or [0])
+            decodes = np.asarray(n.decodes or [0])
             return EngineStats(
                 queued=len(self._finals),
                 decoded=n.decoded,
@@ -390,6 +398,8 @@ class RecognitionEngine:
                 greedy_finals=n.greedy_finals,
                 fallback_finals=n.fallback_finals,
                 busy_share=round(self._busy_share(now), 3),
+                final_decode_p50_ms=int(np.percentile(decodes, 50)),
+                final_decode_p95_ms=int(np.percentile(decodes, 95)),
             )
 
     def close(self) -> None:

@@ -62,6 +62,8 @@ async def test_finals_are_batched_by_language_and_partials_shed_while_they_wait(
         stats = engine.stats()
         assert stats.decoded == 4 and stats.batches == 3 and stats.partials_done == 1
         assert stats.max_wait_ms >= 100 and not stats.lagging
+        # the first decode was held at the gate while the others queued: 150 ms or more
+        assert stats.final_decode_p95_ms >= 100 and stats.wait_p95_ms >= 100
     finally:
         engine.close()
 
