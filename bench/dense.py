@@ -187,8 +187,7 @@ def server_config(
 
 
 def _proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _proc_cpu_s_path(Path(f"/proc/{pid}/stat"))
 
 
 def _proc_peak_mb(pid: int) -> float:
@@ -196,6 +195,46 @@ def _proc_peak_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def task_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of every thread of ``pid``, by its OS thread id."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = _proc_cpu_s_path(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
+
+
+def thread_cpu(pid: int, before: dict[int, float]) -> dict[str, float]:
+    """CPU seconds per thread of ``pid`` since ``before``, by the Python thread's name
+    (``py-spy dump``); threads Python does not know (CTranslate2's and onnxruntime's
+    pools) are summed as ``native``: the server's CPU split into event loop
+    (``MainThread``), VAD (``vad``), decoders (``asr``) and the rest."""
+    names: dict[int, str] = {}
+    spy = Path(sys.executable).parent / "py-spy"
+    try:
+        dump = subprocess.run(
+            [str(spy), "dump", "--pid", str(pid), "--json", "--nonblocking"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        for thread in json.loads(dump.stdout):
+            names[int(thread["os_thread_id"])] = thread.get("thread_name") or "python"
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return {}
+    out: dict[str, float] = {}
+    for tid, cpu in task_cpu(pid).items():
+        name = names.get(tid, "native")
+        name = "asr" if name.startswith("asr-") else name  # every decoder thread together
+        out[name] = round(out.get(name, 0.0) + cpu - before.get(tid, 0.0), 2)
+    return out
+
+
+def _proc_cpu_s_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _health(port: int) -> dict[str, Any] | None:
@@ -301,7 +340,7 @@ def _drive(
 ) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}/ws"
     pids = [pid, *(worker_pids or [])]  # the server and its workers: all of the set-up's CPU
-    cpu0, wall0 = sum(map(_proc_cpu_s, pids)), time.monotonic()
+    cpu0, wall0, tasks0 = sum(map(_proc_cpu_s, pids)), time.monotonic(), task_cpu(pid)
     clients = []
     for i, (path, lang) in enumerate(calls):
         out = folder / f"events_{i:02d}.json"
@@ -320,6 +359,7 @@ def _drive(
         time.sleep(0.5)
     wall = time.monotonic() - wall0
     cpu = sum(map(_proc_cpu_s, pids)) - cpu0
+    threads = thread_cpu(pid, tasks0)
     last = _health(port) or last
     failed = [str(p) for c, p, _ in clients if c.returncode != 0]
     if failed:
@@ -363,6 +403,7 @@ def _drive(
         "final_wait_p95_s": last.get("final_wait_p95_ms", float("nan")) / 1000,
         "final_decode_p95_s": last.get("final_decode_p95_ms", float("nan")) / 1000,
         "wall_s": wall,
+        "thread_cpu_s": threads,
     }
 
 
