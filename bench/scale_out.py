@@ -198,12 +198,15 @@ def dense_lines(rows: list[tuple[str, list[dict[str, Any]]]], seconds: float) ->
         "the other at least 80 % of the time, Japanese and English alternating), each "
         "pushed at real pace by its own client process into one gateway. *Turn end → "
         "final*: from the end of a customer turn to its client receiving the last final of "
-        "it. *Cores*: CPU of the gateway and its workers together; *load*: the machine's "
-        "1-minute load average per core at the end of the run (other work included).",
+        "it. *Cores*: CPU of the gateway and its workers together; *max lag*, *level*, "
+        "*final queue / decode*: the gateway engine's (over Redis a decode is the whole "
+        "round trip: the job's wait on Redis and the worker's decode); *load*: the "
+        "machine's 1-minute load average per core at the end of the run (other work "
+        "included).",
         "",
         "| set-up | calls | turn end → final p50 / p95 / max s | turns (lost) | cores | "
-        "max lag s | level | load |",
-        "|---|---|---|---|---|---|---|---|",
+        "max lag s | level | final queue / decode p95 s | partials / early finals shed | load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     f = dense._f
     for label, ladder in rows:
@@ -212,6 +215,9 @@ def dense_lines(rows: list[tuple[str, list[dict[str, Any]]]], seconds: float) ->
                 f"| {label} | {r['calls']} | {f(r['final_50_s'])} / {f(r['final_95_s'])} / "
                 f"{f(r['final_100_s'])} | {r['customer_turns']} ({r['missed_turns']}) | "
                 f"{f(r['server_cores'], 1)} | {f(r['max_lag_s'])} | {r['max_level']} | "
+                f"{f(r.get('final_wait_p95_s', float('nan')))} / "
+                f"{f(r.get('final_decode_p95_s', float('nan')))} | "
+                f"{r.get('partials_shed', 0)} / {r.get('early_finals_shed', 0)} | "
                 f"{f(r['load_avg'])} |"
             )
     L += [
@@ -252,8 +258,8 @@ def main() -> None:
     head = [
         "# Scale-out",
         "",
-        f"Written by `python -m bench.scale_out {' '.join(sys.argv[1:])}`".rstrip()
-        + f"` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"Written by `{' '.join(['python -m bench.scale_out', *sys.argv[1:]])}` on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
         f"{(time.monotonic() - started) / 60:.1f} min; {cpu}, {cores} cores. 1-minute load "
         f"average per core {load_before:.2f} before, {load_after:.2f} after.",
         "",
