@@ -181,7 +181,8 @@ def dense_setups(worker_counts: list[int]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def dense_table(counts: list[int], seconds: float, worker_counts: list[int]) -> list[str]:
-    """Dense calls at real pace per set-up, each climbing ``counts`` until latency breaks."""
+    """Dense calls at real pace per set-up, each climbing ``counts`` until latency breaks
+    (p95 past ``dense.BROKEN_P95_S``)."""
     rows: list[tuple[str, list[dict[str, Any]]]] = []
     for label, args in dense_setups(worker_counts):
         print(f"scale-out: dense calls, {label}", file=sys.stderr)
@@ -267,8 +268,9 @@ def main() -> None:
         f"clients all share the same {cores} cores: a worker set-up cuts the same cores "
         "differently (each worker gets cores / N decoding threads) and adds Redis and a "
         "second process's overhead, so it cannot serve more than the in-process engine "
-        "here. What the rows show is that decoding follows the workers' cores; on workers "
-        "with cores of their own the served calls grow with them.",
+        "here. The throughput table shows decoding following the workers' threads; the "
+        "dense table shows what a call sees. Workers with cores of their own (other "
+        "machines) are where served calls grow; this box cannot show that.",
         "",
     ]
     args.out.write_text("\n".join([*head, *lines]), encoding="utf-8")
