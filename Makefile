@@ -26,7 +26,7 @@ bench: setup
 
 # Scale-out: finals per second, then dense calls at real pace served at p95 <= 1.5 s,
 # in-process vs 1 and 2 workers over a private Redis -> bench/scale_out.md
-# (~15 min on 2 cores; needs redis-server, `make setup-test`).
+# (~10 min on 2 cores; needs redis-server, `make setup-test`).
 bench-cluster: setup
 	.venv/bin/python -m bench.scale_out $(BENCH_CLUSTER_ARGS)
 
