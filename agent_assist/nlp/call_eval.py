@@ -59,6 +59,9 @@ WARNING_RULES = (
     "pressure_language",
     "company_centric",
 )
+HELD_OUT_FOLDER = "holdout"
+"""The blind set under ``eval/calls/``: aggregates only. ``dev`` and ``test`` are development
+(``test`` was held out in the first round and is read since)."""
 OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
 
 
@@ -390,7 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "folders",
         nargs="*",
         type=Path,
-        default=[repo / "eval" / "calls" / "dev", repo / "eval" / "calls" / "test"],
+        default=[
+            repo / "eval" / "calls" / "dev",
+            repo / "eval" / "calls" / "test",
+            repo / "eval" / "calls" / "holdout",
+        ],
     )
     parser.add_argument(
         "--aggregate-only",
@@ -406,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     book, customers = load_book(config)
     known = sorted(SIGNAL_NAMES)
     held_out = {p.resolve() for p in args.aggregate_only} | {
-        (repo / "eval" / "calls" / "test").resolve()
+        (repo / "eval" / "calls" / HELD_OUT_FOLDER).resolve()
     }
     for folder in [*args.folders, *args.aggregate_only]:
         if not folder.is_dir():
