@@ -12,10 +12,11 @@ signals the rest of the pipeline knows, and the cues never leave the session. Pu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from agent_assist.core.catalog import Catalog
+from agent_assist.core.catalog import Catalog, Product
 from agent_assist.core.events import Evidence, SignalDetected, TranscriptFinal
 from agent_assist.core.phases import CallState
 
@@ -27,6 +28,11 @@ REFUSAL_RULE = "act.refusal.soft_reply_to_offer.v1"
 AGREEMENT_RULE = "act.agreement.yes_to_offer.v1"
 DECISION_RULE = "act.agreement.own_purchase_decision.v1"
 NEEDS_RULE = "act.needs_question.question_on_topic.v1"
+
+_BLOCKERS = ("cue.calm", "cue.service", "cue.yours", "cue.logistics")
+"""Cues that make a product named beside them no offer ("done, you're on the 50 GB
+plan"; "I'll send the router"): they hold only within their own sentence."""
+_SENTENCE_END = re.compile(r"[。！？!?]+|\.(?=\s|$)")
 
 _OPEN = ("offer_open",)
 _AFTER_NO = ("declined",)
@@ -58,18 +64,37 @@ def own_plan(
     return plans[0][0].product_id if len(plans) == 1 else ""
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of an utterance, by their end marks; text without
+    marks (recognition often has none) is one sentence. "18.2" or "¥4.5" is no end."""
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if text[start : m.end()].strip():
+            spans.append((start, m.end()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
 def interpret(
     final: TranscriptFinal,
     signals: Sequence[SignalDetected],
     state: CallState,
     catalog: Catalog,
     language: str,
+    held: frozenset[str] = frozenset(),
 ) -> tuple[list[SignalDetected], Decided | None]:
-    """The utterance's signals with its acts added (cues kept, for the state's table)."""
-    by = {s.signal: s for s in signals}
+    """The utterance's signals with its acts added (cues kept, for the state's table).
+
+    ``held``: products the customer has (record, own words) or took in this call; naming
+    one of them ("you stay on your 20 GB plan") is no offer."""
+    by: dict[str, SignalDetected] = {}
+    for s in signals:
+        by.setdefault(s.signal, s)  # the first place a cue occurs speaks for it
     out = list(signals)
     if final.speaker == "agent":
-        _agent_acts(final, by, out, state, catalog, language)
+        _agent_acts(final, by, out, state, catalog, language, held)
         return out, None
     added, decided = _customer_acts(final, by, state, catalog, language)
     return out + added, decided
@@ -82,14 +107,22 @@ def _agent_acts(
     state: CallState,
     catalog: Catalog,
     language: str,
+    held: frozenset[str] = frozenset(),
 ) -> None:
     """Adds the agent's acts to ``out`` (and drops a model offer that names nothing)."""
+    named_all = _not_held(catalog.find_all_named(final.text, language), held, out, by)
+    named_all = _scope_to_offer_sentence(final, out, by, named_all)
+    named = max(named_all, key=lambda n: n[2] - n[1]) if named_all else None
     product = by.get("cue.product")
     proposal = by.get("cue.proposal")
     service = by.get("cue.service")
     yours = by.get("cue.yours")
     reask = by.get("cue.reask")
-    named = catalog.find_named(final.text, language)
+    # the words say which way an offer goes when the model or a bare proposal does not
+    for name in ("offer_made",):
+        made = by.get(name)
+        if made is not None and not made.detail and product is not None and product.detail:
+            out[out.index(made)] = by[name] = replace(made, detail=product.detail)
     # the close of a call gates every offer: it takes the words, not the model's guess
     closing = by.get("closing_summary")
     if closing is not None and closing.rule_id.startswith("model."):
@@ -133,11 +166,14 @@ def _agent_acts(
         )
         # where no sale belongs (a cancellation, an upset customer, after a no) naming a
         # product at all is pitching it; elsewhere it takes a proposing frame
+        # (a plain question about the customer's own equipment, "is the router light
+        # on?", names a product without putting it to them)
         guarded = (
             state.phase in _NO_SALE
             and service is None
             and yours is None
             and "cue.logistics" not in by
+            and not ("cue.question" in by and proposal is None and "cue.price" not in by)
         )
         if (proposal is not None or guarded) and (strong or (weak and proposal is not None)):
             cue = product or proposal
@@ -173,6 +209,74 @@ def _agent_acts(
     asks = "cue.question" in by and "cue.topic" in by
     if asks and not offered and "needs_question" not in by:
         out.append(_derived(final, "needs_question", NEEDS_RULE, by["cue.topic"].evidence, ""))
+
+
+def _not_held(
+    named_all: list[tuple[Product, int, int]],
+    held: frozenset[str],
+    signals: list[SignalDetected],
+    by: dict[str, SignalDetected],
+) -> list[tuple[Product, int, int]]:
+    """The products named that the customer does not have yet; a product word inside the
+    name of one they have ("your 20 GB *plan*") is that product, not a new one, and its
+    cue is dropped from ``signals`` and ``by``."""
+    mine = [(s, e) for p, s, e in named_all if p.product_id in held]
+    for cue in [c for c in signals if c.signal == "cue.product"]:
+        if any(s < cue.evidence.end and cue.evidence.start < e for s, e in mine):
+            signals.remove(cue)
+            if by.get("cue.product") is cue:
+                del by["cue.product"]
+    if "cue.product" not in by:
+        rest = [c for c in signals if c.signal == "cue.product"]
+        if rest:
+            by["cue.product"] = rest[0]
+    return [n for n in named_all if n[0].product_id not in held]
+
+
+def _scope_to_offer_sentence(
+    final: TranscriptFinal,
+    signals: Sequence[SignalDetected],
+    by: dict[str, SignalDetected],
+    named_all: list[tuple[Product, int, int]],
+) -> list[tuple[Product, int, int]]:
+    """When one sentence confirms or serves ("Done, it's active now.") and another names a
+    product free of such words ("Our security pack blocks fraud sites, ¥330 a month."),
+    the free sentence is the offer: the blocking cues and the products named elsewhere
+    are set aside. One sentence (or none free) leaves everything as it is."""
+    spans = sentence_spans(final.text)
+    if len(spans) < 2:
+        return named_all
+
+    def at(pos: int) -> int:
+        return next((i for i, (_, e) in enumerate(spans) if pos < e), len(spans) - 1)
+
+    blocked = {at(s.evidence.start) for s in signals if s.signal in _BLOCKERS}
+    products = [s for s in signals if s.signal == "cue.product"]
+    mentions = {at(s.evidence.start) for s in products} | {at(n[1]) for n in named_all}
+    free = mentions - blocked
+    # the free part must put something to the customer: a proposing frame or a price
+    # outside the confirming or serving sentences
+    putting = [
+        s
+        for s in signals
+        if s.signal in ("cue.proposal", "cue.price") and at(s.evidence.start) not in blocked
+    ]
+    if not blocked or not free or not putting:
+        return named_all
+    for name in _BLOCKERS:
+        by.pop(name, None)
+    for name in ("cue.proposal", "cue.price"):
+        first = next((s for s in putting if s.signal == name), None)
+        if first is None:
+            by.pop(name, None)
+        else:
+            by[name] = first
+    in_free = [s for s in products if at(s.evidence.start) in free]
+    if in_free:
+        by["cue.product"] = in_free[0]
+    else:
+        by.pop("cue.product", None)
+    return [n for n in named_all if at(n[1]) in free]
 
 
 def _customer_acts(

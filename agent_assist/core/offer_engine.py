@@ -127,6 +127,10 @@ class OfferEngine:
             return ("", "", "")
         # the main thing offered: a plan named wins over an add-on named beside it
         named = self.catalog.find_all_named(final.text, self.language)
+        # what the customer has or just took is the ground of the offer, not the offer
+        # ("you're on the 50 GB plan; device protection is ¥700")
+        fresh = [n for n in named if not self._holds(n[0].product_id, state)]
+        named = fresh or named
         plans = [n for n in named if n[0].kind == "plan"]
         product = (plans or named)[0][0] if named else None
         current = self._valid_current(final.t_ms)
@@ -147,6 +151,13 @@ class OfferEngine:
         if not kind and sid:
             kind = self._shown[sid].suggestion.kind
         return (kind, product.product_id if product else "", sid)
+
+    def _holds(self, product_id: str, state: CallState) -> bool:
+        if self.customer is not None and self.customer.holds(product_id):
+            return True
+        return product_id in state.own_plans or any(
+            o.product_id == product_id and o.outcome == "accepted" for o in state.offers
+        )
 
     def suggestion(self, suggestion_id: str) -> Suggestion | None:
         shown = self._shown.get(suggestion_id)
