@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
 from agent_assist.core.events import ComplianceWarning, Event, SignalDetected
-from agent_assist.core.phases import CallState, Phase
+from agent_assist.core.phases import CallState, Phase, stated_amount
 from agent_assist.core.policy import ComplianceRule, PolicyBook
 
 
@@ -46,7 +46,9 @@ class ComplianceChecker:
             sig = next((by_name[n] for n in rule.signals if n in by_name), None)
             if sig is None or (rule.in_phases and phase_before not in rule.in_phases):
                 continue
-            if rule.condition and not self._condition(rule.condition, offer, state):
+            if rule.condition and not self._condition(
+                rule.condition, offer, state, sig.evidence.text
+            ):
                 continue
             if "downsell_after_price_no" in rule.allow and self._tolerated(
                 offer[0], phase_before, state
@@ -70,17 +72,25 @@ class ComplianceChecker:
             out.append(self._warning(rule, sig))
         return out
 
-    def _condition(self, name: str, offer: tuple[str, str, str], state: CallState) -> bool:
+    def _condition(
+        self, name: str, offer: tuple[str, str, str], state: CallState, said: str = ""
+    ) -> bool:
         kind, product_id, _ = offer
-        if name == "budget_upsell":  # a bigger plan than the customer said they can pay for
+        if name == "budget_upsell":
+            # something pricier than the customer said they can pay for: a bigger plan or
+            # an add-on on top; within a stated amount (the plan's price, or the monthly
+            # amount the agent quotes for it, "with the annual discount it is 2,980") is not
             product = self.book.catalog.get(product_id)
-            within = (
-                product is not None
-                and product.kind == "plan"
-                and state.budget_yen is not None
-                and product.monthly_price <= state.budget_yen
+            quoted = stated_amount(said) if said else None
+            within = state.budget_yen is not None and (
+                (
+                    product is not None
+                    and product.kind == "plan"
+                    and product.monthly_price <= state.budget_yen
+                )
+                or (quoted is not None and quoted <= state.budget_yen)
             )
-            return state.budget_stated and kind == "upsell" and not within
+            return state.budget_stated and kind in ("upsell", "cross_sell") and not within
         if name == "unrelated_cross_sell":
             product = self.book.catalog.get(product_id)
             if product is None or product.kind != "option":

@@ -143,9 +143,18 @@ class OfferEngine:
         # direction: the catalogue relative to what the customer has (or what is in
         # play) first, then the words; unknown stays unknown (never taken as a downsell)
         made = by_name.get("offer_made")
-        kind = self._relate(product, state, final.t_ms) if product is not None else ""
-        if not kind and made is not None and made.detail in OFFER_KINDS:
-            kind = made.detail
+        said = made.detail if made is not None and made.detail in OFFER_KINDS else ""
+        if not said and "downsell_offer" in by_name:
+            said = "downsell"
+        if product is not None and product.kind == "plan" and said == "cross_sell":
+            said = ""  # an add-on word beside a plan says nothing of the plan's direction
+        # against what the customer has (or just refused on price) the catalogue decides;
+        # against mere talk in the call (an earlier card, an earlier offer) the words do
+        kind = self._relate(product, state, final.t_ms, own_only=True) if product else ""
+        if not kind:
+            kind = said
+        if not kind and product is not None:
+            kind = self._relate(product, state, final.t_ms)
         if not kind and "downsell_offer" in by_name:
             kind = "downsell"
         if not kind and sid:
@@ -355,8 +364,11 @@ class OfferEngine:
         best = max(options, key=lambda o: len(o.needs & tags))
         return _Target(best, decided, True, decided)
 
-    def _relate(self, product: Product, state: CallState, t_ms: int) -> str:
-        """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play."""
+    def _relate(
+        self, product: Product, state: CallState, t_ms: int, *, own_only: bool = False
+    ) -> str:
+        """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play
+        (``own_only``: to what the customer has or just refused on price)."""
         if product.kind == "option":
             return "cross_sell"
         # right after a no on price, the offer is judged against what was just refused
@@ -372,9 +384,10 @@ class OfferEngine:
             if self.customer
             else list(state.own_plans)
         )
-        in_play += [o.product_id for o in reversed(state.offers)]
-        current = self._valid_current(t_ms)
-        in_play += [current.offer_id] if current is not None else []
+        if not own_only:
+            in_play += [o.product_id for o in reversed(state.offers)]
+            current = self._valid_current(t_ms)
+            in_play += [current.offer_id] if current is not None else []
         reference = next(
             (
                 p

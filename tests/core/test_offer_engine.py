@@ -316,7 +316,7 @@ def test_competitor_mention_is_a_price_reason(
     events = call.say("customer", "X is cheaper", "competitor_mention", "price_objection")
     assert ("suggestion", "offer.downsell_on_price.v2", "data_20gb") in shown(events)
     pitch = call.say("agent", "I recommend the unlimited plan", "offer_made", detail="upsell")
-    assert shown(pitch) == [("warning", "compliance.past_budget.v1", "")]
+    assert shown(pitch) == [("warning", "compliance.past_budget.v2", "")]
 
 
 def test_a_competitor_named_without_price_states_no_budget(
@@ -326,7 +326,7 @@ def test_a_competitor_named_without_price_states_no_budget(
     call.say("customer", "my internet is with another company", "competitor_mention")
     pitch = call.say("agent", "I recommend the unlimited plan", "offer_made", detail="upsell")
     assert not call.session.state.budget_stated
-    assert ("warning", "compliance.past_budget.v1", "") not in shown(pitch)
+    assert ("warning", "compliance.past_budget.v2", "") not in shown(pitch)
 
 
 def test_closing_holds_new_offers(policy_book: PolicyBook) -> None:
