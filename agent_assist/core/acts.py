@@ -189,10 +189,11 @@ def _agent_acts(
             state.phase in _AFTER_NO
             and service is None
             and "cue.calm" not in by
-            and (reask is not None or "pressure_language" in by)
+            and (reask is not None or "pressure_language" in by or "company_centric" in by)
         ):
-            # after a no, insisting or hurrying the decision is the offer made again
-            cue = reask or by["pressure_language"]
+            # after a no, insisting, hurrying the decision or pleading the company's (or
+            # the agent's own) need is the offer made again
+            cue = reask or by.get("pressure_language") or by["company_centric"]
             out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
             offered = True
         elif (
