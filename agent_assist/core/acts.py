@@ -56,12 +56,22 @@ def own_plan(
 ) -> str:
     """The plan the customer has, when the words say so ("I'm on the 20 GB plan",
     今は20ギガプランです; the agent's "you're on the light plan"), else ""."""
-    names = {s.signal for s in signals}
-    says = "cue.own" in names if final.speaker == "customer" else "cue.yours" in names
-    if not says or "cue.decision" in names or "cue.proposal" in names:
-        return ""
-    plans = [n for n in catalog.find_all_named(final.text, language) if n[0].kind == "plan"]
-    return plans[0][0].product_id if len(plans) == 1 else ""
+    mark = "cue.own" if final.speaker == "customer" else "cue.yours"
+    spans = sentence_spans(final.text)
+
+    def at(pos: int) -> int:
+        return next((i for i, (_, e) in enumerate(spans) if pos < e), len(spans) - 1)
+
+    # read per sentence: 「田中さま、20ギガプランですね。どのくらいお使いですか。」
+    named = [n for n in catalog.find_all_named(final.text, language) if n[0].kind == "plan"]
+    for sentence in sorted({at(s.evidence.start) for s in signals if s.signal == mark}):
+        names = {s.signal for s in signals if at(s.evidence.start) == sentence}
+        if "cue.decision" in names or "cue.proposal" in names:
+            continue
+        plans = [n for n in named if at(n[1]) == sentence]
+        if len(plans) == 1:
+            return plans[0][0].product_id
+    return ""
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -139,6 +149,19 @@ def _agent_acts(
         del by["offer_made"]
     # letting the customer be, or confirming what is done, with no proposing frame: a
     # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
+    # after a no, "please do consider it" naming nothing, with no insisting, is leaving
+    # the decision to the customer (「見比べてからご検討ください」), not the offer again
+    if (
+        state.phase in _AFTER_NO
+        and product is None
+        and named is None
+        and reask is None
+        and "cue.price" not in by
+        and not {"pressure_language", "company_centric"} & by.keys()
+    ):
+        for name in ("offer_made", "downsell_offer"):
+            if name in by:
+                out.remove(by.pop(name))
     calm = "cue.calm" in by and (proposal is None or named is None)
     # a question about the customer's own use with no proposing frame ("how's the Light
     # plan working for you?") or a sentence about their own plan is not an offer either

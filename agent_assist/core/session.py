@@ -109,12 +109,13 @@ class CallSession:
             if event.speaker == "customer":
                 return list(self.state.note_calm_turn(event.call_id, event.t_ms))
             return []
+        # what the customer has, said in this very utterance, counts for its acts
+        if self.customer is None:
+            self.state.note_own_plan(own_plan(event, heard, self.book.catalog, self._lang))
         # cues (cue.*) are read in context here and never leave the session
         heard, bought = interpret(
             event, heard, self.state, self.book.catalog, self._lang, self._held()
         )
-        if self.customer is None:
-            self.state.note_own_plan(own_plan(event, heard, self.book.catalog, self._lang))
         signals = visible(heard)
         phase_before = self.state.phase
         if event.speaker == "agent":
