@@ -42,9 +42,10 @@ class ComplianceChecker:
         """Warnings for one agent utterance; ``offer`` is (kind, product, suggestion)."""
         by_name = {s.signal: s for s in signals}
         out: list[Event] = []
+        contexts = state.contexts(phase_before)
         for rule in self.book.compliance:
             sig = next((by_name[n] for n in rule.signals if n in by_name), None)
-            if sig is None or (rule.in_phases and phase_before not in rule.in_phases):
+            if sig is None or (rule.in_phases and not contexts & set(rule.in_phases)):
                 continue
             if rule.condition and not self._condition(
                 rule.condition, offer, state, sig.evidence.text

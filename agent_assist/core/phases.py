@@ -118,6 +118,9 @@ class CallState:
     mentioned: list[str] = field(default_factory=list)
     """Products named in the call so far, latest first ("I'll buy this" refers to them)."""
     needs_asked: bool = False
+    leaving: bool = False
+    """The customer said they want to cancel or leave and has not agreed to stay since:
+    it outlasts the phase (an offer, a no, anger in between do not end it)."""
     customer_turns: int = 0
     calm_turns: int = 0
 
@@ -153,6 +156,10 @@ class CallState:
             if change is not None:
                 self._record_offer(self.phase, sig.t_ms, offer, on_price)
                 changes.append(change)
+        if "customer:cancel_intent" in names:
+            self.leaving = True
+        elif self.phase == "accepted":
+            self.leaving = False
         if speaker == "customer" and self.phase == "care":
             self.calm_turns = 0 if "customer:anger" in names else self.calm_turns + 1
             if self.calm_turns >= CALM_TURNS and batch:
@@ -250,6 +257,20 @@ class CallState:
     @property
     def last_accepted(self) -> OfferRecord | None:
         return next((o for o in reversed(self.offers) if o.outcome == "accepted"), None)
+
+    def contexts(self, phase: Phase) -> set[str]:
+        """The situations an agent utterance happens in: the phase, plus what outlasts it.
+        A customer who is leaving stays in retention through an offer, a no or anger
+        (cancellation wins over a complaint); a no stands in retention or care too."""
+        found: set[str] = {phase}
+        if self.leaving and phase in ("offer_open", "declined", "care"):
+            found.add("retention")
+        last = self.last_offer
+        if last is not None and last.outcome == "declined" and phase in ("retention", "care"):
+            found.add("declined")
+        if "retention" in found:
+            found.discard("care")
+        return found
 
     def downsells_offered(self) -> int:
         return sum(1 for o in self.offers if o.kind == "downsell")
