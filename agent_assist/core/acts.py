@@ -149,19 +149,6 @@ def _agent_acts(
         del by["offer_made"]
     # letting the customer be, or confirming what is done, with no proposing frame: a
     # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
-    # after a no, "please do consider it" naming nothing, with no insisting, is leaving
-    # the decision to the customer (「見比べてからご検討ください」), not the offer again
-    if (
-        state.phase in _AFTER_NO
-        and product is None
-        and named is None
-        and reask is None
-        and "cue.price" not in by
-        and not {"pressure_language", "company_centric"} & by.keys()
-    ):
-        for name in ("offer_made", "downsell_offer"):
-            if name in by:
-                out.remove(by.pop(name))
     calm = "cue.calm" in by and (proposal is None or named is None)
     # a question about the customer's own use with no proposing frame ("how's the Light
     # plan working for you?") or a sentence about their own plan is not an offer either
