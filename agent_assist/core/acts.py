@@ -159,7 +159,9 @@ def _agent_acts(
         and named is None
         and (product is None or not product.detail)
     )
-    mine = yours is not None and proposal is None
+    # (with nothing else named, a question about it is still about their own plan:
+    # 「ホーム300Mでございますね。ご感想はいかがですか。」)
+    mine = yours is not None and (proposal is None or (product is None and named is None))
     if calm or own or mine:
         for name in ("offer_made", "downsell_offer"):
             if name in by:

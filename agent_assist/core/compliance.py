@@ -89,7 +89,12 @@ class ComplianceChecker:
                     and product.kind == "plan"
                     and product.monthly_price <= state.budget_yen
                 )
-                or (quoted is not None and quoted <= state.budget_yen)
+                # an add-on's price comes on top of the bill: only a plan's quote counts
+                or (
+                    quoted is not None
+                    and quoted <= state.budget_yen
+                    and (product is None or product.kind == "plan")
+                )
             )
             return state.budget_stated and kind in ("upsell", "cross_sell") and not within
         if name == "unrelated_cross_sell":

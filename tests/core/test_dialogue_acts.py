@@ -1,0 +1,308 @@
+"""Dialogue acts in context, on the real rules: phrasings written for these tests only.
+
+Each case is a short exchange through a real ``CallSession``; the assertions name what
+the definitions say must (or must not) happen: which warnings, which offers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_assist.core.events import (
+    ComplianceWarning,
+    Event,
+    SignalDetected,
+    Speaker,
+    TranscriptFinal,
+)
+from agent_assist.core.policy import PolicyBook
+from agent_assist.core.session import CallSession
+from agent_assist.core.signals import SignalDetector
+
+Turn = tuple[Speaker, str]
+
+
+def play(
+    detector: SignalDetector, book: PolicyBook, language: str, turns: list[Turn]
+) -> list[list[Event]]:
+    """Every turn's derived events, in order."""
+    session = CallSession(detector, book, language)
+    out = []
+    for i, (speaker, text) in enumerate(turns, start=1):
+        final = TranscriptFinal(
+            call_id="c",
+            t_ms=i * 4000,
+            utterance_id=f"u{i}",
+            speaker=speaker,
+            end_ms=i * 4000 + 3000,
+            language=language,
+            text=text,
+        )
+        out.append(session.feed(final))
+    return out
+
+
+def warnings(events: list[Event]) -> list[str]:
+    return [e.rule_id.split(".")[1] for e in events if isinstance(e, ComplianceWarning)]
+
+
+def signals(events: list[Event]) -> set[str]:
+    return {e.signal for e in events if isinstance(e, SignalDetected)}
+
+
+CANCEL_ON_PRICE = {
+    "en": [
+        ("customer", "I'd like to cancel, it's just too expensive for me now"),
+        ("agent", "I understand. How about the light plan at a lower price?"),
+        ("customer", "no thanks, I've made up my mind"),
+    ],
+    "ja": [
+        ("customer", "料金が高すぎるので解約したいんです"),
+        ("agent", "承知しました。ライトプランに変えるのはいかがでしょう。"),
+        ("customer", "いえ、もう決めたので結構です"),
+    ],
+}
+
+
+# -- an offer in its own sentence -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "All done, your new plan is live. Our security pack blocks scam sites for ¥330 a month."),
+        ("en", "Right, that's sorted now. You could also add device protection for 700 yen a month."),
+        ("ja", "手続きが完了いたしました。あわせて端末補償を月700円でお付けできますが、いかがですか。"),
+        ("ja", "承知いたしました。セキュリティパックも月330円でお付けできます。"),
+    ],
+)
+def test_an_offer_after_a_confirming_sentence_is_an_offer(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert "offer_made" in signals(events[0])
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "Done, you're all set on the 50 GB plan."),
+        ("en", "done youre all set on the 50 gb plan from today"),
+        ("ja", "承知いたしました。では光1ギガへの変更のみで手配いたします。"),
+        ("ja", "かしこまりました。ルーターは明日お届けいたします。"),
+    ],
+)
+def test_confirming_what_is_done_is_no_offer(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert "offer_made" not in signals(events[0])
+
+
+# -- the customer's own plan and equipment ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("ja", "佐々木さま、20ギガプランですね。普段はどのくらい使われますか。"),
+        ("ja", "小林さま、ホーム300Mでございますね。ご感想はいかがですか。"),
+        ("en", "I can see you're on the 20 GB plan. How much do you use in a month?"),
+    ],
+)
+def test_reading_back_the_customers_plan_is_no_offer(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert "offer_made" not in signals(events[0])
+    assert warnings(events[0]) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "angry", "question"),
+    [
+        ("ja", "もう三日もネットが使えないんですよ、いい加減にしてください", "ルーターの電源ランプは点いていますか。"),
+        ("en", "this is ridiculous, the internet has been dead for three days", "Is the router showing a red light at the moment?"),
+    ],
+)
+def test_asking_about_the_customers_router_is_no_pitch(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, angry: str, question: str
+) -> None:
+    events = play(detector, policy_book, language, [("customer", angry), ("agent", question)])
+    assert warnings(events[1]) == []
+
+
+# -- what is and is not a price objection ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "objects"),
+    [
+        ("en", "I watch a lot of videos on the train", False),
+        ("en", "I don't really have a budget, it just has to work", False),
+        ("en", "I try to save data towards the end of the month", False),
+        ("en", "ten gigs is well under the fifty I have", False),
+        ("en", "my budget is about 2500 a month", True),
+        ("en", "thats a lot of money for me every month", True),
+        ("en", "that's more than I told you I could pay", True),
+        ("ja", "月末はギガを節約しながら使ってます", False),
+        ("ja", "1,000円くらいなら大丈夫です", False),
+        ("ja", "月3,000円以内に抑えたいです", True),
+        ("ja", "通信費を少し節約したいんです", True),
+        ("ja", "できれば月2000円ぐらいまでにしたい", True),
+    ],
+)
+def test_price_objection_needs_money_in_the_words(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, objects: bool
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is objects
+
+
+# -- pressure and the company's gain -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "pressing"),
+    [
+        ("en", "the promo stops after Friday, so grab it now", True),
+        ("en", "you'd want to lock it in today", True),
+        ("en", "it would need to be today I'm afraid", True),
+        ("en", "your contract ends on the 15th of next month", False),
+        ("en", "the line is running out of room at peak times", False),
+        ("ja", "今日決めていただければ工事費が無料になります", True),
+        ("ja", "明日だともうこの価格ではできないんです", True),
+        ("ja", "このキャンペーンは本日までです", True),
+        ("ja", "解約日は月末でよろしいでしょうか", False),
+        ("ja", "今月中でしたら違約金はかかりません", False),
+    ],
+)
+def test_pressure_is_a_deadline_on_the_decision(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, pressing: bool
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert ("pressure_language" in warnings(events[0])) is pressing
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "we've got numbers to hit this month"),
+        ("en", "honestly you'd be doing me a big favour"),
+        ("en", "I get a commission on that one"),
+        ("en", "it helps my team's targets too"),
+        ("en", "I'm three short of my quota this week"),
+        ("ja", "うちの支店の目標がかなり厳しくて"),
+        ("ja", "私の成績にも関わるので"),
+    ],
+)
+def test_company_centric_reasons(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert "company_centric" in warnings(events[0])
+
+
+# -- a no, and what comes after it -------------------------------------------------------
+
+OFFER_THEN_NO = {
+    "en": [
+        ("customer", "I keep running out of data before the month ends"),
+        ("agent", "How much do you use in a typical month?"),
+        ("customer", "maybe 25 gigs"),
+        ("agent", "The 50 GB plan would sort that out, it's ¥4,480 a month."),
+        ("customer", "hmm, I'll think about it"),
+    ],
+    "ja": [
+        ("customer", "いつも月末にギガが足りなくなるんです"),
+        ("agent", "普段はどのくらいお使いですか。"),
+        ("customer", "25ギガくらいですかね"),
+        ("agent", "50ギガプランなら月4,480円で安心してお使いいただけます。"),
+        ("customer", "うーん、ちょっと考えます"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "plea", "expected"),
+    [
+        ("en", "come on, it's honestly worth every penny", ["push_after_no"]),
+        ("en", "but honestly, it would really help my team's numbers", ["push_after_no", "company_centric"]),
+        ("ja", "いやいや、せっかくなので一緒にどうですか", ["push_after_no"]),
+        ("ja", "そこをなんとか、ご協力いただけると助かるんです", ["push_after_no"]),
+    ],
+)
+def test_insisting_after_a_no_is_a_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, plea: str, expected: list[str]
+) -> None:
+    events = play(detector, policy_book, language, [*OFFER_THEN_NO[language], ("agent", plea)])
+    assert "refusal" in signals(events[4])
+    assert sorted(warnings(events[5])) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("language", "reply"),
+    [
+        ("en", "Of course, have a think and give us a ring when you're ready."),
+        ("en", "sure no problem think it over"),
+        ("ja", "もちろんです。ご家族とご相談ください。"),
+        ("ja", "承知しました。アプリで使用量を見比べてからご検討ください。"),
+    ],
+)
+def test_letting_the_customer_decide_is_no_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, reply: str
+) -> None:
+    events = play(detector, policy_book, language, [*OFFER_THEN_NO[language], ("agent", reply)])
+    assert warnings(events[5]) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "second"),
+    [
+        ("en", "What if I knock another 500 off with an annual contract instead?"),
+        ("ja", "では年間契約にしていただければさらに月500円引きになりますが、いかがでしょう。"),
+    ],
+)
+def test_a_second_offer_to_a_leaving_customer_is_pitch_and_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, second: str
+) -> None:
+    turns = [*CANCEL_ON_PRICE[language], ("agent", second)]
+    events = play(detector, policy_book, language, turns)
+    assert warnings(events[1]) == []  # one cheaper plan after a price reason is fine
+    assert sorted(warnings(events[3])) == ["pitch_during_cancellation", "push_after_no"]
+
+
+@pytest.mark.parametrize(
+    ("language", "yes"),
+    [("ja", "うーん、じゃあお願いしようかな"), ("ja", "それにしようかな"), ("en", "okay go on then, let's do it")],
+)
+def test_a_hesitant_yes_accepts_the_offer(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, yes: str
+) -> None:
+    turns = OFFER_THEN_NO[language][:4] + [("customer", yes)]
+    events = play(detector, policy_book, language, turns)
+    assert "agreement" in signals(events[4]) and "refusal" not in signals(events[4])
+
+
+# -- past the budget ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "budget", "offer", "past"),
+    [
+        ("en", "I can only spend about 2,000 a month", "I'd add device protection too, it's ¥700 a month.", True),
+        ("en", "I can only spend about 2,000 a month", "The light plan is ¥1,980 a month, within that.", False),
+        ("ja", "月3,000円以内に収めたいんです", "20ギガプランを年間契約にしていただくと月2,980円になります。", False),
+        ("ja", "月3,000円以内に収めたいんです", "50ギガプランがおすすめです。月4,480円です。", True),
+    ],
+)
+def test_past_budget_is_anything_pricier_than_the_amount_named(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    budget: str,
+    offer: str,
+    past: bool,
+) -> None:
+    events = play(detector, policy_book, language, [("customer", budget), ("agent", offer)])
+    assert ("past_budget" in warnings(events[1])) is past
