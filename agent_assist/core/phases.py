@@ -236,8 +236,10 @@ class CallState:
     ) -> None:
         if to_phase == "offer_open":
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], suggestion_id=offer[2]))
-        elif to_phase == "accepted" and offer[1] and (
-            not self.offers or self.offers[-1].outcome != "open"
+        elif (
+            to_phase == "accepted"
+            and offer[1]
+            and (not self.offers or self.offers[-1].outcome != "open")
         ):
             # the customer's own decision: what they chose becomes the accepted offer
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], outcome="accepted"))
@@ -246,9 +248,7 @@ class CallState:
             outcome = "declined" if to_phase == "declined" else "accepted"
             # a no to something pricier after the customer gave a budget is a price no
             pricier = self.budget_stated and last.kind in ("upsell", "cross_sell")
-            self.offers[-1] = replace(
-                last, outcome=outcome, declined_on_price=on_price or pricier
-            )
+            self.offers[-1] = replace(last, outcome=outcome, declined_on_price=on_price or pricier)
 
     @property
     def last_offer(self) -> OfferRecord | None:

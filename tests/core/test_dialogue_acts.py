@@ -70,9 +70,18 @@ CANCEL_ON_PRICE = {
 @pytest.mark.parametrize(
     ("language", "text"),
     [
-        ("en", "All done, your new plan is live. Our security pack blocks scam sites for ¥330 a month."),
-        ("en", "Right, that's sorted now. You could also add device protection for 700 yen a month."),
-        ("ja", "手続きが完了いたしました。あわせて端末補償を月700円でお付けできますが、いかがですか。"),
+        (
+            "en",
+            "All done, your new plan is live. Our security pack blocks scams for ¥330 a month.",
+        ),
+        (
+            "en",
+            "Right, that's sorted now. You could also add device protection for 700 yen a month.",
+        ),
+        (
+            "ja",
+            "手続きが完了いたしました。あわせて端末補償を月700円でお付けできますが、いかがですか。",
+        ),
         ("ja", "承知いたしました。セキュリティパックも月330円でお付けできます。"),
     ],
 )
@@ -121,8 +130,16 @@ def test_reading_back_the_customers_plan_is_no_offer(
 @pytest.mark.parametrize(
     ("language", "angry", "question"),
     [
-        ("ja", "もう三日もネットが使えないんですよ、いい加減にしてください", "ルーターの電源ランプは点いていますか。"),
-        ("en", "this is ridiculous, the internet has been dead for three days", "Is the router showing a red light at the moment?"),
+        (
+            "ja",
+            "もう三日もネットが使えないんですよ、いい加減にしてください",
+            "ルーターの電源ランプは点いていますか。",
+        ),
+        (
+            "en",
+            "this is ridiculous, the internet has been dead for three days",
+            "Is the router showing a red light at the moment?",
+        ),
     ],
 )
 def test_asking_about_the_customers_router_is_no_pitch(
@@ -227,7 +244,11 @@ OFFER_THEN_NO = {
     ("language", "plea", "expected"),
     [
         ("en", "come on, it's honestly worth every penny", ["push_after_no"]),
-        ("en", "but honestly, it would really help my team's numbers", ["push_after_no", "company_centric"]),
+        (
+            "en",
+            "but honestly, it would really help my team's numbers",
+            ["push_after_no", "company_centric"],
+        ),
         ("ja", "いやいや、せっかくなので一緒にどうですか", ["push_after_no"]),
         ("ja", "そこをなんとか、ご協力いただけると助かるんです", ["push_after_no"]),
     ],
@@ -274,12 +295,16 @@ def test_a_second_offer_to_a_leaving_customer_is_pitch_and_push(
 
 @pytest.mark.parametrize(
     ("language", "yes"),
-    [("ja", "うーん、じゃあお願いしようかな"), ("ja", "それにしようかな"), ("en", "okay go on then, let's do it")],
+    [
+        ("ja", "うーん、じゃあお願いしようかな"),
+        ("ja", "それにしようかな"),
+        ("en", "okay go on then, let's do it"),
+    ],
 )
 def test_a_hesitant_yes_accepts_the_offer(
     detector: SignalDetector, policy_book: PolicyBook, language: str, yes: str
 ) -> None:
-    turns = OFFER_THEN_NO[language][:4] + [("customer", yes)]
+    turns = [*OFFER_THEN_NO[language][:4], ("customer", yes)]
     events = play(detector, policy_book, language, turns)
     assert "agreement" in signals(events[4]) and "refusal" not in signals(events[4])
 
@@ -290,10 +315,30 @@ def test_a_hesitant_yes_accepts_the_offer(
 @pytest.mark.parametrize(
     ("language", "budget", "offer", "past"),
     [
-        ("en", "I can only spend about 2,000 a month", "I'd add device protection too, it's ¥700 a month.", True),
-        ("en", "I can only spend about 2,000 a month", "The light plan is ¥1,980 a month, within that.", False),
-        ("ja", "月3,000円以内に収めたいんです", "20ギガプランを年間契約にしていただくと月2,980円になります。", False),
-        ("ja", "月3,000円以内に収めたいんです", "50ギガプランがおすすめです。月4,480円です。", True),
+        (
+            "en",
+            "I can only spend about 2,000 a month",
+            "I'd add device protection too, it's ¥700 a month.",
+            True,
+        ),
+        (
+            "en",
+            "I can only spend about 2,000 a month",
+            "The light plan is ¥1,980 a month, within that.",
+            False,
+        ),
+        (
+            "ja",
+            "月3,000円以内に収めたいんです",
+            "20ギガプランを年間契約にしていただくと月2,980円になります。",
+            False,
+        ),
+        (
+            "ja",
+            "月3,000円以内に収めたいんです",
+            "50ギガプランがおすすめです。月4,480円です。",
+            True,
+        ),
     ],
 )
 def test_past_budget_is_anything_pricier_than_the_amount_named(
