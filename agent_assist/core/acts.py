@@ -35,7 +35,6 @@ plan"; "I'll send the router"): they hold only within their own sentence."""
 _SENTENCE_END = re.compile(r"[。！？!?]+|\.(?=\s|$)")
 
 _OPEN = ("offer_open",)
-_AFTER_NO = ("declined",)
 _NO_SALE = ("retention", "care", "declined")
 
 
@@ -133,6 +132,7 @@ def _agent_acts(
         made = by.get(name)
         if made is not None and not made.detail and product is not None and product.detail:
             out[out.index(made)] = by[name] = replace(made, detail=product.detail)
+    after_no = "declined" in state.contexts(state.phase)
     # the close of a call gates every offer: it takes the words, not the model's guess
     closing = by.get("closing_summary")
     if closing is not None and closing.rule_id.startswith("model."):
@@ -198,7 +198,7 @@ def _agent_acts(
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
         elif (
-            state.phase in _AFTER_NO
+            after_no
             and service is None
             and "cue.calm" not in by
             and (reask is not None or "pressure_language" in by or "company_centric" in by)
@@ -209,7 +209,7 @@ def _agent_acts(
             out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
             offered = True
         elif (
-            state.phase in _AFTER_NO
+            after_no
             and strong
             and service is None
             and yours is None

@@ -38,11 +38,14 @@ class ComplianceChecker:
         phase_before: Phase,
         state: CallState,
         offer: tuple[str, str, str],
+        contexts: set[str] | None = None,
     ) -> list[Event]:
-        """Warnings for one agent utterance; ``offer`` is (kind, product, suggestion)."""
+        """Warnings for one agent utterance; ``offer`` is (kind, product, suggestion);
+        ``contexts``: the situations it was said in (``CallState.contexts`` before it)."""
         by_name = {s.signal: s for s in signals}
         out: list[Event] = []
-        contexts = state.contexts(phase_before)
+        if contexts is None:
+            contexts = state.contexts(phase_before)
         for rule in self.book.compliance:
             sig = next((by_name[n] for n in rule.signals if n in by_name), None)
             if sig is None or (rule.in_phases and not contexts & set(rule.in_phases)):

@@ -156,6 +156,7 @@ class CallState:
             if change is not None:
                 self._record_offer(self.phase, sig.t_ms, offer, on_price)
                 changes.append(change)
+        self._note_offer_without_phase(names, batch, offer, changes, on_price)
         if "customer:cancel_intent" in names:
             self.leaving = True
         elif self.phase == "accepted":
@@ -166,6 +167,31 @@ class CallState:
                 change = self._go("customer:calm", batch[0].call_id, batch[0].t_ms, None)
                 changes += [change] if change else []
         return changes
+
+    def _note_offer_without_phase(
+        self,
+        names: list[str],
+        batch: list[SignalDetected],
+        offer: tuple[str, str, str],
+        changes: list[PhaseChanged],
+        on_price: bool,
+    ) -> None:
+        """In retention and care an offer opens no phase, yet it is an offer all the same:
+        recorded, so that the customer's no to it is a no (and a re-ask a push)."""
+        if self.phase not in ("retention", "care") or changes or not batch:
+            return
+        offered = {"agent:offer_made", "agent:downsell_offer"} & set(names)
+        last = self.last_offer
+        if offered and (last is None or last.outcome != "open"):
+            self.offers.append(
+                OfferRecord(batch[0].t_ms, offer[0], offer[1], suggestion_id=offer[2])
+            )
+        elif (
+            {"customer:refusal", "customer:price_objection"} & set(names)
+            and last is not None
+            and last.outcome == "open"
+        ):
+            self.offers[-1] = replace(last, outcome="declined", declined_on_price=on_price)
 
     def note_own_plan(self, product_id: str) -> None:
         if product_id and product_id not in self.own_plans:

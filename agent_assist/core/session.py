@@ -120,8 +120,9 @@ class CallSession:
         phase_before = self.state.phase
         if event.speaker == "agent":
             offer = self._offers.resolve_agent_offer(event, signals, self.state)
+            contexts = self.state.contexts(phase_before)
             changes = self.state.apply(heard, "agent", offer)
-            decided = self._compliance.check(signals, phase_before, self.state, offer)
+            decided = self._compliance.check(signals, phase_before, self.state, offer, contexts)
         else:
             own = (bought.kind, bought.product_id, "") if bought else ("", "", "")
             changes = self.state.apply(heard, "customer", own)
