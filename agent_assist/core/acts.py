@@ -199,7 +199,7 @@ def _agent_acts(
             offered = True
         elif (
             after_no
-            and service is None
+            and (service is None or proposal is not None)  # selling beside a service word
             and "cue.calm" not in by
             and (reask is not None or "pressure_language" in by or "company_centric" in by)
         ):

@@ -294,6 +294,15 @@ class CallState:
         last = self.last_offer
         if last is not None and last.outcome == "declined" and phase in ("retention", "care"):
             found.add("declined")
+        # a re-ask (an offer naming nothing new) does not undo the no before it: until the
+        # customer says yes, what follows is still after that no
+        if (
+            phase == "offer_open"
+            and last is not None
+            and not last.product_id
+            and any(o.outcome == "declined" for o in self.offers[:-1])
+        ):
+            found.add("declined")
         if "retention" in found:
             found.discard("care")
         return found

@@ -351,3 +351,67 @@ def test_past_budget_is_anything_pricier_than_the_amount_named(
 ) -> None:
     events = play(detector, policy_book, language, [("customer", budget), ("agent", offer)])
     assert ("past_budget" in warnings(events[1])) is past
+
+
+# -- a no stands until a yes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "first", "shrug", "second"),
+    [
+        (
+            "en",
+            "come on, just give it a go",
+            "whatever mate",
+            "If you sign up today I can waive the setup fee, tomorrow I can't.",
+        ),
+        (
+            "ja",
+            "いやいや、そうおっしゃらずに",
+            "そんなこと言われてもね",
+            "今日決めていただければ工事費が無料になるんですが。",
+        ),
+    ],
+)
+def test_a_no_stands_through_a_re_ask_until_a_yes(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    first: str,
+    shrug: str,
+    second: str,
+) -> None:
+    turns = [*OFFER_THEN_NO[language], ("agent", first), ("customer", shrug), ("agent", second)]
+    events = play(detector, policy_book, language, turns)
+    assert "push_after_no" in warnings(events[5])
+    assert "push_after_no" in warnings(events[7])
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("ja", "そちらはセキュリティパックの料金です。昨年お申し込みいただいております。"),
+        ("en", "That charge is the security pack. You added it last spring."),
+    ],
+)
+def test_explaining_what_the_customer_already_took_is_no_pitch(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert warnings(events[0]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "upset"),
+    [
+        ("the signal keeps dropping and I'm losing customers, it's a joke", True),
+        ("this is an absolute shambles, third time this month", True),
+        ("there's a mistake on my bill, the flat number is wrong", False),
+        ("it's still not as cheap as the other lot but better", False),
+    ],
+)
+def test_upset_is_read_from_the_failure_words(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, upset: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("anger" in signals(events[0])) is upset
