@@ -105,6 +105,17 @@ def interpret(
     if final.speaker == "agent":
         _agent_acts(final, by, out, state, catalog, language, held)
         return out, None
+    # with no offer open, "yes please" / 「手短にお願いします」 is politeness, not a purchase:
+    # a decision to buy takes its own words (a decision cue) or a product named
+    agreed = by.get("agreement")
+    if (
+        agreed is not None
+        and state.phase in ("opening", "discovery")
+        and "cue.decision" not in by
+        and catalog.find_named(final.text, language) is None
+    ):
+        out.remove(agreed)
+        del by["agreement"]
     added, decided = _customer_acts(final, by, state, catalog, language)
     return out + added, decided
 
@@ -208,13 +219,7 @@ def _agent_acts(
             cue = reask or by.get("pressure_language") or by["company_centric"]
             out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
             offered = True
-        elif (
-            after_no
-            and strong
-            and service is None
-            and yours is None
-            and product is not None
-        ):
+        elif after_no and strong and service is None and yours is None and product is not None:
             out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))
             offered = True
     # a question about usage, budget, habits or problems is needs discovery; an offer put

@@ -107,9 +107,7 @@ class Catalog:
 
 def fold_width(text: str) -> str:
     """Full-width ASCII to half-width, one character for one (offsets stay valid)."""
-    return "".join(
-        chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in text
-    )
+    return "".join(chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in text)
 
 
 def _find_alias(hay: str, key: str, whole_words: bool) -> int:

@@ -415,3 +415,50 @@ def test_upset_is_read_from_the_failure_words(
 ) -> None:
     events = play(detector, policy_book, "en", [("customer", text)])
     assert ("anger" in signals(events[0])) is upset
+
+
+# -- needs and moments, both languages ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "signal", "present"),
+    [
+        ("en", "by the way my contract's up in a few weeks isnt it", "renewal_timing", True),
+        ("en", "the deal is ending next month I think", "renewal_timing", True),
+        ("en", "it was slow last winter but it's been fine since", "speed_complaint", False),
+        ("en", "it used to be really slow", "speed_complaint", False),
+        ("en", "honestly it was slow in the evenings even before", "speed_complaint", True),
+        ("en", "my data is all used up by the 20th", "usage_limit", True),
+        ("ja", "月末になるといつもカツカツなんですよ", "usage_limit", True),
+        ("ja", "月の後半はだいたいぎりぎりです", "usage_limit", True),
+    ],
+)
+def test_customer_moments(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    text: str,
+    signal: str,
+    present: bool,
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert (signal in signals(events[0])) is present
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("ja", "すみません、手短にお願いします"), ("en", "yes please, go ahead")],
+)
+def test_politeness_before_any_offer_is_no_purchase(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert "agreement" not in signals(events[0])
+
+
+def test_an_excuse_with_more_to_say_is_no_goodbye(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    text = "手短に失礼いたします。今のプランで容量が足りないと感じることはございますか。"
+    events = play(detector, policy_book, "ja", [("agent", text)])
+    assert "closing_summary" not in signals(events[0])
