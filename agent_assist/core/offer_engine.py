@@ -261,6 +261,11 @@ class OfferEngine:
         target = self._target(rule, state)
         if target is None:
             return ("unrelated" if rule.target == "accessory" else "no_target"), None
+        if rule.kind != "cross_sell" and any(
+            o.outcome == "accepted" and o.product_id == target.product.product_id
+            for o in state.offers
+        ):
+            return "no_target", target  # the customer just took it: it is theirs now
         if target.product.product_id in self._dismissed:
             return "dismissed", target
         if target.product.product_id in self._declined_products(state):

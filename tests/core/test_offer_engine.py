@@ -192,7 +192,7 @@ def test_renewal_window_needs_the_date_and_the_record(
     events = far.say("customer", "great", "satisfaction")
     assert held(events)["offer.upsell_at_renewal_window.v1"] == "suppress.customer_fit.v1"
     # satisfaction upsell wants a few turns of trust first
-    assert held(events)["offer.upsell_on_satisfaction.v1"] == "suppress.customer_fit.v1"
+    assert held(events)["offer.upsell_on_satisfaction.v2"] == "suppress.customer_fit.v1"
 
 
 def test_satisfaction_before_any_need_is_no_opening(
@@ -202,7 +202,7 @@ def test_satisfaction_before_any_need_is_no_opening(
     for text in ("a", "b"):
         call.say("customer", text)
     events = call.say("customer", "love it", "satisfaction")
-    assert held(events)["offer.upsell_on_satisfaction.v1"] == "suppress.no_need_heard.v1"
+    assert held(events)["offer.upsell_on_satisfaction.v2"] == "suppress.no_need_heard.v1"
 
 
 def test_tier_d_and_churn_do_not_get_the_satisfaction_upsell(
@@ -214,7 +214,7 @@ def test_tier_d_and_churn_do_not_get_the_satisfaction_upsell(
     for text in ("a", "b"):
         call.say("customer", text)
     events = call.say("customer", "love it", "satisfaction")
-    assert held(events)["offer.upsell_on_satisfaction.v1"] == "suppress.customer_fit.v1"
+    assert held(events)["offer.upsell_on_satisfaction.v2"] == "suppress.customer_fit.v1"
 
 
 def test_family_line_only_for_a_family_change(
