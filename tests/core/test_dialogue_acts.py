@@ -462,3 +462,21 @@ def test_an_excuse_with_more_to_say_is_no_goodbye(
     text = "手短に失礼いたします。今のプランで容量が足りないと感じることはございますか。"
     events = play(detector, policy_book, "ja", [("agent", text)])
     assert "closing_summary" not in signals(events[0])
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "family"),
+    [
+        ("en", "my son's just turned eleven and he's getting his first phone", True),
+        ("en", "can we add my husband onto the account", True),
+        ("en", "my son broke his new phone", False),
+        ("ja", "来月から娘にもスマホを持たせようと思って", True),
+        ("ja", "母の携帯もこちらにまとめたいんです", True),
+        ("ja", "家で使ってるのは妻のスマホくらいですね", False),
+    ],
+)
+def test_a_family_member_who_needs_a_line_is_a_family_change(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, family: bool
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert ("life_change" in signals(events[0])) is family
