@@ -80,6 +80,7 @@ class OfferEngine:
         self._dismissed: set[str] = set()
         self._declined: set[str] = set()
         self._downsells_shown = 0
+        self._care_shown: set[str] = set()
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -177,12 +178,18 @@ class OfferEngine:
     def _care(
         self, triggers: Mapping[str, _Trigger], phase_before: Phase, state: CallState
     ) -> list[Event]:
-        if state.phase == phase_before:
+        # a new mood opens a card; so does anger inside a cancellation (the phase stays
+        # retention, but an upset customer needs the apology first), once per call
+        upset_leaving = state.phase == "retention" and "customer:anger" in triggers
+        if state.phase == phase_before and not upset_leaving:
             return []
         for rule in self.book.care_rules:
             trig = next((triggers[t] for t in rule.on if t in triggers), None)
-            if trig is not None:
-                return self._show_care(rule, trig)
+            if trig is None:
+                continue
+            if state.phase == phase_before and rule.rule_id in self._care_shown:
+                return []
+            return self._show_care(rule, trig)
         return []
 
     def _show_care(self, rule: CareRule, trig: _Trigger) -> list[Event]:
@@ -203,6 +210,7 @@ class OfferEngine:
         )
         self._shown[suggestion.suggestion_id] = _Shown(suggestion)
         self._current = None
+        self._care_shown.add(rule.rule_id)
         return [suggestion, self._decision(suggestion, rule.rule_id, rule.reason[lang], trig)]
 
     # -- offers ---------------------------------------------------------------------------

@@ -480,3 +480,26 @@ def test_a_family_member_who_needs_a_line_is_a_family_change(
 ) -> None:
     events = play(detector, policy_book, language, [("customer", text)])
     assert ("life_change" in signals(events[0])) is family
+
+
+@pytest.mark.parametrize(
+    ("language", "leave", "upset"),
+    [
+        (
+            "en",
+            "I want to cancel, I'm moving to another network",
+            "I've called four times and it's still not fixed, I'm fed up",
+        ),
+        (
+            "ja",
+            "解約したいんです",
+            "もう三回も電話してるのに直らないし、本当にいい加減にしてほしい",
+        ),
+    ],
+)
+def test_anger_inside_a_cancellation_gets_the_care_card(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, leave: str, upset: str
+) -> None:
+    events = play(detector, policy_book, language, [("customer", leave), ("customer", upset)])
+    cards = [e.rule_id for e in events[1] if type(e).__name__ == "Suggestion"]
+    assert cards == ["care.calm_on_anger.v1"]
