@@ -503,3 +503,22 @@ def test_anger_inside_a_cancellation_gets_the_care_card(
     events = play(detector, policy_book, language, [("customer", leave), ("customer", upset)])
     cards = [e.rule_id for e in events[1] if type(e).__name__ == "Suggestion"]
     assert cards == ["care.calm_on_anger.v1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "leaving"),
+    [
+        ("honestly I just want to get rid of my account", True),
+        ("we no longer need the service at the shop", True),
+        ("we won't be renewing when it ends", True),
+        ("I'm done with you guys", True),
+        ("I'm not cancelling, just asking what it would cost", False),
+        ("I don't want to get rid of my plan, I just want it cheaper", False),
+        ("I'm done with the form, what's next", False),
+    ],
+)
+def test_leaving_in_many_words(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, leaving: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("cancel_intent" in signals(events[0])) is leaving
