@@ -263,7 +263,7 @@ def call_level_report(
     book, customers = load_book(config)
     known = sorted(SIGNAL_NAMES)
     out = [
-        "## Call-level evaluation (blind calls, eval/calls/)",
+        "## Call-level evaluation (eval/calls/: dev and test development, holdout blind)",
         "",
         "Each call runs turn by turn through `CallSession` (signals, dialogue acts, phase, "
         "offers, compliance), as a live call does; matching is described in "
@@ -276,7 +276,11 @@ def call_level_report(
     for name, show in (("dev", True), ("test", True), (HELD_OUT_FOLDER, False)):
         folder = EVAL / "calls" / name
         if not folder.is_dir():
-            out += [f"({folder} not found: skipped)", ""]
+            out += [
+                f"(eval/calls/{name} not found: skipped; the blind set is put there and "
+                "measured once by the integrator)",
+                "",
+            ]
             continue
         results = evaluate_folder(folder, combined, book, customers, known)
         all_results += results
