@@ -24,7 +24,9 @@ from agent_assist.core.events import (
     CallEnded,
     CallStarted,
     Event,
+    LanguageChoice,
     TranscriptFinal,
+    language_of,
 )
 from agent_assist.core.session import CallSession
 from agent_assist.errors import CallError
@@ -45,7 +47,7 @@ class LiveCall:
         self.services = services
         self.call_id = new_call_id()
         self.start = start
-        self.language = start.language
+        self.language: LanguageChoice = start.language
         self.mode = start.mode
         self.ended = False
         self._seq = 0
@@ -208,9 +210,10 @@ class LiveCall:
             except Exception:  # one bad utterance must not end the call
                 log.exception("call %s: failed to process an utterance", self.call_id)
 
-    def _follow_language(self, language: str) -> None:
+    def _follow_language(self, detected: str) -> None:
         """The stream detected the language of an ``auto`` call: the session follows."""
-        if language == self.language:
+        language = language_of(detected)
+        if language is None or language == self.language:
             return
         self.language = language
         self.session.set_language(language)
