@@ -160,6 +160,20 @@ def _agent_acts(
         del by["offer_made"]
     # letting the customer be, or confirming what is done, with no proposing frame: a
     # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
+    # asking to confirm the terms of what was just taken (「12か月のお約束になりますが、
+    # よろしいでしょうか」) names nothing new: no offer
+    confirming = (
+        "cue.confirm" in by
+        and state.phase == "accepted"
+        and named is None
+        and (product is None or not product.detail)
+    )
+    if confirming:
+        for name in ("offer_made", "downsell_offer"):
+            if name in by:
+                out.remove(by.pop(name))
+        by.pop("cue.product", None)
+        product = None
     calm = "cue.calm" in by and (proposal is None or named is None)
     # a question about the customer's own use with no proposing frame ("how's the Light
     # plan working for you?") or a sentence about their own plan is not an offer either
@@ -306,6 +320,8 @@ def _customer_acts(
 ) -> tuple[list[SignalDetected], Decided | None]:
     out: list[SignalDetected] = []
     soft_no, yes, decision = by.get("cue.soft_no"), by.get("cue.yes"), by.get("cue.decision")
+    if state.confirm_asked and yes is not None and "refusal" not in by:
+        soft_no = None  # "yes, that's fine" to "is that okay?": 大丈夫 agrees here
     leaving = "cancel_intent" in by
     if state.phase in _OPEN:
         # both a soft no and a yes ("okay, I'll think about it"; いいですね、そうします):

@@ -118,6 +118,9 @@ class CallState:
     mentioned: list[str] = field(default_factory=list)
     """Products named in the call so far, latest first ("I'll buy this" refers to them)."""
     needs_asked: bool = False
+    confirm_asked: bool = False
+    """The agent's last words asked the customer to confirm what is being done ("is that
+    okay?", よろしいでしょうか): "yes, that's fine" / 「はい、大丈夫です」 answer it yes."""
     leaving: bool = False
     """The customer said they want to cancel or leave and has not agreed to stay since:
     it outlasts the phase (an offer, a no, anger in between do not end it)."""
@@ -139,6 +142,8 @@ class CallState:
         speaker = speaker or (batch[0].speaker if batch else None)
         if speaker == "customer":
             self.customer_turns += 1
+        elif speaker == "agent":
+            self.confirm_asked = "agent:cue.confirm" in names
         for s in batch:
             if s.speaker == "customer" and s.signal in NEED_SIGNALS:
                 if s.signal not in self.needs_heard:

@@ -522,3 +522,27 @@ def test_leaving_in_many_words(
 ) -> None:
     events = play(detector, policy_book, "en", [("customer", text)])
     assert ("cancel_intent" in signals(events[0])) is leaving
+
+
+@pytest.mark.parametrize(
+    ("language", "confirm", "answer"),
+    [
+        (
+            "ja",
+            "年間契約ですので12か月のお約束になりますが、よろしいでしょうか。",
+            "はい、大丈夫です。",
+        ),
+        ("ja", "切り替えは来月1日からになりますが、問題ございませんか", "ええ、いいですよ"),
+        ("en", "It's a twelve month term on the annual deal, is that okay?", "yes that's fine"),
+    ],
+)
+def test_confirming_the_terms_of_a_yes_is_no_new_offer_and_yes_is_yes(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, confirm: str, answer: str
+) -> None:
+    take = {"ja": "じゃあそれでお願いします", "en": "ok let's do it"}[language]
+    turns = [*OFFER_THEN_NO[language][:4], ("customer", take), ("agent", confirm)]
+    turns.append(("customer", answer))
+    events = play(detector, policy_book, language, turns)
+    assert "agreement" in signals(events[4])
+    assert "offer_made" not in signals(events[5]) and warnings(events[5]) == []
+    assert "refusal" not in signals(events[6])
