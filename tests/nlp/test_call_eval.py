@@ -26,6 +26,7 @@ from agent_assist.nlp.call_eval import (
     main,
     section,
     summarise,
+    without_punctuation,
 )
 from tests.conftest import REPO
 
@@ -111,3 +112,15 @@ def test_a_label_on_the_wrong_speaker_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"not the agent.s turn"):
         load_call(path)
+
+
+def test_calls_can_run_without_punctuation(tmp_path: Path) -> None:
+    call = load_call(sorted(DEV.glob("en_*.toml"))[0])
+    plain = without_punctuation(call)
+    assert len(plain.script.turns) == len(call.script.turns) and plain.expects == call.expects
+    for turn in plain.script.turns:
+        assert turn.text == turn.text.lower()
+        assert not any(mark in turn.text for mark in "?!,;")
+        assert not turn.text.endswith(".")
+    ja = without_punctuation(load_call(sorted(DEV.glob("ja_*.toml"))[0]))
+    assert not any(mark in t.text for t in ja.script.turns for mark in "。、？！")
