@@ -46,6 +46,8 @@ class Product:
     """Product ids this option belongs with (``family:<name>`` entries are expanded)."""
     needs: frozenset[str]
     """Need tags this product answers (speed, capacity, family, device, security...)."""
+    needs_only: bool
+    """Related to a purchase only through one of ``needs`` heard (``related_by = "need"``)."""
     aliases: Mapping[str, tuple[str, ...]]
     """Words by which an agent names it, per language (lower-case for English)."""
     benefit: Localized
@@ -249,6 +251,7 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
             "lower_of": lower,
             "accessory_of": frozenset(accessory),
             "needs": frozenset(_strings(raw.get("needs", []), f"{where}.needs", problems)),
+            "needs_only": _related_by(raw, where, problems),
             "aliases": aliases,
             "benefit": (
                 _localized(raw["benefit"], f"{where}.benefit", problems) if "benefit" in raw else {}
@@ -270,12 +273,24 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
             lower_tier=lower_tier.get(pid),
             accessory_of=f["accessory_of"],
             needs=f["needs"],
+            needs_only=f["needs_only"],
             aliases=f["aliases"],
             benefit=f["benefit"],
         )
         for pid, f in fields.items()
     }
     return Catalog(str(operator), str(currency), products, terms)
+
+
+def _related_by(raw: Mapping[str, Any], where: str, problems: list[str]) -> bool:
+    """``related_by = "need"``: an add-on that fits a purchase only through a need the
+    customer named (a family line answers a family member, not the plan bought)."""
+    value = raw.get("related_by", "product")
+    if value not in ("product", "need"):
+        problems.append(f"{where}.related_by: must be 'product' or 'need'")
+    elif value == "need" and raw.get("kind") != "option":
+        problems.append(f"{where}.related_by: only an option can be related by a need")
+    return value == "need"
 
 
 def _ladder(

@@ -112,6 +112,8 @@ class ComplianceChecker:
             related = {decided.product_id} | (
                 decided.accessory_of if decided.kind == "option" else set()
             )
+            if product.needs_only:  # it fits only through a need the customer named
+                return not (product.needs & tags)
             return not (product.needs & tags) and not (product.accessory_of & related)
         return False
 

@@ -353,7 +353,9 @@ class OfferEngine:
         options = [
             o
             for o in self.catalog.accessories_of(decided.product_id)
-            if o.product_id not in blocked and not (c is not None and c.holds(o.product_id))
+            if o.product_id not in blocked
+            and not (c is not None and c.holds(o.product_id))
+            and not (o.needs_only and not o.needs & tags)
         ]
         if not options:
             return None
@@ -371,6 +373,7 @@ class OfferEngine:
             and o.accessory_of & decided.accessory_of
             and o.product_id not in blocked
             and not (c is not None and c.holds(o.product_id))
+            and not (o.needs_only and not o.needs & tags)
         ]
         if not options:
             return None

@@ -546,3 +546,62 @@ def test_confirming_the_terms_of_a_yes_is_no_new_offer_and_yes_is_yes(
     assert "agreement" in signals(events[4])
     assert "offer_made" not in signals(events[5]) and warnings(events[5]) == []
     assert "refusal" not in signals(events[6])
+
+
+@pytest.mark.parametrize(
+    ("language", "turns", "unrelated"),
+    [
+        (
+            "en",
+            [
+                (
+                    "customer",
+                    "I keep running out of data, I live on my own and use it for everything",
+                ),
+                ("agent", "How much do you use a month?"),
+                ("customer", "around 40 gigs"),
+                ("agent", "The 50 GB plan would cover that, it's ¥4,480 a month."),
+                ("customer", "great, let's do it"),
+                ("agent", "Done. You could also add a family line for ¥1,100 a month."),
+            ],
+            True,
+        ),
+        (
+            "en",
+            [
+                ("customer", "I keep running out of data, and my son is getting his first phone"),
+                ("agent", "How much do you use a month?"),
+                ("customer", "around 40 gigs"),
+                ("agent", "The 50 GB plan would cover that, it's ¥4,480 a month."),
+                ("customer", "great, let's do it"),
+                ("agent", "Done. You could also add a family line for your son, ¥1,100 a month."),
+            ],
+            False,
+        ),
+        (
+            "ja",
+            [
+                ("customer", "一人暮らしで、いつも月末にギガが足りなくなるんです"),
+                ("agent", "普段はどのくらいお使いですか。"),
+                ("customer", "40ギガくらいです"),
+                ("agent", "50ギガプランなら月4,480円で足ります。いかがですか。"),
+                ("customer", "じゃあそれでお願いします"),
+                (
+                    "agent",
+                    "ありがとうございます。ファミリー回線もお付けできますが、月1,100円です。",
+                ),
+            ],
+            True,
+        ),
+    ],
+)
+def test_a_family_line_fits_a_purchase_only_through_a_family_need(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    turns: list[Turn],
+    unrelated: bool,
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    assert "agreement" in signals(events[4])
+    assert ("unrelated_cross_sell" in warnings(events[5])) is unrelated
