@@ -290,7 +290,7 @@ def _related_by(raw: Mapping[str, Any], where: str, problems: list[str]) -> bool
         problems.append(f"{where}.related_by: must be 'product' or 'need'")
     elif value == "need" and raw.get("kind") != "option":
         problems.append(f"{where}.related_by: only an option can be related by a need")
-    return value == "need"
+    return bool(value == "need")
 
 
 def _ladder(
