@@ -139,10 +139,9 @@ def _agent_acts(
     yours = by.get("cue.yours")
     reask = by.get("cue.reask")
     # the words say which way an offer goes when the model or a bare proposal does not
-    for name in ("offer_made",):
-        made = by.get(name)
-        if made is not None and not made.detail and product is not None and product.detail:
-            out[out.index(made)] = by[name] = replace(made, detail=product.detail)
+    made = by.get("offer_made")
+    if made is not None and not made.detail and product is not None and product.detail:
+        out[out.index(made)] = by["offer_made"] = replace(made, detail=product.detail)
     after_no = "declined" in state.contexts(state.phase)
     # the close of a call gates every offer: it takes the words, not the model's guess
     closing = by.get("closing_summary")
@@ -158,8 +157,6 @@ def _agent_acts(
     ):
         out.remove(model_offer)
         del by["offer_made"]
-    # letting the customer be, or confirming what is done, with no proposing frame: a
-    # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
     # asking to confirm the terms of what was just taken (「12か月のお約束になりますが、
     # よろしいでしょうか」) names nothing new: no offer
     confirming = (
@@ -174,6 +171,8 @@ def _agent_acts(
                 out.remove(by.pop(name))
         by.pop("cue.product", None)
         product = None
+    # letting the customer be, or confirming what is done, with no proposing frame: a
+    # product named there ("take your time"; "you're all set on the 20 GB plan") is no offer
     calm = "cue.calm" in by and (proposal is None or named is None)
     # a question about the customer's own use with no proposing frame ("how's the Light
     # plan working for you?") or a sentence about their own plan is not an offer either
