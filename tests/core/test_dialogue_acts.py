@@ -605,3 +605,18 @@ def test_a_family_line_fits_a_purchase_only_through_a_family_need(
     events = play(detector, policy_book, language, turns)
     assert "agreement" in signals(events[4])
     assert ("unrelated_cross_sell" in warnings(events[5])) is unrelated
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "for me I wouldn't want to go over 4000"),
+        ("en", "I don't want to pay more than 3000 a month"),
+        ("ja", "月2000円くらいに押さえたいんです"),
+    ],
+)
+def test_a_ceiling_put_as_a_refusal_is_a_budget(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert "price_objection" in signals(events[0])
