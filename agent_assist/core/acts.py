@@ -235,6 +235,20 @@ def _agent_acts(
         elif after_no and strong and service is None and yours is None and product is not None:
             out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))
             offered = True
+        elif (
+            by.get("cue.proposal") is not None
+            and "cue.price" in by
+            and service is None
+            and yours is None
+            and "cue.logistics" not in by
+            and "cue.question" not in by
+        ):
+            # a proposing frame with a monthly price is putting something to the customer
+            # even when its name was lost ("if you move to the [misheard] plan, it's 3,480
+            # a month"); its direction stays unknown
+            price = by["cue.price"]
+            out.append(_derived(final, "offer_made", OFFER_RULE, price.evidence, ""))
+            offered = True
     # a question about usage, budget, habits or problems is needs discovery; an offer put
     # as a question ("how about our light plan?") is an offer, not discovery
     asks = "cue.question" in by and "cue.topic" in by

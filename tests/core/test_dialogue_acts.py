@@ -620,3 +620,19 @@ def test_a_ceiling_put_as_a_refusal_is_a_budget(
 ) -> None:
     events = play(detector, policy_book, language, [("customer", text)])
     assert "price_objection" in signals(events[0])
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "offer"),
+    [
+        ("en", "if you went up to that one it would be ¥3,480 a month", True),
+        ("ja", "それでしたら、あちらにされると月3,480円で安心して使えますよ", True),
+        ("en", "your bill is ¥4,480 a month, would you like it by email?", False),
+        ("ja", "重複分の3,480円は、5営業日以内に返金いたします", False),
+    ],
+)
+def test_a_proposal_with_a_monthly_price_is_an_offer_even_when_the_name_is_lost(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, offer: bool
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert ("offer_made" in signals(events[0])) is offer
