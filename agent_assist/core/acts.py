@@ -105,7 +105,7 @@ def interpret(
     if final.speaker == "agent":
         _agent_acts(final, by, out, state, catalog, language, held)
         return out, None
-    # with no offer open, "yes please" / 「手短にお願いします」 is politeness, not a purchase:
+    # with no offer open, "yes please" / 「よろしくお願いします」 is politeness, not a purchase:
     # a decision to buy takes its own words (a decision cue) or a product named
     agreed = by.get("agreement")
     if (
@@ -157,8 +157,8 @@ def _agent_acts(
     ):
         out.remove(model_offer)
         del by["offer_made"]
-    # asking to confirm the terms of what was just taken (「12か月のお約束になりますが、
-    # よろしいでしょうか」) names nothing new: no offer
+    # asking to confirm the terms of what was just taken (「1年間のご契約となりますが、
+    # よろしいですか」) names nothing new: no offer
     confirming = (
         "cue.confirm" in by
         and state.phase == "accepted"
@@ -193,7 +193,8 @@ def _agent_acts(
     offered = "offer_made" in by or "downsell_offer" in by
     if proposal is None and service is None and "cue.price" in by:
         proposal = by["cue.price"]  # a product with its price is put to the customer
-    if not offered and "cue.calm" not in by:
+    # (a sentence saying the customer has it, with no proposing frame, puts nothing)
+    if not offered and "cue.calm" not in by and not mine:
         # a named product or a word with a direction is a product; a generic word
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))
@@ -284,8 +285,8 @@ def _scope_to_offer_sentence(
     by: dict[str, SignalDetected],
     named_all: list[tuple[Product, int, int]],
 ) -> list[tuple[Product, int, int]]:
-    """When one sentence confirms or serves ("Done, it's active now.") and another names a
-    product free of such words ("Our security pack blocks fraud sites, ¥330 a month."),
+    """When one sentence confirms or serves ("All sorted, it's live.") and another names a
+    product free of such words ("Our security pack guards against scams, ¥330 a month."),
     the free sentence is the offer: the blocking cues and the products named elsewhere
     are set aside. One sentence (or none free) leaves everything as it is."""
     spans = sentence_spans(final.text)
@@ -298,6 +299,10 @@ def _scope_to_offer_sentence(
     blocked = {at(s.evidence.start) for s in signals if s.signal in _BLOCKERS}
     products = [s for s in signals if s.signal == "cue.product"]
     mentions = {at(s.evidence.start) for s in products} | {at(n[1]) for n in named_all}
+    # "that's the security pack. you signed up for it in spring": a sentence saying the
+    # customer has it, naming nothing itself, speaks of the product named beside it
+    if any(s.signal == "cue.yours" and at(s.evidence.start) not in mentions for s in signals):
+        return named_all
     free = mentions - blocked
     # the free part must put something to the customer: a proposing frame or a price
     # outside the confirming or serving sentences

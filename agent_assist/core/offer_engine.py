@@ -156,6 +156,11 @@ class OfferEngine:
             kind = said
         if not kind and product is not None:
             kind = self._relate(product, state, final.t_ms)
+        if not kind and product is not None:  # the same product again: the same direction
+            kind = next(
+                (o.kind for o in reversed(state.offers) if o.product_id == product.product_id),
+                "",
+            )
         if not kind and "downsell_offer" in by_name:
             kind = "downsell"
         if not kind and sid:

@@ -97,7 +97,7 @@ def test_an_offer_after_a_confirming_sentence_is_an_offer(
     [
         ("en", "Done, you're all set on the 50 GB plan."),
         ("en", "done youre all set on the 50 gb plan from today"),
-        ("ja", "承知いたしました。では光1ギガへの変更のみで手配いたします。"),
+        ("ja", "承知しました。光1ギガへのお切り替えを手配いたしました。"),
         ("ja", "かしこまりました。ルーターは明日お届けいたします。"),
     ],
 )
@@ -155,15 +155,15 @@ def test_asking_about_the_customers_router_is_no_pitch(
 @pytest.mark.parametrize(
     ("language", "text", "objects"),
     [
-        ("en", "I watch a lot of videos on the train", False),
+        ("en", "I watch a lot of films on the train", False),
         ("en", "I don't really have a budget, it just has to work", False),
         ("en", "I try to save data towards the end of the month", False),
         ("en", "ten gigs is well under the fifty I have", False),
         ("en", "my budget is about 2500 a month", True),
         ("en", "thats a lot of money for me every month", True),
-        ("en", "that's more than I told you I could pay", True),
+        ("en", "that's more than I said I could do", True),
         ("ja", "月末はギガを節約しながら使ってます", False),
-        ("ja", "1,000円くらいなら大丈夫です", False),
+        ("ja", "500円の差くらいなら気にしないです", False),
         ("ja", "月3,000円以内に抑えたいです", True),
         ("ja", "通信費を少し節約したいんです", True),
         ("ja", "できれば月2000円ぐらいまでにしたい", True),
@@ -183,15 +183,15 @@ def test_price_objection_needs_money_in_the_words(
     ("language", "text", "pressing"),
     [
         ("en", "the promo stops after Friday, so grab it now", True),
-        ("en", "you'd want to lock it in today", True),
+        ("en", "you should lock this in today", True),
         ("en", "it would need to be today I'm afraid", True),
         ("en", "your contract ends on the 15th of next month", False),
-        ("en", "the line is running out of room at peak times", False),
-        ("ja", "今日決めていただければ工事費が無料になります", True),
-        ("ja", "明日だともうこの価格ではできないんです", True),
+        ("en", "the connection runs out of headroom in the evening", False),
+        ("ja", "本日お申し込みなら初期費用がかかりません", True),
+        ("ja", "明日以降はこの割引が適用できません", True),
         ("ja", "このキャンペーンは本日までです", True),
-        ("ja", "解約日は月末でよろしいでしょうか", False),
-        ("ja", "今月中でしたら違約金はかかりません", False),
+        ("ja", "回線の停止日は今月末でよろしいですか", False),
+        ("ja", "更新月のうちでしたら違約金は発生しません", False),
     ],
 )
 def test_pressure_is_a_deadline_on_the_decision(
@@ -205,9 +205,9 @@ def test_pressure_is_a_deadline_on_the_decision(
     ("language", "text"),
     [
         ("en", "we've got numbers to hit this month"),
-        ("en", "honestly you'd be doing me a big favour"),
+        ("en", "honestly you'd be doing me a huge favour here"),
         ("en", "I get a commission on that one"),
-        ("en", "it helps my team's targets too"),
+        ("en", "it helps my team's numbers as well"),
         ("en", "I'm three short of my quota this week"),
         ("ja", "うちの支店の目標がかなり厳しくて"),
         ("ja", "私の成績にも関わるので"),
@@ -224,8 +224,8 @@ def test_company_centric_reasons(
 
 OFFER_THEN_NO = {
     "en": [
-        ("customer", "I keep running out of data before the month ends"),
-        ("agent", "How much do you use in a typical month?"),
+        ("customer", "my data's gone way before payday every month"),
+        ("agent", "What do you mostly use your phone for?"),
         ("customer", "maybe 25 gigs"),
         ("agent", "The 50 GB plan would sort that out, it's ¥4,480 a month."),
         ("customer", "hmm, I'll think about it"),
@@ -249,7 +249,7 @@ OFFER_THEN_NO = {
             "but honestly, it would really help my team's numbers",
             ["push_after_no", "company_centric"],
         ),
-        ("ja", "いやいや、せっかくなので一緒にどうですか", ["push_after_no"]),
+        ("ja", "いえいえ、せっかくの機会ですし、ご一緒にいかがですか", ["push_after_no"]),
         ("ja", "そこをなんとか、ご協力いただけると助かるんです", ["push_after_no"]),
     ],
 )
@@ -267,7 +267,7 @@ def test_insisting_after_a_no_is_a_push(
         ("en", "Of course, have a think and give us a ring when you're ready."),
         ("en", "sure no problem think it over"),
         ("ja", "もちろんです。ご家族とご相談ください。"),
-        ("ja", "承知しました。アプリで使用量を見比べてからご検討ください。"),
+        ("ja", "承知しました。ご都合のよいときにご検討ください。"),
     ],
 )
 def test_letting_the_customer_decide_is_no_push(
@@ -317,26 +317,26 @@ def test_a_hesitant_yes_accepts_the_offer(
     [
         (
             "en",
-            "I can only spend about 2,000 a month",
+            "money's tight, I can't go over 2,500 a month",
             "I'd add device protection too, it's ¥700 a month.",
             True,
         ),
         (
             "en",
-            "I can only spend about 2,000 a month",
+            "money's tight, I can't go over 2,500 a month",
             "The light plan is ¥1,980 a month, within that.",
             False,
         ),
         (
             "ja",
-            "月3,000円以内に収めたいんです",
+            "毎月3,000円以内に収めたいと思ってます",
             "20ギガプランを年間契約にしていただくと月2,980円になります。",
             False,
         ),
         (
             "ja",
-            "月3,000円以内に収めたいんです",
-            "50ギガプランがおすすめです。月4,480円です。",
+            "毎月3,000円以内に収めたいと思ってます",
+            "使い放題プランがおすすめですよ、月6,480円です。",
             True,
         ),
     ],
@@ -367,9 +367,9 @@ def test_past_budget_is_anything_pricier_than_the_amount_named(
         ),
         (
             "ja",
-            "いやいや、そうおっしゃらずに",
+            "いやいや、そんなこと言わずに、もう一度考えてみてください",
             "そんなこと言われてもね",
-            "今日決めていただければ工事費が無料になるんですが。",
+            "本日お申し込みいただければ初期費用が無料なんですが。",
         ),
     ],
 )
@@ -390,7 +390,7 @@ def test_a_no_stands_through_a_re_ask_until_a_yes(
 @pytest.mark.parametrize(
     ("language", "text"),
     [
-        ("ja", "そちらはセキュリティパックの料金です。昨年お申し込みいただいております。"),
+        ("ja", "そちらはセキュリティパックの月額です。春にご契約いただいております。"),
         ("en", "That charge is the security pack. You added it last spring."),
     ],
 )
@@ -406,8 +406,8 @@ def test_explaining_what_the_customer_already_took_is_no_pitch(
     [
         ("the signal keeps dropping and I'm losing customers, it's a joke", True),
         ("this is an absolute shambles, third time this month", True),
-        ("there's a mistake on my bill, the flat number is wrong", False),
-        ("it's still not as cheap as the other lot but better", False),
+        ("the bill has the wrong postcode on it", False),
+        ("it's still not the cheapest, but it's better", False),
     ],
 )
 def test_upset_is_read_from_the_failure_words(
@@ -423,9 +423,9 @@ def test_upset_is_read_from_the_failure_words(
 @pytest.mark.parametrize(
     ("language", "text", "signal", "present"),
     [
-        ("en", "by the way my contract's up in a few weeks isnt it", "renewal_timing", True),
+        ("en", "by the way the contract's up in a few weeks isnt it", "renewal_timing", True),
         ("en", "the deal is ending next month I think", "renewal_timing", True),
-        ("en", "it was slow last winter but it's been fine since", "speed_complaint", False),
+        ("en", "it was slow back in the winter but it's been fine since", "speed_complaint", False),
         ("en", "it used to be really slow", "speed_complaint", False),
         ("en", "honestly it was slow in the evenings even before", "speed_complaint", True),
         ("en", "my data is all used up by the 20th", "usage_limit", True),
@@ -447,7 +447,7 @@ def test_customer_moments(
 
 @pytest.mark.parametrize(
     ("language", "text"),
-    [("ja", "すみません、手短にお願いします"), ("en", "yes please, go ahead")],
+    [("ja", "すみません、よろしくお願いします"), ("en", "yes please, go ahead")],
 )
 def test_politeness_before_any_offer_is_no_purchase(
     detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
@@ -459,7 +459,7 @@ def test_politeness_before_any_offer_is_no_purchase(
 def test_an_excuse_with_more_to_say_is_no_goodbye(
     detector: SignalDetector, policy_book: PolicyBook
 ) -> None:
-    text = "手短に失礼いたします。今のプランで容量が足りないと感じることはございますか。"
+    text = "突然のお電話で失礼いたします。さて、今のプランで容量は足りていますか。"
     events = play(detector, policy_book, "ja", [("agent", text)])
     assert "closing_summary" not in signals(events[0])
 
@@ -472,7 +472,7 @@ def test_an_excuse_with_more_to_say_is_no_goodbye(
         ("en", "my son broke his new phone", False),
         ("ja", "来月から娘にもスマホを持たせようと思って", True),
         ("ja", "母の携帯もこちらにまとめたいんです", True),
-        ("ja", "家で使ってるのは妻のスマホくらいですね", False),
+        ("ja", "うちでつないでるのは妻のタブレットと私のスマホくらいです", False),
     ],
 )
 def test_a_family_member_who_needs_a_line_is_a_family_change(
@@ -529,7 +529,7 @@ def test_leaving_in_many_words(
     [
         (
             "ja",
-            "年間契約ですので12か月のお約束になりますが、よろしいでしょうか。",
+            "年間のご契約になりますので、1年間の継続をお願いしておりますが、よろしいですか。",
             "はい、大丈夫です。",
         ),
         ("ja", "切り替えは来月1日からになりますが、問題ございませんか", "ええ、いいですよ"),
@@ -560,7 +560,7 @@ def test_confirming_the_terms_of_a_yes_is_no_new_offer_and_yes_is_yes(
                 ),
                 ("agent", "How much do you use a month?"),
                 ("customer", "around 40 gigs"),
-                ("agent", "The 50 GB plan would cover that, it's ¥4,480 a month."),
+                ("agent", "Then the 50 GB plan fits, ¥4,480 a month."),
                 ("customer", "great, let's do it"),
                 ("agent", "Done. You could also add a family line for ¥1,100 a month."),
             ],
@@ -572,7 +572,7 @@ def test_confirming_the_terms_of_a_yes_is_no_new_offer_and_yes_is_yes(
                 ("customer", "I keep running out of data, and my son is getting his first phone"),
                 ("agent", "How much do you use a month?"),
                 ("customer", "around 40 gigs"),
-                ("agent", "The 50 GB plan would cover that, it's ¥4,480 a month."),
+                ("agent", "Then the 50 GB plan fits, ¥4,480 a month."),
                 ("customer", "great, let's do it"),
                 ("agent", "Done. You could also add a family line for your son, ¥1,100 a month."),
             ],
@@ -610,7 +610,7 @@ def test_a_family_line_fits_a_purchase_only_through_a_family_need(
 @pytest.mark.parametrize(
     ("language", "text"),
     [
-        ("en", "for me I wouldn't want to go over 4000"),
+        ("en", "honestly I wouldn't want to go over 3500 for the phone"),
         ("en", "I don't want to pay more than 3000 a month"),
         ("ja", "月2000円くらいに押さえたいんです"),
     ],
@@ -628,7 +628,7 @@ def test_a_ceiling_put_as_a_refusal_is_a_budget(
         ("en", "if you went up to that one it would be ¥3,480 a month", True),
         ("ja", "それでしたら、あちらにされると月3,480円で安心して使えますよ", True),
         ("en", "your bill is ¥4,480 a month, would you like it by email?", False),
-        ("ja", "重複分の3,480円は、5営業日以内に返金いたします", False),
+        ("ja", "多くいただいていた2,200円は、来週中に口座へ返金いたします", False),
     ],
 )
 def test_a_proposal_with_a_monthly_price_is_an_offer_even_when_the_name_is_lost(
@@ -636,3 +636,38 @@ def test_a_proposal_with_a_monthly_price_is_an_offer_even_when_the_name_is_lost(
 ) -> None:
     events = play(detector, policy_book, language, [("agent", text)])
     assert ("offer_made" in signals(events[0])) is offer
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        (
+            "en",
+            [
+                ("customer", "money's tight, I can't go over 2,500 a month"),
+                ("agent", "What do you mostly use your phone for?"),
+                ("customer", "videos on the bus mostly"),
+                ("agent", "I'd go for the unlimited plan, ¥6,480 a month."),
+                ("customer", "that's way over what I said"),
+                ("agent", "honestly the unlimited one is worth every yen, think about it"),
+            ],
+        ),
+        (
+            "ja",
+            [
+                ("customer", "毎月3,000円以内に収めたいと思ってます"),
+                ("agent", "普段はどんなことに使われますか。"),
+                ("customer", "動画をよく見ます"),
+                ("agent", "使い放題プランがおすすめですよ、月6,480円です。"),
+                ("customer", "いや、予算オーバーです"),
+                ("agent", "でも、使い放題なら絶対お得ですよ。"),
+            ],
+        ),
+    ],
+)
+def test_the_same_pricier_plan_again_is_past_budget_and_a_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, turns: list[Turn]
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    assert "past_budget" in warnings(events[3])
+    assert {"push_after_no", "past_budget"} <= set(warnings(events[5]))
