@@ -60,7 +60,7 @@ WARNING_RULES = (
     "pressure_language",
     "company_centric",
 )
-HELD_OUT_FOLDER = "holdout"
+HELD_OUT_FOLDERS = ("holdout", "holdout_asr")
 """The blind set under ``eval/calls/``: aggregates only. ``dev`` and ``test`` are development
 (``test`` was held out in the first round and is read since)."""
 OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[
             repo / "eval" / "calls" / "dev",
             repo / "eval" / "calls" / "test",
-            repo / "eval" / "calls" / "holdout",
+            *(repo / "eval" / "calls" / name for name in HELD_OUT_FOLDERS),
         ],
     )
     parser.add_argument(
@@ -440,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     book, customers = load_book(config)
     known = sorted(SIGNAL_NAMES)
     held_out = {p.resolve() for p in args.aggregate_only} | {
-        (repo / "eval" / "calls" / HELD_OUT_FOLDER).resolve()
+        (repo / "eval" / "calls" / name).resolve() for name in HELD_OUT_FOLDERS
     }
     for folder in [*args.folders, *args.aggregate_only]:
         if not folder.is_dir():

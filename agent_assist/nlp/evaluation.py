@@ -29,7 +29,7 @@ from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
 from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.nlp.call_eval import (
-    HELD_OUT_FOLDER,
+    HELD_OUT_FOLDERS,
     CallResult,
     evaluate_folder,
     feed_latency,
@@ -268,12 +268,14 @@ def call_level_report(
         "Each call runs turn by turn through `CallSession` (signals, dialogue acts, phase, "
         "offers, compliance), as a live call does; matching is described in "
         "`agent_assist/nlp/call_eval.py`. `dev` and `test` are development sets (`test` "
-        "was held out in round 1 and is read since); `holdout` is the blind set, measured "
-        "once by the integrator: only its aggregates are shown.",
+        "was held out in round 1 and is read since); `holdout` is the blind set of round 2 "
+        "and `holdout_asr` the same calls spoken and recognised: only their aggregates "
+        "are shown.",
         "",
     ]
     all_results: list[CallResult] = []
-    for name, show in (("dev", True), ("test", True), (HELD_OUT_FOLDER, False)):
+    sets = [("dev", True), ("test", True), *((name, False) for name in HELD_OUT_FOLDERS)]
+    for name, show in sets:
         folder = EVAL / "calls" / name
         if not folder.is_dir():
             out += [
@@ -296,7 +298,7 @@ def call_level_report(
     # timing: the quietest of three passes (other processes inflate wall time)
     folders = [
         EVAL / "calls" / name
-        for name in ("dev", "test", HELD_OUT_FOLDER)
+        for name in ("dev", "test", *HELD_OUT_FOLDERS)
         if (EVAL / "calls" / name).is_dir()
     ]
     runs = [all_results] + [
