@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from agent_assist.asr.engine import RecognitionEngine
+from agent_assist.asr.prompt_words import with_product_words
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.cluster.gateway import remote_engine
@@ -107,7 +108,9 @@ def build_services(
         engine, vad = remote_engine(config), SileroVad()
     elif with_asr:
         recognizer = WhisperRecognizer(
-            config.asr, config.resolve(config.models.dir), config.vad
+            with_product_words(config.asr, policy.catalog),
+            config.resolve(config.models.dir),
+            config.vad,
         )
         recognizer.warm_up()
         engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
