@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agent_assist.asr.engine import RecognitionEngine
 from agent_assist.cluster.jobs import Keys
+from agent_assist.cluster.lost_calls import LostCalls
 from agent_assist.cluster.remote import RedisRecognizer
 from agent_assist.cluster.worker import node_name
 from agent_assist.config import Config
@@ -55,7 +56,9 @@ class ClusterLink:
     ``publish`` is called for every event this gateway numbered and stored; a single
     sender task keeps their order. Events from other gateways go to ``deliver`` (the
     hub), which fills any gap from the shared store, so a dropped pub/sub message never
-    leaves a console short.
+    leaves a console short. Each heartbeat also registers this gateway's live calls again
+    (``held``: a Redis that lost its data learns them back) and, with ``lost``, ends
+    the calls of gateways that died (``lost_calls.py``).
     """
 
     def __init__(
@@ -63,12 +66,16 @@ class ClusterLink:
         config: Config,
         deliver: Callable[[str, int, str, bool], None],
         load: Callable[[], dict[str, Any]],
+        held: Callable[[], Collection[str]] = tuple,
+        lost: LostCalls | None = None,
     ) -> None:
         self._cfg = config.cluster
         self._keys = Keys(self._cfg.prefix)
         self.name = node_name(self._cfg.node, "gateway")
         self._deliver = deliver
         self._load = load
+        self._held = held
+        self._lost = lost
         self._redis = aioredis.Redis.from_url(
             self._cfg.redis_url, socket_connect_timeout=2, socket_timeout=None
         )
@@ -166,9 +173,57 @@ class ClusterLink:
             report = {"role": "gateway", "at": time.time(), **self._load()}
             with contextlib.suppress(*RedisDown):
                 await self._redis.set(self._keys.node(self.name), json.dumps(report), ex=ttl)
+                await self._register_held_calls()
                 self.nodes_seen = await self.nodes()
                 await self._refresh_remote_calls()
+                if self._lost is not None:
+                    try:
+                        await self._sweep_lost_calls(self._lost)
+                    except RedisDown:
+                        raise
+                    except Exception:  # a store outage: the next beat tries again
+                        log.exception("gateway %s: sweeping lost calls failed", self.name)
             await asyncio.sleep(self._cfg.heartbeat_s)
+
+    async def _register_held_calls(self) -> None:
+        """``{p}:calls`` lists exactly this gateway's live calls under its name, even
+        after Redis lost its data or a call's start or end message was not sent."""
+        listed = await self._redis.hgetall(self._keys.calls())
+        held = set(self._held())  # read after the await: a call now starting is in it
+        stale = [c for c, node in listed.items() if _text(node) == self.name
+                 and _text(c) not in held]  # fmt: skip
+        if stale:
+            await self._redis.hdel(self._keys.calls(), *stale)
+        if held:
+            await self._redis.hset(self._keys.calls(), mapping=dict.fromkeys(held, self.name))
+
+    async def _sweep_lost_calls(self, lost: LostCalls) -> None:
+        """End the calls no live gateway has held for the grace window: one gateway at a
+        time (a lock in Redis), each call once (its row is read again under the lock)."""
+        held = await self._redis.hgetall(self._keys.calls())
+        live = {self.name, *(n for n, r in self.nodes_seen.items() if r.get("role") == "gateway")}
+        held_by_live = {_text(c) for c, node in held.items() if _text(node) in live}
+        due = await asyncio.to_thread(lost.due, held_by_live)
+        if not due:
+            return
+        lock = self._keys.sweep_lock()
+        ttl_ms = max(5000, round(10_000 * self._cfg.heartbeat_s))
+        if not await self._redis.set(lock, self.name, nx=True, px=ttl_ms):
+            return  # another gateway sweeps now; what it leaves is seen again next beat
+        try:
+            for call_id in due:
+                ended = await asyncio.to_thread(lost.end, call_id)
+                await self._redis.hdel(self._keys.calls(), call_id)
+                self.remote_calls.pop(call_id, None)
+                if ended is not None:
+                    seq, body = ended
+                    log.warning("gateway %s: ended call %s, its gateway is gone", self.name,
+                                call_id)  # fmt: skip
+                    self._deliver(call_id, seq, body, True)  # this gateway's consoles
+                    self.publish(call_id, seq, body, True)  # and every other gateway's
+        finally:
+            if _text(await self._redis.get(lock) or b"") == self.name:
+                await self._redis.delete(lock)
 
     async def _refresh_remote_calls(self) -> None:
         """Live calls of other gateways still beating (a crashed gateway's calls drop out)."""
@@ -179,7 +234,9 @@ class ClusterLink:
         }
 
     def capacity(self) -> dict[str, Any]:
-        """The cluster as this gateway last saw it: for the health report and the wall."""
+        """The cluster as this gateway last saw it: for admission, the health report and
+        the wall. ``capacity``: audio calls the live workers take together (each reports
+        its ``worker_calls``); ``audio_calls``: live audio calls on every live gateway."""
         workers = [n for n in self.nodes_seen.values() if n.get("role") == "worker"]
         gateways = [  # this gateway as it is now, the others as last reported
             {"role": "gateway", **self._load()},
@@ -195,6 +252,8 @@ class ClusterLink:
             "workers": len(workers),
             "gateways": len(gateways),
             "calls": sum(int(g.get("calls", 0)) for g in gateways),
+            "audio_calls": sum(int(g.get("audio_calls", 0)) for g in gateways),
+            "capacity": sum(int(w.get("calls", 0)) for w in workers),
             "languages": languages,
             "worker_busy": round(sum(busy) / len(busy), 3) if busy else 0.0,
         }
@@ -215,6 +274,23 @@ class ClusterLink:
         if language not in served:
             return f"no recognition worker serves {language!r} (workers serve {served or 'none'})"
         return ""
+
+    def full(self) -> str:
+        """Why the cluster takes no more audio calls now ('' while it has room): the live
+        audio calls of every gateway against what the live workers take."""
+        seen = self.capacity()
+        if seen["workers"] and seen["audio_calls"] >= seen["capacity"]:
+            return (
+                f"{seen['audio_calls']} live audio calls across {seen['gateways']} gateway(s),"
+                f" the {seen['workers']} live worker(s) take {seen['capacity']}"
+            )
+        return ""
+
+    async def refresh(self) -> None:
+        """Read every node's report now (a call is being admitted); Redis down: the last
+        reports stand."""
+        with contextlib.suppress(*RedisDown, TimeoutError):
+            self.nodes_seen = await asyncio.wait_for(self.nodes(), 2)
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
         """Every node's last load report (gateways and workers still beating)."""

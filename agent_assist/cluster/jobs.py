@@ -12,7 +12,8 @@ Keys (all under ``[cluster] prefix``):
 - ``{p}:reply:{job id}``: a list the gateway blocks on, pushed when the answer lands.
 - ``{p}:node:{name}``: each node's load report, expiring when the node stops beating.
 - ``{p}:events``: the pub/sub channel of every gateway's events; ``{p}:calls``: the
-  live calls and the gateway holding each.
+  live calls and the gateway holding each; ``{p}:sweep``: the lock a gateway holds
+  while it ends the calls of a gateway that died.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Keys:
 
     def nodes_pattern(self) -> str:
         return f"{self.prefix}:node:*"
+
+    def sweep_lock(self) -> str:
+        return f"{self.prefix}:sweep"
 
     def events(self) -> str:
         return f"{self.prefix}:events"

@@ -21,8 +21,15 @@ from websockets.http11 import Request, Response
 
 from agent_assist import __version__
 from agent_assist.cluster.gateway import ClusterLink
+from agent_assist.cluster.lost_calls import LostCalls
 from agent_assist.core.vocabulary import SIGNAL_NAMES
-from agent_assist.errors import AgentAssistError, CallError, ConfigError, ProtocolError
+from agent_assist.errors import (
+    AgentAssistError,
+    CallError,
+    CapacityError,
+    ConfigError,
+    ProtocolError,
+)
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -39,7 +46,7 @@ from agent_assist.protocol import (
 from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
-from agent_assist.runtime.services import Services, now_iso
+from agent_assist.runtime.services import Services, close_open_call, now_iso
 from agent_assist.server.admission import Admission
 from agent_assist.server.web import WebGate, json_response, text_response
 from agent_assist.store.choice import STORE_ERRORS
@@ -132,11 +139,20 @@ class AgentAssistServer:
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
         if self.services.config.cluster.redis_url:  # events to and from other gateways
-            self.cluster = ClusterLink(self.services.config, self._deliver_remote, self.load)
+            config = self.services.config
+            grace = config.cluster.lost_call_grace_s
+            lost = LostCalls(self.services.store, self.desk_calls, grace, close_open_call, now_iso)
+            self.cluster = ClusterLink(
+                config, self._deliver_remote, self.load, held=self.desk_calls, lost=lost
+            )
             self.services.hub.relay = self.cluster.publish
             await self.cluster.start()
             self.web.cluster_view = self.cluster.view
         return bound_host, bound_port
+
+    def desk_calls(self) -> list[str]:
+        """The calls this process holds live."""
+        return list(self.calls)
 
     def _deliver_remote(self, call_id: str, seq: int, body: str, last: bool) -> None:
         """An event of a call another gateway holds. Its agent is stored just after the
@@ -148,7 +164,9 @@ class AgentAssistServer:
     def load(self) -> dict[str, object]:
         """This gateway's load, reported to the cluster."""
         engine = self.services.engine
-        return {"calls": len(self.calls), "lag_ms": engine.lag_ms() if engine else 0}
+        audio = sum(1 for call in self.calls.values() if call.mode == "audio")
+        return {"calls": len(self.calls), "audio_calls": audio,
+                "lag_ms": engine.lag_ms() if engine else 0}  # fmt: skip
 
     def _tls_context(self) -> ssl.SSLContext | None:
         """Built-in TLS from ``[server] tls_cert`` / ``tls_key`` (PEM), else None."""
@@ -232,6 +250,9 @@ class AgentAssistServer:
             if accepting and not body["cluster"]["workers"]:
                 accepting = body["accepting"] = False
                 body["reason"] = "no recognition worker is alive"
+            elif accepting and (full := self.cluster.full()):
+                accepting = body["accepting"] = False
+                body["reason"] = full
         status = HTTPStatus.OK if accepting else HTTPStatus.SERVICE_UNAVAILABLE
         return json_response(status, body)
 
@@ -449,13 +470,7 @@ class AgentAssistServer:
                 raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            # the one rule for "too many calls": count, recognition lag, degradation level
-            self.admission.check(len(self.calls), audio=msg.mode == "audio")
-            if self.cluster is not None and msg.mode == "audio":
-                language = msg.language or self.services.config.asr.default_language
-                if reason := self.cluster.refusal(language):
-                    raise CallError(f"the cluster takes no such call now: {reason}",
-                                    code="cluster.no_worker")  # fmt: skip
+            await self._admit(msg)
             agent = user.name if user.role == "agent" else msg.agent
 
             def before_start(new: LiveCall) -> None:
@@ -479,10 +494,25 @@ class AgentAssistServer:
             await self._end_call(call, msg.reason)
         return call
 
+    async def _admit(self, start: CallStart) -> None:
+        """The one rule for "too many calls": this gateway's count, recognition lag and
+        degradation level; in a cluster also a live worker for the language and room in
+        the cluster (every gateway's live audio calls against the live workers' calls)."""
+        self.admission.check(len(self.calls), audio=start.mode == "audio")
+        if self.cluster is None or start.mode != "audio":
+            return
+        await self.cluster.refresh()
+        language = start.language or self.services.config.asr.default_language
+        if reason := self.cluster.refusal(language):
+            raise CallError(f"the cluster takes no such call now: {reason}",
+                            code="cluster.no_worker")  # fmt: skip
+        if reason := self.cluster.full():
+            raise CapacityError(f"the cluster takes no more calls now: {reason}")
+
     async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall:
         """Start a call for a telephony adapter acting as the user ``source``: the desk,
         with its agent known first."""
-        self.admission.check(len(self.calls), audio=start.mode == "audio")  # as for /ws
+        await self._admit(start)  # as for /ws
 
         def before_start(new: LiveCall) -> None:
             self._agents[new.call_id] = agent
