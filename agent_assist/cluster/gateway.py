@@ -233,6 +233,10 @@ class ClusterLink:
             call: node for call, node in pairs if node != self.name and node in self.nodes_seen
         }
 
+    def lost_calls_ended(self) -> list[str]:
+        """The calls of dead gateways this gateway ended (newest last)."""
+        return list(self._lost.ended) if self._lost is not None else []
+
     def capacity(self) -> dict[str, Any]:
         """The cluster as this gateway last saw it: for admission, the health report and
         the wall. ``capacity``: audio calls the live workers take together (each reports

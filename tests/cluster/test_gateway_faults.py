@@ -1,0 +1,208 @@
+"""A gateway that dies, and admission against the cluster's capacity, on a real Redis.
+
+A gateway process killed with SIGKILL mid-call cannot end its call: one surviving
+gateway ends it (reason ``gateway_lost``) once the dead one's heartbeat expired and the
+grace window passed, and every console sees that ``call.ended`` once. Admission counts
+every gateway's live audio calls against the calls the live workers take: a call on
+gateway B is refused (``call.limit``) while A holds the cluster's only place, admitted
+once a second worker joins, and refused again when that worker stops beating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from agent_assist.cluster.jobs import Keys
+from agent_assist.cluster.private_servers import PrivatePostgres, PrivateRedis
+from agent_assist.config import Config, load_config
+from agent_assist.store.postgres import PostgresStore
+from tests.cluster.conftest import Workers, cluster_config_file
+from tests.cluster.test_workers import watch
+from tests.conftest import RunningServer, _serve
+from tests.server.test_crash import TOKEN, start_process
+from tests.server.test_server import msg, recv_json, start_text_call
+
+GRACE_S = 2.0
+
+
+def gateway_config(folder: Path, redis_url: str, store_url: str, prefix: str) -> Path:
+    """The cluster test config on a shared PostgreSQL store, with a short grace window."""
+    path = cluster_config_file(folder, redis_url)
+    text = path.read_text(encoding="utf-8")
+    for old, new in [
+        ('url = ""', f'url = "{store_url}"'),
+        ('source_token = ""', f'source_token = "{TOKEN}"'),
+        ('prefix = "agent-assist"', f'prefix = "{prefix}"'),
+        ("lost_call_grace_s = 10.0", f"lost_call_grace_s = {GRACE_S}"),
+        ("second_opinion = true", "second_opinion = false"),
+        ('path = "var/agent-assist.sqlite3"', f'path = "{folder / "unused.sqlite3"}"'),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def test_a_gateway_killed_mid_call_has_its_call_ended_once(
+    redis_server: PrivateRedis, postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    store_url = postgres.create_database("lost_gateway")
+    path = gateway_config(tmp_path, redis_server.url, store_url, "lost")
+    config = load_config(path)
+    proc, source_url = await start_process(path)  # gateway A: its own process
+    try:
+        async with (
+            _serve(config, tmp_path / "b.sqlite3", False) as b,
+            _serve(config, tmp_path / "c.sqlite3", False) as c,
+        ):
+            on_b: list[dict[str, Any]] = []
+            on_c: list[dict[str, Any]] = []
+            consoles = [
+                asyncio.create_task(watch(b.url, 1, on_b)),
+                asyncio.create_task(watch(c.url, 1, on_c)),
+            ]
+            await asyncio.sleep(0.3)
+            source = await connect(source_url)
+            call_id = await start_text_call(source)
+            turn = {"speaker": "customer", "text": "My internet is so slow.", "end_ms": 900}
+            await source.send(msg("turn", turn, call_id, seq=3))
+            deadline = time.monotonic() + 30
+            while not any(m["type"] == "transcript.final" for m in on_b + on_c):
+                assert time.monotonic() < deadline, on_b
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            killed = time.monotonic()
+            done, _ = await asyncio.wait(consoles, timeout=30)
+            took = time.monotonic() - killed
+            assert len(done) == 2, (on_b[-3:], on_c[-3:])
+            swept = [
+                *(b.server.cluster.lost_calls_ended() if b.server.cluster else []),
+                *(c.server.cluster.lost_calls_ended() if c.server.cluster else []),
+            ]
+            held = redis.Redis.from_url(redis_server.url).hgetall(Keys("lost").calls())
+            source.transport.abort()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert swept == [call_id]  # exactly one surviving gateway ended it
+    assert not held  # no call listed live in Redis any more
+    assert GRACE_S <= took < 3 + GRACE_S + 5, took  # heartbeat expiry + grace, then swept
+    for seen in (on_b, on_c):
+        mine = [m for m in seen if m["call_id"] == call_id]
+        assert [m["seq"] for m in mine] == list(range(1, len(mine) + 1))
+        ended = [m for m in mine if m["type"] == "call.ended"]
+        assert len(ended) == 1 and mine[-1] is ended[0]
+        assert ended[0]["data"]["reason"] == "gateway_lost"
+    store = PostgresStore(store_url)
+    try:
+        row = store.get_call(call_id)
+        assert row is not None and row.end_reason == "gateway_lost"
+        types = [e["type"] for e in store.call_events(call_id)]
+        assert types.count("call.ended") == 1 and types[-1] == "call.ended"
+        assert not store.open_calls()
+    finally:
+        store.close()
+
+
+async def start_audio_call(gw: RunningServer) -> tuple[ClientConnection, dict[str, Any]]:
+    """A source on ``gw`` asking for an English audio call; the first answer comes back."""
+    ws = await connect(gw.url)
+    await ws.send(msg("hello", {"role": "source"}))
+    assert (await recv_json(ws))["type"] == "ready"
+    start = {"language": "en", "mode": "audio", "sample_rate": 16000,
+             "channels": ["agent", "customer"]}  # fmt: skip
+    await ws.send(msg("call.start", start, seq=2))
+    return ws, await recv_json(ws, timeout=20)
+
+
+async def until(check: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+def health(gw: RunningServer) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{gw.http}/api/health", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+@pytest.mark.model
+async def test_admission_counts_every_gateways_calls_against_the_live_workers(
+    redis_server: PrivateRedis, tmp_path: Path
+) -> None:
+    path = cluster_config_file(tmp_path, redis_server.url)
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            'prefix = "agent-assist"', 'prefix = "admission"', 1
+        ),
+        encoding="utf-8",
+    )
+    loaded = load_config(path)
+    config: Config = replace(loaded, nlp=replace(loaded.nlp, second_opinion=False))
+    workers = Workers(path)
+    sockets: list[ClientConnection] = []
+    try:
+        await asyncio.to_thread(workers.start, "one-call-1", calls=1)
+        async with (
+            _serve(config, tmp_path / "a.sqlite3", True) as a,
+            _serve(config, tmp_path / "b.sqlite3", True) as b,
+        ):
+            assert a.server.cluster is not None and b.server.cluster is not None
+            link_b = b.server.cluster
+
+            async def b_sees(calls: int, capacity: int) -> bool:
+                await link_b.refresh()
+                seen = link_b.capacity()
+                return bool(seen["audio_calls"] == calls and seen["capacity"] == capacity)
+
+            await until(lambda: b_sees(0, 1), "B never saw the worker")
+            ws, answer = await start_audio_call(a)  # A takes the cluster's only place
+            sockets.append(ws)
+            assert answer["type"] == "call.started", answer
+            await until(lambda: b_sees(1, 1), "B never saw A's call")
+            ws, refused = await start_audio_call(b)
+            sockets.append(ws)
+            assert refused["type"] == "error" and refused["data"]["code"] == "call.limit"
+            assert "1 live audio calls across 2 gateway(s)" in refused["data"]["message"]
+            status, report = await asyncio.to_thread(health, b)
+            assert status == 503 and not report["accepting"], report
+            assert report["cluster"]["capacity"] == 1 and report["cluster"]["audio_calls"] == 1
+
+            await asyncio.to_thread(workers.start, "one-call-2", calls=1)  # a worker joins
+            await until(lambda: b_sees(1, 2), "B never saw the second worker")
+            ws, answer = await start_audio_call(b)
+            sockets.append(ws)
+            assert answer["type"] == "call.started", answer
+            status, report = await asyncio.to_thread(health, a)
+            assert status == 503 and report["cluster"]["audio_calls"] == 2
+
+            workers.kill("one-call-2")  # silent: it stops counting once its report expires
+            await until(lambda: b_sees(2, 1), "the killed worker still counted", timeout=15)
+            ws, refused = await start_audio_call(a)
+            sockets.append(ws)
+            assert refused["type"] == "error" and refused["data"]["code"] == "call.limit"
+            ws = await connect(a.url)  # a text call needs no worker: not counted
+            sockets.append(ws)
+            await start_text_call(ws)
+    finally:
+        for ws in sockets:
+            ws.transport.abort()
+        await asyncio.to_thread(workers.stop)
