@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,6 +27,7 @@ from agent_assist.cluster.lost_calls import LostCalls
 from agent_assist.cluster.remote import RedisRecognizer
 from agent_assist.cluster.worker import node_name
 from agent_assist.config import Config
+from agent_assist.protocol import CallStart
 
 log = logging.getLogger(__name__)
 RedisDown = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -76,6 +77,8 @@ class ClusterLink:
         self._load = load
         self._held = held
         self._lost = lost
+        self._taking_over: set[str] = set()
+        """Calls this gateway is taking over from a dead one (held, not yet live here)."""
         self._redis = aioredis.Redis.from_url(
             self._cfg.redis_url, socket_connect_timeout=2, socket_timeout=None
         )
@@ -132,6 +135,8 @@ class ClusterLink:
                     await self._redis.publish(channel, message)
                     if kind == "call.ended":
                         await self._redis.hdel(self._keys.calls(), call_id)
+                        await self._redis.hdel(self._keys.sources(), call_id)
+                        self._taking_over.discard(call_id)
                     break
                 except RedisDown:  # others fill the gap from the store later
                     await asyncio.sleep(0.5)
@@ -189,7 +194,8 @@ class ClusterLink:
         """``{p}:calls`` lists exactly this gateway's live calls under its name, even
         after Redis lost its data or a call's start or end message was not sent."""
         listed = await self._redis.hgetall(self._keys.calls())
-        held = set(self._held())  # read after the await: a call now starting is in it
+        held = set(self._held()) | self._taking_over  # read after the await: a call now
+        # starting or being taken over is in it
         stale = [c for c, node in listed.items() if _text(node) == self.name
                  and _text(c) not in held]  # fmt: skip
         if stale:
@@ -203,7 +209,7 @@ class ClusterLink:
         held = await self._redis.hgetall(self._keys.calls())
         live = {self.name, *(n for n, r in self.nodes_seen.items() if r.get("role") == "gateway")}
         held_by_live = {_text(c) for c, node in held.items() if _text(node) in live}
-        due = await asyncio.to_thread(lost.due, held_by_live)
+        due = lost.due(held_by_live)  # the store is used from the event loop, as everywhere
         if not due:
             return
         lock = self._keys.sweep_lock()
@@ -212,8 +218,12 @@ class ClusterLink:
             return  # another gateway sweeps now; what it leaves is seen again next beat
         try:
             for call_id in due:
-                ended = await asyncio.to_thread(lost.end, call_id)
+                holder = _text(await self._redis.hget(self._keys.calls(), call_id) or b"")
+                if holder in live:  # taken over by a gateway since `due` was read
+                    continue
+                ended = lost.end(call_id)
                 await self._redis.hdel(self._keys.calls(), call_id)
+                await self._redis.hdel(self._keys.sources(), call_id)
                 self.remote_calls.pop(call_id, None)
                 if ended is not None:
                     seq, body = ended
@@ -224,6 +234,59 @@ class ClusterLink:
         finally:
             if _text(await self._redis.get(lock) or b"") == self.name:
                 await self._redis.delete(lock)
+
+    async def register_source(self, call_id: str, user: str, start: CallStart) -> None:
+        """Who carries a call and how it started: what another gateway needs to let that
+        source take the call over if this gateway dies."""
+        doc = {"user": user, "start": {**asdict(start), "channels": list(start.channels)}}
+        with contextlib.suppress(*RedisDown):
+            await self._redis.hset(self._keys.sources(), call_id, json.dumps(doc))
+
+    async def take_over(self, call_id: str, user: str) -> CallStart | None:
+        """Hold a call of a gateway that died, for its own source ``user`` coming back:
+        the call's start as it was, or None (unknown, another user's, ended, or its
+        gateway still beating after 3 heartbeats). The caller makes it live here at once
+        and calls ``taken_over``; under the sweep lock, so no sweep ends it meanwhile."""
+        if self._lost is None:
+            return None
+        try:
+            raw = await self._redis.hget(self._keys.sources(), call_id)
+            if raw is None or json.loads(raw).get("user") != user:
+                return None
+            start = json.loads(raw)["start"]
+            deadline = time.monotonic() + 3 * self._cfg.heartbeat_s + 1
+            while True:  # the source may come back before its gateway's report expires
+                self.nodes_seen = await self.nodes()
+                holder = _text(await self._redis.hget(self._keys.calls(), call_id) or b"")
+                if holder == self.name or holder not in self.nodes_seen:
+                    break
+                if time.monotonic() > deadline:
+                    return None  # its gateway lives: that gateway holds it
+                await asyncio.sleep(min(0.25, self._cfg.heartbeat_s / 2))
+            lock = self._keys.sweep_lock()
+            for _ in range(100):
+                if await self._redis.set(lock, self.name, nx=True, px=5000):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                return None
+            try:
+                if not self._lost.is_open(call_id):
+                    return None
+                self._taking_over.add(call_id)
+                await self._redis.hset(self._keys.calls(), call_id, self.name)
+            finally:
+                if _text(await self._redis.get(lock) or b"") == self.name:
+                    await self._redis.delete(lock)
+        except RedisDown:
+            self._taking_over.discard(call_id)
+            return None
+        return CallStart(**{**start, "channels": tuple(start["channels"])})
+
+    def taken_over(self, call_id: str, live: bool) -> None:
+        """The call taken over is live here now (or could not be made live)."""
+        if not live:
+            self._taking_over.discard(call_id)
 
     async def _refresh_remote_calls(self) -> None:
         """Live calls of other gateways still beating (a crashed gateway's calls drop out)."""

@@ -59,6 +59,10 @@ class LostCalls:
         self._unheld_since = {c: self._unheld_since.get(c, now) for c in unheld}
         return sorted(c for c, t in self._unheld_since.items() if now - t >= self._grace_s)
 
+    def is_open(self, call_id: str) -> bool:
+        row = self._store.get_call(call_id)
+        return row is not None and row.ended_at is None
+
     def end(self, call_id: str) -> tuple[int, str] | None:
         """Store the lost call's end; None when it ended meanwhile (another gateway's
         sweep, or its own gateway's)."""

@@ -361,7 +361,12 @@ class AgentAssistServer:
                 )
             user = self._user(ws)
             resume = msg.resume_call_id
-            if msg.role == "source" and resume and not self._resumable(user, resume):
+            if (
+                msg.role == "source"
+                and resume
+                and not self._resumable(user, resume)
+                and not await self._take_over(user, resume)
+            ):
                 raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
             for wanted in (None if msg.role == "source" else msg.resume_call_id, msg.subscribe):
                 if wanted in (None, "*"):
@@ -382,6 +387,29 @@ class AgentAssistServer:
     def _resumable(self, user: User, call_id: str) -> bool:
         """A call whose source dropped, within the grace window, asked for by that source."""
         return call_id in self._detached and self._sources.get(call_id) == user.name
+
+    async def _take_over(self, user: User, call_id: str) -> bool:
+        """A call of a gateway that died, asked for by its own source within the grace
+        window: live here from its stored state, detached until this connection takes
+        it up again (as after a dropped connection)."""
+        if self.cluster is None:
+            return False
+        start = await self.cluster.take_over(call_id, user.name)
+        if start is None:
+            return False
+        call: LiveCall | None = None
+        try:
+            call = await self.desk.continue_call(start, call_id)
+        finally:
+            self.cluster.taken_over(call_id, call is not None)
+        if call is None:
+            return False
+        self._sources[call_id] = user.name
+        self._agents.pop(call_id, None)
+        await self.cluster.register_source(call_id, user.name, start)
+        self._detach(call, max(1.0, self.services.config.server.source_grace_s))
+        log.warning("call %s taken over from a gateway that stopped", call_id)
+        return True
 
     def _detach(self, call: LiveCall, grace: float) -> None:
         """The call's source dropped: keep the call live for ``grace`` seconds, so a
@@ -485,6 +513,8 @@ class AgentAssistServer:
             if user.role == "agent" and call.mode == "text":
                 self.services.store.mark_self_reported(call.call_id)  # typed: not counted
             self._sources[call.call_id] = user.name
+            if self.cluster is not None:  # so another gateway can take it over
+                await self.cluster.register_source(call.call_id, user.name, msg)
             return call
         if call is None or call.ended:
             raise CallError("no call started on this connection", code="call.not_started")
@@ -519,6 +549,8 @@ class AgentAssistServer:
 
         call = await self.desk.open(start, agent, before_start)
         self._sources[call.call_id] = source  # only that source may write to it
+        if self.cluster is not None:
+            await self.cluster.register_source(call.call_id, source, start)
         return call
 
     async def end_call(self, call: LiveCall, reason: str) -> None:

@@ -32,7 +32,7 @@ from tests.cluster.conftest import Workers, cluster_config_file
 from tests.cluster.test_workers import watch
 from tests.conftest import RunningServer, _serve
 from tests.server.test_crash import TOKEN, start_process
-from tests.server.test_server import msg, recv_json, start_text_call
+from tests.server.test_server import msg, recv_json, recv_until, start_text_call
 
 GRACE_S = 2.0
 
@@ -55,9 +55,17 @@ def gateway_config(folder: Path, redis_url: str, store_url: str, prefix: str) ->
     return path
 
 
-async def test_a_gateway_killed_mid_call_has_its_call_ended_once(
+async def text_turn(ws: ClientConnection, call_id: str, seq: int, text: str, at: int) -> None:
+    turn = {"speaker": "customer", "text": text, "t_ms": at, "end_ms": at + 900}
+    await ws.send(msg("turn", turn, call_id, seq=seq, t_ms=at))
+
+
+async def test_a_gateway_killed_mid_call_its_calls_end_once_or_move(
     redis_server: PrivateRedis, postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
+    """Two calls on gateway A (a process), killed with SIGKILL: the source of one never
+    comes back, so one surviving gateway ends it (``gateway_lost``); the other's source
+    resumes on gateway B within the grace window and its call goes on there."""
     store_url = postgres.create_database("lost_gateway")
     path = gateway_config(tmp_path, redis_server.url, store_url, "lost")
     config = load_config(path)
@@ -70,21 +78,33 @@ async def test_a_gateway_killed_mid_call_has_its_call_ended_once(
             on_b: list[dict[str, Any]] = []
             on_c: list[dict[str, Any]] = []
             consoles = [
-                asyncio.create_task(watch(b.url, 1, on_b)),
-                asyncio.create_task(watch(c.url, 1, on_c)),
+                asyncio.create_task(watch(b.url, 2, on_b)),
+                asyncio.create_task(watch(c.url, 2, on_c)),
             ]
             await asyncio.sleep(0.3)
-            source = await connect(source_url)
-            call_id = await start_text_call(source)
-            turn = {"speaker": "customer", "text": "My internet is so slow.", "end_ms": 900}
-            await source.send(msg("turn", turn, call_id, seq=3))
+            gone, moving = await connect(source_url), await connect(source_url)
+            lost_id = await start_text_call(gone)
+            moved_id = await start_text_call(moving)
+            await text_turn(gone, lost_id, 3, "My internet is so slow.", 0)
+            await text_turn(moving, moved_id, 3, "I want to cancel my contract.", 0)
+            seen_by_source = await recv_until(moving, "transcript.final")
             deadline = time.monotonic() + 30
-            while not any(m["type"] == "transcript.final" for m in on_b + on_c):
-                assert time.monotonic() < deadline, on_b
+            while sum(m["type"] == "transcript.final" for m in on_c) < 2:
+                assert time.monotonic() < deadline, on_c
                 await asyncio.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             killed = time.monotonic()
+
+            back = await connect(f"{b.ws}?token={TOKEN}")  # the source of one call returns
+            resume = {"call_id": moved_id, "after_seq": seen_by_source[-1]["seq"]}
+            await back.send(msg("hello", {"role": "source", "resume": resume}))
+            assert (await recv_json(back, timeout=15))["type"] == "ready"
+            moved_after = time.monotonic() - killed
+            await text_turn(back, moved_id, 2, "Is there a cheaper plan?", 5000)
+            await recv_until(back, "transcript.final")
+            await back.send(msg("call.end", {"reason": "completed"}, moved_id, seq=3))
+
             done, _ = await asyncio.wait(consoles, timeout=30)
             took = time.monotonic() - killed
             assert len(done) == 2, (on_b[-3:], on_c[-3:])
@@ -93,26 +113,34 @@ async def test_a_gateway_killed_mid_call_has_its_call_ended_once(
                 *(c.server.cluster.lost_calls_ended() if c.server.cluster else []),
             ]
             held = redis.Redis.from_url(redis_server.url).hgetall(Keys("lost").calls())
-            source.transport.abort()
+            for ws in (gone, moving, back):
+                ws.transport.abort()
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert swept == [call_id]  # exactly one surviving gateway ended it
+    assert swept == [lost_id]  # exactly one surviving gateway ended it
     assert not held  # no call listed live in Redis any more
     assert GRACE_S <= took < 3 + GRACE_S + 5, took  # heartbeat expiry + grace, then swept
+    assert moved_after < 3 + 2, moved_after  # the resume waited for A's report to expire
     for seen in (on_b, on_c):
-        mine = [m for m in seen if m["call_id"] == call_id]
-        assert [m["seq"] for m in mine] == list(range(1, len(mine) + 1))
-        ended = [m for m in mine if m["type"] == "call.ended"]
-        assert len(ended) == 1 and mine[-1] is ended[0]
-        assert ended[0]["data"]["reason"] == "gateway_lost"
+        for call_id, reason in ((lost_id, "gateway_lost"), (moved_id, "completed")):
+            mine = [m for m in seen if m["call_id"] == call_id]
+            assert [m["seq"] for m in mine] == list(range(1, len(mine) + 1))
+            ended = [m for m in mine if m["type"] == "call.ended"]
+            assert len(ended) == 1 and mine[-1] is ended[0], mine[-3:]
+            assert ended[0]["data"]["reason"] == reason
+        moved = [m for m in seen if m["call_id"] == moved_id and m["type"] == "transcript.final"]
+        assert [m["data"]["utterance_id"] for m in moved] == ["customer-0001", "customer-0002"]
+        assert moved[1]["data"]["text"] == "Is there a cheaper plan?"
     store = PostgresStore(store_url)
     try:
-        row = store.get_call(call_id)
-        assert row is not None and row.end_reason == "gateway_lost"
-        types = [e["type"] for e in store.call_events(call_id)]
-        assert types.count("call.ended") == 1 and types[-1] == "call.ended"
+        for call_id, reason in ((lost_id, "gateway_lost"), (moved_id, "completed")):
+            row = store.get_call(call_id)
+            assert row is not None and row.end_reason == reason
+            types = [e["type"] for e in store.call_events(call_id)]
+            assert types.count("call.ended") == 1 and types[-1] == "call.ended"
+        assert len(store.transcript(moved_id)) == 2
         assert not store.open_calls()
     finally:
         store.close()
@@ -191,8 +219,12 @@ async def test_admission_counts_every_gateways_calls_against_the_live_workers(
             ws, answer = await start_audio_call(b)
             sockets.append(ws)
             assert answer["type"] == "call.started", answer
-            status, report = await asyncio.to_thread(health, a)
-            assert status == 503 and report["cluster"]["audio_calls"] == 2
+
+            async def a_reports_full() -> bool:  # as of the gateways' last heartbeats
+                status, report = await asyncio.to_thread(health, a)
+                return status == 503 and bool(report["cluster"]["audio_calls"] == 2)
+
+            await until(a_reports_full, "A's health report never counted B's call", timeout=10)
 
             workers.kill("one-call-2")  # silent: it stops counting once its report expires
             await until(lambda: b_sees(2, 1), "the killed worker still counted", timeout=15)
