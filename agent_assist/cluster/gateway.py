@@ -173,7 +173,7 @@ class ClusterLink:
                 await asyncio.sleep(0.5)
 
     async def _beat_loop(self) -> None:
-        ttl = max(3, round(3 * self._cfg.heartbeat_s))
+        ttl = self._report_ttl_s()
         while True:
             report = {"role": "gateway", "at": time.time(), **self._load()}
             with contextlib.suppress(*RedisDown):
@@ -189,6 +189,10 @@ class ClusterLink:
                     except Exception:  # a store outage: the next beat tries again
                         log.exception("gateway %s: sweeping lost calls failed", self.name)
             await asyncio.sleep(self._cfg.heartbeat_s)
+
+    def _report_ttl_s(self) -> int:
+        """A load report lives 3 heartbeats (at least 3 s): a node silent that long is gone."""
+        return max(3, round(3 * self._cfg.heartbeat_s))
 
     async def _register_held_calls(self) -> None:
         """``{p}:calls`` lists exactly this gateway's live calls under its name, even
@@ -254,7 +258,7 @@ class ClusterLink:
             if raw is None or json.loads(raw).get("user") != user:
                 return None
             start = json.loads(raw)["start"]
-            deadline = time.monotonic() + 3 * self._cfg.heartbeat_s + 1
+            deadline = time.monotonic() + self._report_ttl_s() + 1
             while True:  # the source may come back before its gateway's report expires
                 self.nodes_seen = await self.nodes()
                 holder = _text(await self._redis.hget(self._keys.calls(), call_id) or b"")

@@ -16,6 +16,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,17 +25,20 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
+from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.cluster.jobs import Keys
 from agent_assist.cluster.private_servers import PrivatePostgres, PrivateRedis
 from agent_assist.config import Config, load_config
+from agent_assist.protocol import audio_frame
 from agent_assist.store.postgres import PostgresStore
 from tests.cluster.conftest import Workers, cluster_config_file
 from tests.cluster.test_workers import watch
-from tests.conftest import RunningServer, _serve
-from tests.server.test_crash import TOKEN, start_process
+from tests.conftest import SAMPLES, RunningServer, _serve
+from tests.server.test_crash import TOKEN, collect, start_process
 from tests.server.test_server import msg, recv_json, recv_until, start_text_call
 
 GRACE_S = 2.0
+FAULTS = "faults"
 
 
 def gateway_config(folder: Path, redis_url: str, store_url: str, prefix: str) -> Path:
@@ -172,23 +176,33 @@ def health(gw: RunningServer) -> tuple[int, dict[str, Any]]:
         return refused.code, json.loads(refused.read())
 
 
+@pytest.fixture(scope="module")
+def faults_config(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cluster test config under its own key prefix, for the workers below."""
+    path = cluster_config_file(tmp_path_factory.mktemp("faults"), redis_server.url)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('prefix = "agent-assist"', f'prefix = "{FAULTS}"', 1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_call_worker(faults_config: Path) -> Iterator[Workers]:
+    """One worker process that takes one audio call: the cluster's whole capacity."""
+    workers = Workers(faults_config)
+    workers.start("one-call-1", calls=1)
+    yield workers
+    workers.stop()
+
+
 @pytest.mark.model
 async def test_admission_counts_every_gateways_calls_against_the_live_workers(
-    redis_server: PrivateRedis, tmp_path: Path
+    faults_config: Path, one_call_worker: Workers, tmp_path: Path
 ) -> None:
-    path = cluster_config_file(tmp_path, redis_server.url)
-    path.write_text(
-        path.read_text(encoding="utf-8").replace(
-            'prefix = "agent-assist"', 'prefix = "admission"', 1
-        ),
-        encoding="utf-8",
-    )
-    loaded = load_config(path)
+    loaded = load_config(faults_config)
     config: Config = replace(loaded, nlp=replace(loaded.nlp, second_opinion=False))
-    workers = Workers(path)
+    workers = Workers(faults_config)
     sockets: list[ClientConnection] = []
     try:
-        await asyncio.to_thread(workers.start, "one-call-1", calls=1)
         async with (
             _serve(config, tmp_path / "a.sqlite3", True) as a,
             _serve(config, tmp_path / "b.sqlite3", True) as b,
@@ -238,3 +252,102 @@ async def test_admission_counts_every_gateways_calls_against_the_live_workers(
         for ws in sockets:
             ws.transport.abort()
         await asyncio.to_thread(workers.stop)
+
+
+async def send_audio(ws: ClientConnection, audio: CallAudio, start_s: float, end_s: float) -> None:
+    """Stream a span of a stereo recording in 20 ms frames, one frame per channel."""
+    rate = audio.sample_rate
+    step = rate // 50
+    for at in range(round(start_s * rate), min(len(audio.pcm16), round(end_s * rate)), step):
+        block = audio.pcm16[at : at + step]
+        for channel in range(block.shape[1]):
+            await ws.send(audio_frame(channel, block[:, channel].astype("<i2").tobytes()))
+
+
+@pytest.mark.model
+async def test_an_audio_call_moves_to_another_gateway_when_its_gateway_dies(
+    redis_server: PrivateRedis,
+    postgres: PrivatePostgres,
+    one_call_worker: Workers,
+    tmp_path: Path,
+) -> None:
+    """Gateway A (a process) killed mid-call; the source resumes on B and streams the
+    rest: B goes on with the call's numbering, times and utterance ids."""
+    store_url = postgres.create_database("moving_audio")
+    path = gateway_config(tmp_path, redis_server.url, store_url, FAULTS)
+    audio = read_call_audio(SAMPLES / "en_call.flac")
+    proc, source_url = await start_process(path)
+    try:
+        async with _serve(load_config(path), tmp_path / "b.sqlite3", True) as b:
+            first = await connect(source_url)
+            await first.send(msg("hello", {"role": "source"}))
+            assert (await recv_json(first))["type"] == "ready"
+            start = {"language": "en", "mode": "audio", "sample_rate": audio.sample_rate}
+            await first.send(msg("call.start", start, seq=2))
+            started = await recv_json(first, timeout=20)
+            assert started["type"] == "call.started", started
+            call_id = started["call_id"]
+            before = await send_and_hear(first, audio, 0, 15)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            first.transport.abort()
+
+            again = await connect(f"{b.ws}?token={TOKEN}")
+            resume = {"call_id": call_id, "after_seq": before[-1]["seq"]}
+            await again.send(msg("hello", {"role": "source", "resume": resume}))
+            answer = await recv_json(again, timeout=15)
+            assert answer["type"] == "ready", answer["data"]
+            after: list[dict[str, Any]] = []
+            reading = asyncio.create_task(read_until_ended(again, after))
+            await send_audio(again, audio, 15, 44.2)
+            await again.send(msg("call.end", {"reason": "completed"}, call_id, seq=3))
+            await asyncio.wait_for(reading, 120)
+            again.transport.abort()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    heard = [started, *before, *after]
+    assert [m["seq"] for m in heard] == list(range(1, len(heard) + 1))
+    finals_before = [m for m in before if m["type"] == "transcript.final"]
+    finals_after = [m for m in after if m["type"] == "transcript.final"]
+    assert finals_before and finals_after
+    ids = [m["data"]["utterance_id"] for m in finals_before + finals_after]
+    assert len(ids) == len(set(ids)), ids
+    reached = max(m["data"]["end_ms"] for m in finals_before)
+    assert all(m["t_ms"] >= reached for m in finals_after)  # times go on after A's
+    ended = after[-1]
+    assert ended["type"] == "call.ended" and ended["data"]["reason"] == "completed"
+    assert ended["data"]["duration_ms"] >= reached + 25_000
+    store = PostgresStore(store_url)
+    try:
+        assert len(store.transcript(call_id)) == len(ids)
+        row = store.get_call(call_id)
+        assert row is not None and row.end_reason == "completed"
+    finally:
+        store.close()
+
+
+async def send_and_hear(
+    ws: ClientConnection, audio: CallAudio, start_s: float, end_s: float
+) -> list[dict[str, Any]]:
+    """Send a span of audio while reading the call's events, until a final has come
+    back and the call is quiet for a moment (what the dying gateway acknowledged)."""
+    heard: list[dict[str, Any]] = []
+    reading = asyncio.create_task(collect(ws, heard))
+    await send_audio(ws, audio, start_s, end_s)
+    deadline, count, quiet_since = time.monotonic() + 90, -1, time.monotonic()
+    while not any(m["type"] == "transcript.final" for m in heard) or (
+        time.monotonic() - quiet_since < 2
+    ):
+        assert time.monotonic() < deadline, heard[-3:]
+        if len(heard) != count:
+            count, quiet_since = len(heard), time.monotonic()
+        await asyncio.sleep(0.1)
+    reading.cancel()
+    return list(heard)
+
+
+async def read_until_ended(ws: ClientConnection, into: list[dict[str, Any]]) -> None:
+    while not into or into[-1]["type"] != "call.ended":
+        into.append(await recv_json(ws, timeout=120))
