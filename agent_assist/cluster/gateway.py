@@ -136,7 +136,6 @@ class ClusterLink:
                     if kind == "call.ended":
                         await self._redis.hdel(self._keys.calls(), call_id)
                         await self._redis.hdel(self._keys.sources(), call_id)
-                        self._taking_over.discard(call_id)
                     break
                 except RedisDown:  # others fill the gap from the store later
                     await asyncio.sleep(0.5)
@@ -287,10 +286,10 @@ class ClusterLink:
             return None
         return CallStart(**{**start, "channels": tuple(start["channels"])})
 
-    def taken_over(self, call_id: str, live: bool) -> None:
-        """The call taken over is live here now (or could not be made live)."""
-        if not live:
-            self._taking_over.discard(call_id)
+    def taken_over(self, call_id: str) -> None:
+        """The call taken over is live here now, so listed by ``held`` (or it could not
+        be made live, and the sweep may end it)."""
+        self._taking_over.discard(call_id)
 
     async def _refresh_remote_calls(self) -> None:
         """Live calls of other gateways still beating (a crashed gateway's calls drop out)."""

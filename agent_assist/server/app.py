@@ -401,7 +401,7 @@ class AgentAssistServer:
         try:
             call = await self.desk.continue_call(start, call_id)
         finally:
-            self.cluster.taken_over(call_id, call is not None)
+            self.cluster.taken_over(call_id)
         if call is None:
             return False
         self._sources[call_id] = user.name
