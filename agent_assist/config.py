@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
-from agent_assist.core.events import LANGUAGES
+from agent_assist.core.events import LANGUAGES, LanguageChoice
 from agent_assist.core.scoring import ITEM_TITLES, ItemSpec, Scorecard
 from agent_assist.errors import ConfigError
 from agent_assist.telephony.config import PLATFORM_SECTIONS, TelephonyConfig, check_telephony
@@ -70,7 +70,7 @@ class AsrConfig:
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 2
-    default_language: str = "auto"
+    default_language: LanguageChoice = "auto"
     workers: int = 1
     """Decoding threads sharing the model; each uses ``cpu_threads`` cores."""
     batch_size: int = 1

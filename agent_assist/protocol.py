@@ -20,6 +20,7 @@ from agent_assist.core.events import (
     WIRE_EVENTS,
     Event,
     FeedbackAction,
+    LanguageChoice,
     Numbered,
     PhaseChanged,
     Speaker,
@@ -52,7 +53,7 @@ class Hello:
 @dataclass(frozen=True, slots=True)
 class CallStart:
     seq: int
-    language: str
+    language: LanguageChoice
     sample_rate: int
     channels: tuple[Speaker, ...]
     title: str

@@ -20,7 +20,7 @@ from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.cli.cluster import add_cluster_commands, run_cluster_command
 from agent_assist.clients.replay import ReplayResult, load_script, replay, replay_in_process
 from agent_assist.config import Config, load_config
-from agent_assist.core.events import LANGUAGES
+from agent_assist.core.events import LANGUAGES, LanguageChoice, language_of
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError, AudioInputError, ConfigError, ModelError
 from agent_assist.model_files import install_model, read_manifest, verify_model
@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("file", type=Path)
     r.add_argument(
         "--server",
-        help="ws:// URL (default: from config; an embedded server is started when none answers)",
+        help="stream into this server (ws://HOST:PORT/ws); without it the call runs in-process",
     )
     r.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     r.add_argument("--language", choices=[*LANGUAGES, "auto"], default=None)
@@ -173,20 +173,18 @@ async def _serve(config: Config, host: str | None, port: int | None) -> int:
 
 
 async def _replay(config: Config, args: argparse.Namespace) -> int:
-    """Into the named server, else the configured one when it answers, else in-process."""
+    """Into the server named by ``--server``, else in-process (no socket at all)."""
     call = _load_call(args.file, args.mono, args.swap)
     if args.platform:
         return await _replay_as(config, args, call)
-    url = args.server or f"ws://{config.server.host}:{config.server.port}/ws"
     language = args.language or config.asr.default_language
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
     try:
-        if args.server is None and not await _answers(config.server.host, config.server.port):
-            log.info("no server on %s; replaying in-process", url)
+        if args.server is None:
             result = await _replay_in_process(config, call, args, language, sink)
         else:
             result = await replay(
-                url,
+                args.server,
                 call,
                 language=language,
                 fast=args.fast,
@@ -206,7 +204,7 @@ async def _replay_in_process(
     config: Config,
     call: CallAudio | ScriptedCall,
     args: argparse.Namespace,
-    language: str,
+    language: LanguageChoice,
     sink: TextIO | None,
 ) -> ReplayResult:
     services = build_services(config, with_asr=isinstance(call, CallAudio))
@@ -233,14 +231,13 @@ async def _replay_as(config: Config, args: argparse.Namespace, call: object) -> 
 
     if not isinstance(call, CallAudio):
         raise ConfigError("replay --as", ["phone platforms carry audio: give a recording"])
-    host, port = config.server.host, config.server.port
-    base = args.server.split("/ws")[0] if args.server else f"ws://{host}:{port}"
+    base = args.server.split("/ws")[0] if args.server else ""
     embedded: AgentAssistServer | None = None
     token = args.token or configured_source_token(config.auth)
     audiosocket_port = None
     sink: TextIO | None = args.events.open("w", encoding="utf-8") if args.events else None
     try:
-        if args.server is None and not await _answers(host, port):
+        if args.server is None:
             config = enable_for_replay(config, args.platform)
             embedded = AgentAssistServer(build_services(config, with_asr=True))
             bound_host, bound_port = await embedded.start(port=0)
@@ -373,7 +370,7 @@ async def _demo(config: Config, args: argparse.Namespace) -> int:
             await replay(
                 f"ws://{host}:{port}/ws",
                 audio,
-                language=name,
+                language=language_of(name) or "auto",
                 title=f"demo ({name})",
                 fast=args.fast,
                 on_event=_print_event,

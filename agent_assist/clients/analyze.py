@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 from agent_assist.audio.files import CallAudio, read_call_audio
 from agent_assist.clients.replay import load_script, replay_in_process
 from agent_assist.config import Config
+from agent_assist.core.events import LanguageChoice
 from agent_assist.core.script import ScriptedCall
 from agent_assist.errors import AgentAssistError
 from agent_assist.runtime.desk import CallDesk, build_archive
@@ -95,7 +96,7 @@ async def analyze(
     paths: Sequence[Path],
     *,
     agent: str | None = None,
-    language: str | None = None,
+    language: LanguageChoice | None = None,
     mono: str | None = None,
     swap: bool = False,
     out: TextIO = sys.stderr,
@@ -136,7 +137,7 @@ async def _one(
     supervision: Supervision,
     path: Path,
     agent: str | None,
-    language: str | None,
+    language: LanguageChoice | None,
     mono: str | None,
     swap: bool,
     progress: Progress,

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent_assist.audio.mic import Block, microphone_blocks
 from agent_assist.clients.source import EventSink, SourceClient
-from agent_assist.core.events import Speaker
+from agent_assist.core.events import LanguageChoice, Speaker
 from agent_assist.errors import AudioInputError
 from agent_assist.protocol import CallStart
 
@@ -23,7 +23,7 @@ async def stream_blocks(
     *,
     sample_rate: int,
     speakers: tuple[Speaker, ...],
-    language: str,
+    language: LanguageChoice,
     title: str = "microphone",
     on_event: EventSink | None = None,
     token: str | None = None,
@@ -47,7 +47,7 @@ async def stream_microphone(
     rate: int,
     speakers: tuple[Speaker, ...],
     device: str | None,
-    language: str,
+    language: LanguageChoice,
     until: Callable[[], Awaitable[Any]],
     on_event: EventSink | None = None,
     token: str | None = None,

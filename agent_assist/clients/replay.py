@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent_assist.audio.files import CallAudio
 from agent_assist.clients.source import CallSource, EventSink, LocalSource, SourceClient
+from agent_assist.core.events import LanguageChoice
 from agent_assist.core.script import ScriptedCall, ScriptFeedback, parse_script
 from agent_assist.errors import AgentAssistError, ConfigError
 from agent_assist.protocol import CallStart, Feedback, TurnIn
@@ -46,7 +47,7 @@ async def replay(
     url: str,
     call: CallAudio | ScriptedCall,
     *,
-    language: str = "auto",
+    language: LanguageChoice = "auto",
     title: str = "",
     fast: bool = False,
     events_out: TextIO | None = None,
@@ -70,7 +71,7 @@ async def replay_in_process(
     desk: CallDesk,
     call: CallAudio | ScriptedCall,
     *,
-    language: str = "auto",
+    language: LanguageChoice = "auto",
     title: str = "",
     fast: bool = False,
     events_out: TextIO | None = None,
@@ -85,7 +86,7 @@ async def replay_in_process(
 
 
 def call_start(
-    call: CallAudio | ScriptedCall, language: str, title: str, agent: str | None
+    call: CallAudio | ScriptedCall, language: LanguageChoice, title: str, agent: str | None
 ) -> CallStart:
     """The ``call.start`` of a recorded or scripted call."""
     if isinstance(call, ScriptedCall):
@@ -105,7 +106,7 @@ def call_start(
 async def play(
     source: CallSource,
     call: CallAudio | ScriptedCall,
-    language: str,
+    language: LanguageChoice,
     title: str,
     fast: bool,
     agent: str | None,

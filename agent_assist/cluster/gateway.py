@@ -27,6 +27,7 @@ from agent_assist.cluster.lost_calls import LostCalls
 from agent_assist.cluster.remote import RedisRecognizer
 from agent_assist.cluster.worker import node_name
 from agent_assist.config import Config
+from agent_assist.core.events import language_choice
 from agent_assist.protocol import CallStart
 
 log = logging.getLogger(__name__)
@@ -284,7 +285,11 @@ class ClusterLink:
         except RedisDown:
             self._taking_over.discard(call_id)
             return None
-        return CallStart(**{**start, "channels": tuple(start["channels"])})
+        language = language_choice(start.get("language"))
+        if language is None:  # written by another release: not a call this one can hold
+            self._taking_over.discard(call_id)
+            return None
+        return CallStart(**{**start, "language": language, "channels": tuple(start["channels"])})
 
     def taken_over(self, call_id: str) -> None:
         """The call taken over is live here now, so listed by ``held`` (or it could not

@@ -13,6 +13,21 @@ from typing import ClassVar, Generic, Literal, TypeVar
 Language = Literal["ja", "en"]
 LANGUAGES: tuple[Language, ...] = ("ja", "en")
 """Every language a call can be held in; the first is what detection falls back to."""
+LanguageChoice = Literal["ja", "en", "auto"]
+"""What a call asks for: a language, or ``auto`` until its first utterance decides."""
+_CHOICES: dict[object, LanguageChoice] = {"ja": "ja", "en": "en", "auto": "auto"}
+
+
+def language_choice(value: object) -> LanguageChoice | None:
+    """``value`` as a call's language choice, or None when it names none (input checks)."""
+    return _CHOICES.get(value) if isinstance(value, str) else None
+
+
+def language_of(value: object) -> Language | None:
+    """``value`` as a language a call can be held in, or None."""
+    choice = language_choice(value)
+    return None if choice == "auto" else choice
+
 Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
 OfferKind = Literal["upsell", "cross_sell", "downsell", "retention"]
@@ -55,7 +70,7 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class CallStarted(Event):
     TYPE: ClassVar[str] = "call.started"
-    language: str
+    language: LanguageChoice
     channels: tuple[Speaker, ...]
     title: str
     customer_id: str | None

@@ -25,11 +25,12 @@ from typing import Any, cast
 
 from agent_assist.core.events import (
     FEEDBACK_ACTIONS,
-    LANGUAGES,
     SPEAKERS,
     FeedbackAction,
+    Language,
     Speaker,
     TranscriptFinal,
+    language_of,
 )
 from agent_assist.errors import ConfigError
 
@@ -52,7 +53,7 @@ class ScriptFeedback:
 @dataclass(frozen=True)
 class ScriptedCall:
     title: str
-    language: str
+    language: Language
     turns: tuple[Turn, ...]
     customer_id: str | None = None
     direction: str = "inbound"
@@ -63,8 +64,8 @@ class ScriptedCall:
 def parse_script(doc: Mapping[str, Any], source: str) -> ScriptedCall:
     """Validate a scripted call; raise ``ConfigError`` listing every problem."""
     problems: list[str] = []
-    language = doc.get("language")
-    if language not in LANGUAGES:
+    language = language_of(doc.get("language"))
+    if language is None:
         problems.append("language: must be 'ja' or 'en'")
     raw_turns = doc.get("turn")
     if not isinstance(raw_turns, list) or not raw_turns:
@@ -103,12 +104,12 @@ def parse_script(doc: Mapping[str, Any], source: str) -> ScriptedCall:
     if date is not None and not isinstance(date, dt.date):
         problems.append("date: must be a TOML date such as 2026-11-22")
     feedback = _feedback(doc.get("feedback", []), problems)
-    if problems:
+    if problems or language is None:
         raise ConfigError(source, problems)
     turns.sort(key=lambda t: (t.end_ms, t.start_ms))
     return ScriptedCall(
         title=str(doc.get("title", source)),
-        language=str(language),
+        language=language,
         turns=tuple(turns),
         customer_id=customer_id,
         direction=str(direction),

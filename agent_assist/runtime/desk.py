@@ -15,7 +15,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from agent_assist.core.events import CustomerLinked, OfferFeedback, TranscriptFinal
+from agent_assist.core.events import (
+    CustomerLinked,
+    OfferFeedback,
+    TranscriptFinal,
+    language_of,
+)
 from agent_assist.errors import CallError
 from agent_assist.protocol import CallStart, CustomerLink, Feedback, decode_events
 from agent_assist.runtime.call_context import apply_feedback, link_at_start, link_customer
@@ -103,8 +108,9 @@ class CallDesk:
                 encode_spool(Path(recording[0]), recording[1])
             except Exception:  # the audio is kept as it is; the call goes on
                 log.exception("call %s: cannot finish its recording", call_id)
-        if start.language == "auto":  # what the call's first utterance decided
-            start = replace(start, language=row.language)
+        decided = language_of(row.language)
+        if start.language == "auto" and decided is not None:  # its first utterance decided
+            start = replace(start, language=decided)
         call = LiveCall(self.services, start, continued)
         call.session.set_today(dt.datetime.now(dt.UTC).date())
         await call.begin()

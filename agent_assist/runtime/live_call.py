@@ -26,9 +26,11 @@ from agent_assist.core.events import (
     CallStarted,
     CustomerLinked,
     Event,
+    LanguageChoice,
     TranscriptFinal,
     TranscriptPartial,
     Word,
+    language_of,
 )
 from agent_assist.core.session import CallSession
 from agent_assist.errors import CallError
@@ -69,7 +71,7 @@ class LiveCall:
         self.continued = continued
         self.call_id = continued.call_id if continued else new_call_id()
         self.start = start
-        self.language = start.language
+        self.language: LanguageChoice = start.language
         self.mode = start.mode
         self.ended = False
         self._seq = continued.last_seq if continued else 0
@@ -265,9 +267,10 @@ class LiveCall:
             words=words,
         )  # fmt: skip
 
-    def _follow_language(self, language: str) -> None:
+    def _follow_language(self, detected: str) -> None:
         """The stream detected the language of an ``auto`` call: the session follows."""
-        if language == self.language:
+        language = language_of(detected)
+        if language is None or language == self.language:
             return
         self.language = language
         self.session.set_language(language)

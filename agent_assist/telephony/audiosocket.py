@@ -17,7 +17,7 @@ import uuid
 from agent_assist.audio import g711
 from agent_assist.core.events import Speaker
 from agent_assist.errors import TelephonyError
-from agent_assist.telephony.stream import Action, Audio, Begin, Finish
+from agent_assist.telephony.stream import Action, Audio, Begin, Finish, language_of
 
 KIND_HANGUP, KIND_UUID, KIND_DTMF, KIND_ERROR = 0x00, 0x01, 0x03, 0xFF
 SLIN_RATES = {
@@ -66,7 +66,7 @@ class AudioSocketLeg:
 
     def __init__(self, agent: str | None = None, language: str = "") -> None:
         self.agent = agent
-        self.language = language
+        self.language = language_of(language)
         self.stream_uuid: uuid.UUID | None = None
         self.speaker: Speaker = "customer"
         self.rate = 0

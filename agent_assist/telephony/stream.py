@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent_assist.audio.g711 import Pcm16
-from agent_assist.core.events import Speaker
+from agent_assist.core.events import Language, Speaker
+from agent_assist.core.events import language_of as core_language_of
 
 CALL_SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
 """Every platform call becomes a two-channel call in this order."""
@@ -28,7 +29,7 @@ class Begin:
     stream_id: str
     sample_rate: int
     agent: str | None = None
-    language: str = ""
+    language: Language | None = None
     title: str = ""
     customer_id: str | None = None
 
@@ -81,12 +82,11 @@ def truthy(value: object) -> bool:
     return bool(value)
 
 
-def language_of(value: object) -> str:
-    """``ja-JP`` / ``en-US`` / ``ja`` → ``ja`` / ``en``; anything else → "" (default)."""
+def language_of(value: object) -> Language | None:
+    """``ja-JP`` / ``en-US`` / ``ja`` → ``ja`` / ``en``; anything else → None (default)."""
     if not isinstance(value, str):
-        return ""
-    code = value.strip().lower()[:2]
-    return code if code in ("ja", "en") else ""
+        return None
+    return core_language_of(value.strip().lower()[:2])
 
 
 @dataclass

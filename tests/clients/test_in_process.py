@@ -1,4 +1,5 @@
-"""``replay FILE --events`` and ``analyze FILE`` without a server run in-process: no socket."""
+"""``replay FILE --events`` and ``analyze FILE`` with no server named run in-process: no socket,
+even while a server answers on the configured port."""
 
 from __future__ import annotations
 
@@ -24,16 +25,30 @@ print(json.dumps({
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _listener() -> socket.socket:
+    """Something answering on the configured port, to catch any connection attempt."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    s.setblocking(False)
+    return s
 
 
-def _config(tmp_path: Path) -> Path:
+def _connections(listener: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
+
+
+def _config(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
-        f'[server]\nhost = "127.0.0.1"\nport = {_free_port()}\n'
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
         f'[store]\npath = "calls.sqlite3"\n[models]\ndir = "{REPO / "models"}"\n',
         encoding="utf-8",
     )
@@ -55,12 +70,14 @@ def _run(*args: str) -> dict[str, object]:
 
 
 def test_replay_with_no_server_writes_events_without_a_websocket(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    events = tmp_path / "events.jsonl"
-    result = _run(
-        "--config", str(config), "replay", str(CALLS / "en_demo.toml"), "--fast",
-        "--events", str(events),
-    )  # fmt: skip
+    with _listener() as listener:
+        config = _config(tmp_path, listener.getsockname()[1])
+        events = tmp_path / "events.jsonl"
+        result = _run(
+            "--config", str(config), "replay", str(CALLS / "en_demo.toml"), "--fast",
+            "--events", str(events),
+        )  # fmt: skip
+        assert _connections(listener) == 0
     assert result == {"code": 0, "websockets": [], "server": []}
     lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
     types = [m["type"] for m in lines]
@@ -70,8 +87,10 @@ def test_replay_with_no_server_writes_events_without_a_websocket(tmp_path: Path)
 
 
 def test_analyze_runs_in_process_and_stores_the_call(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    result = _run("--config", str(config), "analyze", str(CALLS / "en_demo.toml"))
+    with _listener() as listener:
+        config = _config(tmp_path, listener.getsockname()[1])
+        result = _run("--config", str(config), "analyze", str(CALLS / "en_demo.toml"))
+        assert _connections(listener) == 0
     assert result == {"code": 0, "websockets": [], "server": []}
     assert (tmp_path / "calls.sqlite3").exists()
     again = _run("--config", str(config), "report", "--format", "json")

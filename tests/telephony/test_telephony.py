@@ -439,7 +439,7 @@ async def test_replay_command_takes_as(tmp_path: Path) -> None:
         .read_text(encoding="utf-8")
         .replace('path = "var/agent-assist.sqlite3"', f'path = "{tmp_path / "db.sqlite3"}"')
         .replace('dir = "models"', f'dir = "{REPO / "models"}"')
-        .replace("port = 8765", f"port = {free_port()}"),  # nobody answers: embedded server
+        .replace("port = 8765", f"port = {free_port()}"),  # no --server: embedded server
         encoding="utf-8",
     )
     rc = await asyncio.to_thread(
