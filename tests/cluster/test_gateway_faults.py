@@ -125,8 +125,8 @@ async def test_a_gateway_killed_mid_call_its_calls_end_once_or_move(
             await proc.wait()
     assert swept == [lost_id]  # exactly one surviving gateway ended it
     assert not held  # no call listed live in Redis any more
-    assert GRACE_S <= took < 3 + GRACE_S + 5, took  # heartbeat expiry + grace, then swept
-    assert moved_after < 3 + 2, moved_after  # the resume waited for A's report to expire
+    assert GRACE_S <= took < 3 + GRACE_S + 10, took  # heartbeat expiry + grace, then swept
+    assert moved_after < 3 + 5, moved_after  # the resume waited for A's report to expire
     for seen in (on_b, on_c):
         for call_id, reason in ((lost_id, "gateway_lost"), (moved_id, "completed")):
             mine = [m for m in seen if m["call_id"] == call_id]
