@@ -79,6 +79,8 @@ class AsrConfig:
     """Queue wait of the oldest utterance above which the engine reports falling behind."""
     early_final: bool = True
     """Start decoding after ``vad.speech_pad_ms`` of silence, before the endpoint is sure."""
+    catalog_vocabulary: bool = False
+    """The catalogue's product names join each language's Whisper prompt (costs decode time)."""
     languages: dict[str, LanguageAsrConfig] = field(
         default_factory=lambda: {
             "en": LanguageAsrConfig(model="tiny.en", window_s=20.0),

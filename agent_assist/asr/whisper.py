@@ -56,6 +56,7 @@ PHANTOM_PHRASES = frozenset(
 FRAMES_PER_S = 100  # log-Mel frames per second (hop 160 at 16 kHz)
 FULL_WINDOW = 3000  # Whisper's 30 s window, in frames
 TOKENS_PER_S = 15  # generous ceiling of speech tokens per second of audio, both languages
+PROMPT_TOKENS = 223  # Whisper's own limit (half its text context); each costs decode time
 PREPEND_PUNCT = "\"'“¿([{-"
 APPEND_PUNCT = "\"'.。,，!！?？:：”)]}、"
 
@@ -385,7 +386,7 @@ def _prompt(tokenizer: Tokenizer, vocabulary: tuple[str, ...], language: str) ->
     if not vocabulary:
         return start
     joiner = "、" if language == "ja" else ", "
-    context = tokenizer.encode(" " + joiner.join(vocabulary))[-100:]
+    context = tokenizer.encode(" " + joiner.join(vocabulary))[-PROMPT_TOKENS:]
     return [tokenizer.sot_prev, *context, *start]
 
 

@@ -13,11 +13,13 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from agent_assist.asr.prompt_words import with_product_words
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.cluster.private_servers import PrivateRedis
 from agent_assist.cluster.worker import RecognitionWorker
 from agent_assist.config import Config
 from agent_assist.errors import ConfigError
+from agent_assist.runtime.services import load_policy
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,10 @@ def run_worker(config: Config, name: str = "") -> int:
             if lang in config.cluster.worker_languages
         }
         config = replace(config, asr=replace(config.asr, languages=served))
-    recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir), config.vad)
+    catalog = load_policy(config).catalog
+    recognizer = WhisperRecognizer(
+        with_product_words(config.asr, catalog), config.resolve(config.models.dir), config.vad
+    )
     worker = RecognitionWorker(recognizer, config, name)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

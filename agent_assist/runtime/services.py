@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from agent_assist.asr.engine import RecognitionEngine
+from agent_assist.asr.prompt_words import with_product_words
 from agent_assist.asr.vad import SileroVad
 from agent_assist.asr.whisper import WhisperRecognizer
 from agent_assist.cluster.gateway import remote_engine
@@ -104,7 +105,11 @@ def build_services(
     if with_asr and config.cluster.redis_url:  # decodes run on `agent-assist worker`s
         engine, vad = remote_engine(config), SileroVad()
     elif with_asr:
-        recognizer = WhisperRecognizer(config.asr, config.resolve(config.models.dir), config.vad)
+        recognizer = WhisperRecognizer(
+            with_product_words(config.asr, policy.catalog),
+            config.resolve(config.models.dir),
+            config.vad,
+        )
         recognizer.warm_up()
         engine = RecognitionEngine(recognizer, config.asr, config.partials, config.degrade)
         vad = SileroVad()
