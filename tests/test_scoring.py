@@ -104,7 +104,12 @@ def test_demo_call_fails_on_compliance_with_cited_moments(
     )
     compliance = score.item("compliance")
     assert compliance.breached and score.failed and score.total == 0.0
-    assert [m.quote for m in compliance.moments] == ["upgrade", "only available today"]
+    assert [m.quote for m in compliance.moments] == [
+        "upgrade",
+        "upgrade",
+        "upgrade",
+        "only available today",
+    ]
     assert all(m.t_ms == 26700 and m.speaker == "agent" for m in compliance.moments)
     greeting = score.item("greeting_verification")
     assert greeting.status == "scored" and greeting.auto == 0.5

@@ -9,7 +9,7 @@ Parsing lists every problem by key path. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent_assist.core.events import LANGUAGES
@@ -46,6 +46,8 @@ class Product:
     """Product ids this option belongs with (``family:<name>`` entries are expanded)."""
     needs: frozenset[str]
     """Need tags this product answers (speed, capacity, family, device, security...)."""
+    needs_only: bool
+    """Related to a purchase only through one of ``needs`` heard (``related_by = "need"``)."""
     aliases: Mapping[str, tuple[str, ...]]
     """Words by which an agent names it, per language (lower-case for English)."""
     benefit: Localized
@@ -58,6 +60,12 @@ class Catalog:
     currency: str
     products: Mapping[str, Product]
     terms: Mapping[str, Term]
+    _folded: dict[str, list[tuple[Product, tuple[str, ...]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _lookups: dict[tuple[str, str], list[tuple[Product, list[tuple[int, int]]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def get(self, product_id: str | None) -> Product | None:
         return self.products.get(product_id) if product_id else None
@@ -72,31 +80,50 @@ class Catalog:
         Width is folded (ＧＢ = GB) and case ignored; an English alias must stand as whole
         words ("1 gig" is not found inside "21 gig").
         """
-        hay = fold_width(text).lower()
         best: tuple[Product, int, int] | None = None
-        for product in self.products.values():
-            for alias in product.aliases.get(language, ()):
-                key = fold_width(alias).lower()
-                at = _find_alias(hay, key, language == "en")
-                if at >= 0 and (best is None or len(key) > best[2] - best[1]):
-                    best = (product, at, at + len(key))
+        for product, spans in self._spans(text, language):
+            at, end = max(spans, key=lambda s: (s[1] - s[0], -s[0]))
+            if best is None or end - at > best[2] - best[1]:
+                best = (product, at, end)
         return best
 
     def find_all_named(self, text: str, language: str) -> list[tuple[Product, int, int]]:
         """Every product an utterance names, in order of position (longest alias each)."""
-        hay = fold_width(text).lower()
-        found: list[tuple[Product, int, int]] = []
-        for product in self.products.values():
-            spans = [
-                (at, at + len(key))
-                for alias in product.aliases.get(language, ())
-                for key in [fold_width(alias).lower()]
-                if (at := _find_alias(hay, key, language == "en")) >= 0
-            ]
-            if spans:
-                start, end = min(spans, key=lambda s: (s[0], -s[1]))
-                found.append((product, start, end))
+        found = [
+            (product, *min(spans, key=lambda s: (s[0], -s[1])))
+            for product, spans in self._spans(text, language)
+        ]
         return sorted(found, key=lambda f: f[1])
+
+    def _spans(self, text: str, language: str) -> list[tuple[Product, list[tuple[int, int]]]]:
+        """Each product named in ``text`` with the spans of its aliases (the first place
+        each alias occurs). The last few texts are remembered: one utterance is looked up
+        by several stages."""
+        key = (text, language)
+        cached = self._lookups.get(key)
+        if cached is not None:
+            return cached
+        hay = fold_width(text).lower()
+        whole = language == "en"
+        out = []
+        for product, keys in self._folded_aliases(language):
+            spans = [(at, at + len(k)) for k in keys if (at := _find_alias(hay, k, whole)) >= 0]
+            if spans:
+                out.append((product, spans))
+        if len(self._lookups) > 64:
+            self._lookups.clear()
+        self._lookups[key] = out
+        return out
+
+    def _folded_aliases(self, language: str) -> list[tuple[Product, tuple[str, ...]]]:
+        folded = self._folded.get(language)
+        if folded is None:
+            folded = [
+                (p, tuple(fold_width(a).lower() for a in p.aliases.get(language, ())))
+                for p in self.products.values()
+            ]
+            self._folded[language] = folded
+        return folded
 
     def money(self, amount: int, language: str) -> str:
         """An amount as the customer hears it: ``¥1,000`` or ``1,000円``."""
@@ -107,9 +134,7 @@ class Catalog:
 
 def fold_width(text: str) -> str:
     """Full-width ASCII to half-width, one character for one (offsets stay valid)."""
-    return "".join(
-        chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in text
-    )
+    return "".join(chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in text)
 
 
 def _find_alias(hay: str, key: str, whole_words: bool) -> int:
@@ -226,6 +251,7 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
             "lower_of": lower,
             "accessory_of": frozenset(accessory),
             "needs": frozenset(_strings(raw.get("needs", []), f"{where}.needs", problems)),
+            "needs_only": _related_by(raw, where, problems),
             "aliases": aliases,
             "benefit": (
                 _localized(raw["benefit"], f"{where}.benefit", problems) if "benefit" in raw else {}
@@ -247,12 +273,24 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
             lower_tier=lower_tier.get(pid),
             accessory_of=f["accessory_of"],
             needs=f["needs"],
+            needs_only=f["needs_only"],
             aliases=f["aliases"],
             benefit=f["benefit"],
         )
         for pid, f in fields.items()
     }
     return Catalog(str(operator), str(currency), products, terms)
+
+
+def _related_by(raw: Mapping[str, Any], where: str, problems: list[str]) -> bool:
+    """``related_by = "need"``: an add-on that fits a purchase only through a need the
+    customer named (a family line answers a family member, not the plan bought)."""
+    value = raw.get("related_by", "product")
+    if value not in ("product", "need"):
+        problems.append(f"{where}.related_by: must be 'product' or 'need'")
+    elif value == "need" and raw.get("kind") != "option":
+        problems.append(f"{where}.related_by: only an option can be related by a need")
+    return bool(value == "need")
 
 
 def _ladder(

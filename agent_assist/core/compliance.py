@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
 from agent_assist.core.events import ComplianceWarning, Event, SignalDetected
-from agent_assist.core.phases import CallState, Phase
+from agent_assist.core.phases import CallState, Phase, stated_amount
 from agent_assist.core.policy import ComplianceRule, PolicyBook
 
 
@@ -38,15 +38,21 @@ class ComplianceChecker:
         phase_before: Phase,
         state: CallState,
         offer: tuple[str, str, str],
+        contexts: set[str] | None = None,
     ) -> list[Event]:
-        """Warnings for one agent utterance; ``offer`` is (kind, product, suggestion)."""
+        """Warnings for one agent utterance; ``offer`` is (kind, product, suggestion);
+        ``contexts``: the situations it was said in (``CallState.contexts`` before it)."""
         by_name = {s.signal: s for s in signals}
         out: list[Event] = []
+        if contexts is None:
+            contexts = state.contexts(phase_before)
         for rule in self.book.compliance:
             sig = next((by_name[n] for n in rule.signals if n in by_name), None)
-            if sig is None or (rule.in_phases and phase_before not in rule.in_phases):
+            if sig is None or (rule.in_phases and not contexts & set(rule.in_phases)):
                 continue
-            if rule.condition and not self._condition(rule.condition, offer, state):
+            if rule.condition and not self._condition(
+                rule.condition, offer, state, sig.evidence.text
+            ):
                 continue
             if "downsell_after_price_no" in rule.allow and self._tolerated(
                 offer[0], phase_before, state
@@ -70,17 +76,30 @@ class ComplianceChecker:
             out.append(self._warning(rule, sig))
         return out
 
-    def _condition(self, name: str, offer: tuple[str, str, str], state: CallState) -> bool:
+    def _condition(
+        self, name: str, offer: tuple[str, str, str], state: CallState, said: str = ""
+    ) -> bool:
         kind, product_id, _ = offer
-        if name == "budget_upsell":  # a bigger plan than the customer said they can pay for
+        if name == "budget_upsell":
+            # something pricier than the customer said they can pay for: a bigger plan or
+            # an add-on on top; within a stated amount (the plan's price, or the monthly
+            # amount the agent quotes for it, "with the annual discount it is 2,980") is not
             product = self.book.catalog.get(product_id)
-            within = (
-                product is not None
-                and product.kind == "plan"
-                and state.budget_yen is not None
-                and product.monthly_price <= state.budget_yen
+            quoted = stated_amount(said) if said else None
+            within = state.budget_yen is not None and (
+                (
+                    product is not None
+                    and product.kind == "plan"
+                    and product.monthly_price <= state.budget_yen
+                )
+                # an add-on's price comes on top of the bill: only a plan's quote counts
+                or (
+                    quoted is not None
+                    and quoted <= state.budget_yen
+                    and (product is None or product.kind == "plan")
+                )
             )
-            return state.budget_stated and kind == "upsell" and not within
+            return state.budget_stated and kind in ("upsell", "cross_sell") and not within
         if name == "unrelated_cross_sell":
             product = self.book.catalog.get(product_id)
             if product is None or product.kind != "option":
@@ -93,6 +112,8 @@ class ComplianceChecker:
             related = {decided.product_id} | (
                 decided.accessory_of if decided.kind == "option" else set()
             )
+            if product.needs_only:  # it fits only through a need the customer named
+                return not (product.needs & tags)
             return not (product.needs & tags) and not (product.accessory_of & related)
         return False
 

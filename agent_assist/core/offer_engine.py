@@ -80,6 +80,7 @@ class OfferEngine:
         self._dismissed: set[str] = set()
         self._declined: set[str] = set()
         self._downsells_shown = 0
+        self._care_shown: set[str] = set()
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -127,6 +128,10 @@ class OfferEngine:
             return ("", "", "")
         # the main thing offered: a plan named wins over an add-on named beside it
         named = self.catalog.find_all_named(final.text, self.language)
+        # what the customer has or just took is the ground of the offer, not the offer
+        # ("you're on the 50 GB plan; device protection is ¥700")
+        fresh = [n for n in named if not self._holds(n[0].product_id, state)]
+        named = fresh or named
         plans = [n for n in named if n[0].kind == "plan"]
         product = (plans or named)[0][0] if named else None
         current = self._valid_current(final.t_ms)
@@ -139,14 +144,35 @@ class OfferEngine:
         # direction: the catalogue relative to what the customer has (or what is in
         # play) first, then the words; unknown stays unknown (never taken as a downsell)
         made = by_name.get("offer_made")
-        kind = self._relate(product, state, final.t_ms) if product is not None else ""
-        if not kind and made is not None and made.detail in OFFER_KINDS:
-            kind = made.detail
+        said = made.detail if made is not None and made.detail in OFFER_KINDS else ""
+        if not said and "downsell_offer" in by_name:
+            said = "downsell"
+        if product is not None and product.kind == "plan" and said == "cross_sell":
+            said = ""  # an add-on word beside a plan says nothing of the plan's direction
+        # against what the customer has (or just refused on price) the catalogue decides;
+        # against mere talk in the call (an earlier card, an earlier offer) the words do
+        kind = self._relate(product, state, final.t_ms, own_only=True) if product else ""
+        if not kind:
+            kind = said
+        if not kind and product is not None:
+            kind = self._relate(product, state, final.t_ms)
+        if not kind and product is not None:  # the same product again: the same direction
+            kind = next(
+                (o.kind for o in reversed(state.offers) if o.product_id == product.product_id),
+                "",
+            )
         if not kind and "downsell_offer" in by_name:
             kind = "downsell"
         if not kind and sid:
             kind = self._shown[sid].suggestion.kind
         return (kind, product.product_id if product else "", sid)
+
+    def _holds(self, product_id: str, state: CallState) -> bool:
+        if self.customer is not None and self.customer.holds(product_id):
+            return True
+        return product_id in state.own_plans or any(
+            o.product_id == product_id and o.outcome == "accepted" for o in state.offers
+        )
 
     def suggestion(self, suggestion_id: str) -> Suggestion | None:
         shown = self._shown.get(suggestion_id)
@@ -157,12 +183,18 @@ class OfferEngine:
     def _care(
         self, triggers: Mapping[str, _Trigger], phase_before: Phase, state: CallState
     ) -> list[Event]:
-        if state.phase == phase_before:
+        # a new mood opens a card; so does anger inside a cancellation (the phase stays
+        # retention, but an upset customer needs the apology first), once per call
+        upset_leaving = state.phase == "retention" and "customer:anger" in triggers
+        if state.phase == phase_before and not upset_leaving:
             return []
         for rule in self.book.care_rules:
             trig = next((triggers[t] for t in rule.on if t in triggers), None)
-            if trig is not None:
-                return self._show_care(rule, trig)
+            if trig is None:
+                continue
+            if state.phase == phase_before and rule.rule_id in self._care_shown:
+                return []
+            return self._show_care(rule, trig)
         return []
 
     def _show_care(self, rule: CareRule, trig: _Trigger) -> list[Event]:
@@ -183,6 +215,7 @@ class OfferEngine:
         )
         self._shown[suggestion.suggestion_id] = _Shown(suggestion)
         self._current = None
+        self._care_shown.add(rule.rule_id)
         return [suggestion, self._decision(suggestion, rule.rule_id, rule.reason[lang], trig)]
 
     # -- offers ---------------------------------------------------------------------------
@@ -241,6 +274,11 @@ class OfferEngine:
         target = self._target(rule, state)
         if target is None:
             return ("unrelated" if rule.target == "accessory" else "no_target"), None
+        if rule.kind != "cross_sell" and any(
+            o.outcome == "accepted" and o.product_id == target.product.product_id
+            for o in state.offers
+        ):
+            return "no_target", target  # the customer just took it: it is theirs now
         if target.product.product_id in self._dismissed:
             return "dismissed", target
         if target.product.product_id in self._declined_products(state):
@@ -320,7 +358,9 @@ class OfferEngine:
         options = [
             o
             for o in self.catalog.accessories_of(decided.product_id)
-            if o.product_id not in blocked and not (c is not None and c.holds(o.product_id))
+            if o.product_id not in blocked
+            and not (c is not None and c.holds(o.product_id))
+            and not (o.needs_only and not o.needs & tags)
         ]
         if not options:
             return None
@@ -338,14 +378,18 @@ class OfferEngine:
             and o.accessory_of & decided.accessory_of
             and o.product_id not in blocked
             and not (c is not None and c.holds(o.product_id))
+            and not (o.needs_only and not o.needs & tags)
         ]
         if not options:
             return None
         best = max(options, key=lambda o: len(o.needs & tags))
         return _Target(best, decided, True, decided)
 
-    def _relate(self, product: Product, state: CallState, t_ms: int) -> str:
-        """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play."""
+    def _relate(
+        self, product: Product, state: CallState, t_ms: int, *, own_only: bool = False
+    ) -> str:
+        """Upsell, downsell or cross-sell, from the catalogue, relative to what is in play
+        (``own_only``: to what the customer has or just refused on price)."""
         if product.kind == "option":
             return "cross_sell"
         # right after a no on price, the offer is judged against what was just refused
@@ -361,9 +405,10 @@ class OfferEngine:
             if self.customer
             else list(state.own_plans)
         )
-        in_play += [o.product_id for o in reversed(state.offers)]
-        current = self._valid_current(t_ms)
-        in_play += [current.offer_id] if current is not None else []
+        if not own_only:
+            in_play += [o.product_id for o in reversed(state.offers)]
+            current = self._valid_current(t_ms)
+            in_play += [current.offer_id] if current is not None else []
         reference = next(
             (
                 p

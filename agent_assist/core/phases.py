@@ -118,6 +118,12 @@ class CallState:
     mentioned: list[str] = field(default_factory=list)
     """Products named in the call so far, latest first ("I'll buy this" refers to them)."""
     needs_asked: bool = False
+    confirm_asked: bool = False
+    """The agent's last words asked the customer to confirm what is being done ("is that
+    okay?", よろしいでしょうか): "yes, that's fine" / 「はい、大丈夫です」 answer it yes."""
+    leaving: bool = False
+    """The customer said they want to cancel or leave and has not agreed to stay since:
+    it outlasts the phase (an offer, a no, anger in between do not end it)."""
     customer_turns: int = 0
     calm_turns: int = 0
 
@@ -136,6 +142,8 @@ class CallState:
         speaker = speaker or (batch[0].speaker if batch else None)
         if speaker == "customer":
             self.customer_turns += 1
+        elif speaker == "agent":
+            self.confirm_asked = "agent:cue.confirm" in names
         for s in batch:
             if s.speaker == "customer" and s.signal in NEED_SIGNALS:
                 if s.signal not in self.needs_heard:
@@ -153,12 +161,42 @@ class CallState:
             if change is not None:
                 self._record_offer(self.phase, sig.t_ms, offer, on_price)
                 changes.append(change)
+        self._note_offer_without_phase(names, batch, offer, changes, on_price)
+        if "customer:cancel_intent" in names:
+            self.leaving = True
+        elif self.phase == "accepted":
+            self.leaving = False
         if speaker == "customer" and self.phase == "care":
             self.calm_turns = 0 if "customer:anger" in names else self.calm_turns + 1
             if self.calm_turns >= CALM_TURNS and batch:
                 change = self._go("customer:calm", batch[0].call_id, batch[0].t_ms, None)
                 changes += [change] if change else []
         return changes
+
+    def _note_offer_without_phase(
+        self,
+        names: list[str],
+        batch: list[SignalDetected],
+        offer: tuple[str, str, str],
+        changes: list[PhaseChanged],
+        on_price: bool,
+    ) -> None:
+        """In retention and care an offer opens no phase, yet it is an offer all the same:
+        recorded, so that the customer's no to it is a no (and a re-ask a push)."""
+        if self.phase not in ("retention", "care") or changes or not batch:
+            return
+        offered = {"agent:offer_made", "agent:downsell_offer"} & set(names)
+        last = self.last_offer
+        if offered and (last is None or last.outcome != "open"):
+            self.offers.append(
+                OfferRecord(batch[0].t_ms, offer[0], offer[1], suggestion_id=offer[2])
+            )
+        elif (
+            {"customer:refusal", "customer:price_objection"} & set(names)
+            and last is not None
+            and last.outcome == "open"
+        ):
+            self.offers[-1] = replace(last, outcome="declined", declined_on_price=on_price)
 
     def note_own_plan(self, product_id: str) -> None:
         if product_id and product_id not in self.own_plans:
@@ -229,8 +267,10 @@ class CallState:
     ) -> None:
         if to_phase == "offer_open":
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], suggestion_id=offer[2]))
-        elif to_phase == "accepted" and offer[1] and (
-            not self.offers or self.offers[-1].outcome != "open"
+        elif (
+            to_phase == "accepted"
+            and offer[1]
+            and (not self.offers or self.offers[-1].outcome != "open")
         ):
             # the customer's own decision: what they chose becomes the accepted offer
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], outcome="accepted"))
@@ -239,9 +279,7 @@ class CallState:
             outcome = "declined" if to_phase == "declined" else "accepted"
             # a no to something pricier after the customer gave a budget is a price no
             pricier = self.budget_stated and last.kind in ("upsell", "cross_sell")
-            self.offers[-1] = replace(
-                last, outcome=outcome, declined_on_price=on_price or pricier
-            )
+            self.offers[-1] = replace(last, outcome=outcome, declined_on_price=on_price or pricier)
 
     @property
     def last_offer(self) -> OfferRecord | None:
@@ -250,6 +288,29 @@ class CallState:
     @property
     def last_accepted(self) -> OfferRecord | None:
         return next((o for o in reversed(self.offers) if o.outcome == "accepted"), None)
+
+    def contexts(self, phase: Phase) -> set[str]:
+        """The situations an agent utterance happens in: the phase, plus what outlasts it.
+        A customer who is leaving stays in retention through an offer, a no or anger
+        (cancellation wins over a complaint); a no stands in retention or care too."""
+        found: set[str] = {phase}
+        if self.leaving and phase in ("offer_open", "declined", "care"):
+            found.add("retention")
+        last = self.last_offer
+        if last is not None and last.outcome == "declined" and phase in ("retention", "care"):
+            found.add("declined")
+        # a re-ask (an offer naming nothing new) does not undo the no before it: until the
+        # customer says yes, what follows is still after that no
+        if (
+            phase == "offer_open"
+            and last is not None
+            and not last.product_id
+            and any(o.outcome == "declined" for o in self.offers[:-1])
+        ):
+            found.add("declined")
+        if "retention" in found:
+            found.discard("care")
+        return found
 
     def downsells_offered(self) -> int:
         return sum(1 for o in self.offers if o.kind == "downsell")

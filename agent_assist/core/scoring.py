@@ -361,9 +361,7 @@ def _respect_for_no(c: _Ctx) -> _Result:
             (u for u in c.facts.utterances if u.speaker == "agent" and u.seq > no.seq), None
         )
         if reply is not None:
-            pushed = any(
-                evidence_moment(w, "").utterance_id == reply.utterance_id for w in pushes
-            )
+            pushed = any(evidence_moment(w, "").utterance_id == reply.utterance_id for w in pushes)
             note = "the agent pushed again" if pushed else "the agent's next words"
             moments.append(
                 Moment(reply.start_ms, "agent", reply.text, note, reply.seq, reply.utterance_id)

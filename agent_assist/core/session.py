@@ -109,21 +109,34 @@ class CallSession:
             if event.speaker == "customer":
                 return list(self.state.note_calm_turn(event.call_id, event.t_ms))
             return []
-        # cues (cue.*) are read in context here and never leave the session
-        heard, bought = interpret(event, heard, self.state, self.book.catalog, self._lang)
+        # what the customer has, said in this very utterance, counts for its acts
         if self.customer is None:
             self.state.note_own_plan(own_plan(event, heard, self.book.catalog, self._lang))
+        # cues (cue.*) are read in context here and never leave the session
+        heard, bought = interpret(
+            event, heard, self.state, self.book.catalog, self._lang, self._held()
+        )
         signals = visible(heard)
         phase_before = self.state.phase
         if event.speaker == "agent":
             offer = self._offers.resolve_agent_offer(event, signals, self.state)
+            contexts = self.state.contexts(phase_before)
             changes = self.state.apply(heard, "agent", offer)
-            decided = self._compliance.check(signals, phase_before, self.state, offer)
+            decided = self._compliance.check(signals, phase_before, self.state, offer, contexts)
         else:
             own = (bought.kind, bought.product_id, "") if bought else ("", "", "")
             changes = self.state.apply(heard, "customer", own)
             decided = self._offers.on_customer(signals, phase_before, self.state)
         return [*signals, *changes, *decided]
+
+    def _held(self) -> frozenset[str]:
+        """What the customer has (record, own words) or took in this call."""
+        held = {o.product_id for o in self.state.offers if o.outcome == "accepted"}
+        held.update(self.state.own_plans)
+        if self.customer is not None:
+            held.update([self.customer.plan_id, *self.customer.products])
+        held.discard("")
+        return frozenset(held)
 
     def _feedback(self, fb: OfferFeedback) -> list[Event]:
         s = self._offers.suggestion(fb.suggestion_id)

@@ -160,6 +160,8 @@ class SignalDetector:
         details: dict[str, str] = {}
         vetoed: set[str] = set()
         look_alikes: list[tuple[str, PhraseHit]] = []
+        spans: dict[str, list[PhraseHit]] = {}
+        more: list[SignalDetected] = []
         for hit in analysis.hits:
             rule = self._rules.get(hit.rule_id)
             if rule is not None and rule.veto and final.speaker in rule.speakers:
@@ -179,7 +181,25 @@ class SignalDetector:
             if rule.detail:
                 details.setdefault(rule.signal, rule.detail)
             if rule.signal in found:
+                # a cue is read where it stands (which sentence, which clause): every
+                # further place it occurs is kept, with its own rule's detail
+                if rule.signal.startswith(CUE_PREFIX) and not any(
+                    overlaps(hit, h) for h in spans.get(rule.signal, [])
+                ):
+                    spans.setdefault(rule.signal, []).append(hit)
+                    more.append(
+                        SignalDetected(
+                            call_id=final.call_id,
+                            t_ms=final.t_ms,
+                            signal=rule.signal,
+                            speaker=final.speaker,
+                            rule_id=rule.rule_id,
+                            evidence=evidence_for(final, analysis.tokens, hit),
+                            detail=rule.detail,
+                        )
+                    )
                 continue
+            spans[rule.signal] = [hit]
             found[rule.signal] = SignalDetected(
                 call_id=final.call_id,
                 t_ms=final.t_ms,
@@ -189,6 +209,7 @@ class SignalDetector:
                 evidence=evidence_for(final, analysis.tokens, hit),
             )
         out = [replace(sig, detail=details.get(signal, "")) for signal, sig in found.items()]
+        out += more
         if self._second_opinion is not None:
             if scope is not None and has_negation(analysis.tokens, scope):
                 vetoed |= scope.model_veto

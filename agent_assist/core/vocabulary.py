@@ -36,6 +36,7 @@ SIGNAL_NAMES = frozenset(
 CUE_NAMES = frozenset(
     {
         "cue.calm",
+        "cue.confirm",
         "cue.decision",
         "cue.logistics",
         "cue.need",

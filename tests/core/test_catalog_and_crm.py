@@ -73,6 +73,7 @@ def test_broken_catalogue_lists_every_problem_by_key_path() -> None:
                 "name": {"en": "C", "ja": "C"},
                 "monthly_price": 5,
                 "higher_tier_of": "a",
+                "related_by": "need",
             },
             {
                 "id": "a",
@@ -80,6 +81,7 @@ def test_broken_catalogue_lists_every_problem_by_key_path() -> None:
                 "family": "f",
                 "name": {"en": "A", "ja": "A"},
                 "monthly_price": 2,
+                "related_by": "mood",
             },
         ],
     }
@@ -99,6 +101,8 @@ def test_broken_catalogue_lists_every_problem_by_key_path() -> None:
         "product[1] (b).accessory_of: only an option",
         "product[2] (c).higher_tier_of: 'a' is in another family",
         "product[3] (a).id: duplicate product id",
+        "product[2] (c).related_by: only an option can be related by a need",
+        "product[3] (a).related_by: must be 'product' or 'need'",
     ]:
         assert fragment in text, fragment
 

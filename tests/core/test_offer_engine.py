@@ -192,7 +192,7 @@ def test_renewal_window_needs_the_date_and_the_record(
     events = far.say("customer", "great", "satisfaction")
     assert held(events)["offer.upsell_at_renewal_window.v1"] == "suppress.customer_fit.v1"
     # satisfaction upsell wants a few turns of trust first
-    assert held(events)["offer.upsell_on_satisfaction.v1"] == "suppress.customer_fit.v1"
+    assert held(events)["offer.upsell_on_satisfaction.v2"] == "suppress.customer_fit.v1"
 
 
 def test_satisfaction_before_any_need_is_no_opening(
@@ -202,7 +202,7 @@ def test_satisfaction_before_any_need_is_no_opening(
     for text in ("a", "b"):
         call.say("customer", text)
     events = call.say("customer", "love it", "satisfaction")
-    assert held(events)["offer.upsell_on_satisfaction.v1"] == "suppress.no_need_heard.v1"
+    assert held(events)["offer.upsell_on_satisfaction.v2"] == "suppress.no_need_heard.v1"
 
 
 def test_tier_d_and_churn_do_not_get_the_satisfaction_upsell(
@@ -214,7 +214,7 @@ def test_tier_d_and_churn_do_not_get_the_satisfaction_upsell(
     for text in ("a", "b"):
         call.say("customer", text)
     events = call.say("customer", "love it", "satisfaction")
-    assert held(events)["offer.upsell_on_satisfaction.v1"] == "suppress.customer_fit.v1"
+    assert held(events)["offer.upsell_on_satisfaction.v2"] == "suppress.customer_fit.v1"
 
 
 def test_family_line_only_for_a_family_change(
@@ -316,7 +316,7 @@ def test_competitor_mention_is_a_price_reason(
     events = call.say("customer", "X is cheaper", "competitor_mention", "price_objection")
     assert ("suggestion", "offer.downsell_on_price.v2", "data_20gb") in shown(events)
     pitch = call.say("agent", "I recommend the unlimited plan", "offer_made", detail="upsell")
-    assert shown(pitch) == [("warning", "compliance.past_budget.v1", "")]
+    assert shown(pitch) == [("warning", "compliance.past_budget.v2", "")]
 
 
 def test_a_competitor_named_without_price_states_no_budget(
@@ -326,7 +326,7 @@ def test_a_competitor_named_without_price_states_no_budget(
     call.say("customer", "my internet is with another company", "competitor_mention")
     pitch = call.say("agent", "I recommend the unlimited plan", "offer_made", detail="upsell")
     assert not call.session.state.budget_stated
-    assert ("warning", "compliance.past_budget.v1", "") not in shown(pitch)
+    assert ("warning", "compliance.past_budget.v2", "") not in shown(pitch)
 
 
 def test_closing_holds_new_offers(policy_book: PolicyBook) -> None:

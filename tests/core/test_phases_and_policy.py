@@ -73,7 +73,7 @@ def test_bundled_policy_parses(policy_book: PolicyBook) -> None:
         "compliance.pitch_during_cancellation.v1",
         "compliance.pitch_during_complaint.v1",
         "compliance.push_after_no.v1",
-        "compliance.past_budget.v1",
+        "compliance.past_budget.v2",
         "compliance.company_centric.v1",
         "compliance.pressure_language.v1",
         "compliance.unrelated_cross_sell.v1",
