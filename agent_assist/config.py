@@ -192,6 +192,12 @@ class ClusterConfig:
     """Most jobs of one language a worker decodes together (across calls and gateways)."""
     worker_languages: tuple[str, ...] = ()
     """Languages a worker serves; empty: every configured language."""
+    worker_calls: int = 6
+    """Live audio calls one worker decodes in time (measure its machine with ``make
+    bench``); the cluster admits as many audio calls as its live workers report."""
+    lost_call_grace_s: float = 10.0
+    """A call open in the store that no live gateway holds for this long (its gateway
+    died) is ended with reason ``gateway_lost``; within it, its source may resume it."""
 
 
 @dataclass(frozen=True)
@@ -459,6 +465,10 @@ def _check_cluster(cfg: Config, problems: list[str]) -> None:
         problems.append("cluster.claim_timeout_s: at least 1 s, and resubmit_s at least that")
     if cl.heartbeat_s <= 0:
         problems.append("cluster.heartbeat_s: must be > 0")
+    if not 1 <= cl.worker_calls <= 10000:
+        problems.append("cluster.worker_calls: must be 1..10000")
+    if cl.lost_call_grace_s < 0:
+        problems.append("cluster.lost_call_grace_s: must be >= 0")
     problems.extend(
         f"cluster.worker_languages: {lang!r} is not in asr.languages"
         for lang in cl.worker_languages

@@ -97,8 +97,9 @@ _ALL = (
         "call.limit",
         "server",
         "`call.start` refused by admission control: `server.max_calls` live calls, "
-        "recognition behind by `server.refuse_lag_ms`, or the degradation ladder at "
-        "`server.refuse_level` (try another server or later)",
+        "recognition behind by `server.refuse_lag_ms`, the degradation ladder at "
+        "`server.refuse_level`, or (cluster, audio calls) the live audio calls of every "
+        "gateway at the capacity the live workers report (try another server or later)",
         True,
     ),
     ErrorCode(

@@ -60,6 +60,7 @@ def test_cluster_and_store_url_problems_are_listed(tmp_path: Path) -> None:
         '[store]\nurl = "mysql://db"\n'
         '[cluster]\nredis_url = "http://redis"\ninflight = 0\nworker_batch = 99\n'
         'claim_timeout_s = 10.0\nresubmit_s = 5.0\nworker_languages = ["fr"]\n'
+        "worker_calls = 0\nlost_call_grace_s = -1\n"
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -71,6 +72,8 @@ def test_cluster_and_store_url_problems_are_listed(tmp_path: Path) -> None:
         "cluster.worker_batch: must be 1..32",
         "cluster.claim_timeout_s: at least 1 s, and resubmit_s at least that",
         "cluster.worker_languages: 'fr' is not in asr.languages",
+        "cluster.worker_calls: must be 1..10000",
+        "cluster.lost_call_grace_s: must be >= 0",
     ]:
         assert expected in problems, problems
     cfg = load_config(REPO / "config.toml")

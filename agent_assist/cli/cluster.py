@@ -28,6 +28,10 @@ def add_cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     w = sub.add_parser("worker", help="decode speech for gateways: jobs from [cluster] redis_url")
     w.add_argument("--redis", help="Redis URL (default: [cluster] redis_url)")
     w.add_argument("--name", default="", help="this worker's name (default: host and pid)")
+    w.add_argument(
+        "--calls", type=int, default=None,
+        help="audio calls this worker takes (default: [cluster] worker_calls)",
+    )  # fmt: skip
     c = sub.add_parser(
         "cluster", help="try a cluster locally: private Redis, 2 workers, one gateway"
     )
@@ -37,7 +41,12 @@ def add_cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def run_cluster_command(config: Config, args: argparse.Namespace) -> int:
     if args.command == "worker":
-        return run_worker(_with_redis(config, args.redis), args.name)
+        config = _with_redis(config, args.redis)
+        if args.calls is not None:
+            if not 1 <= args.calls <= 10000:
+                raise ConfigError("--calls", ["--calls: must be 1..10000"])
+            config = replace(config, cluster=replace(config.cluster, worker_calls=args.calls))
+        return run_worker(config, args.name)
     return asyncio.run(_local_cluster(config, args))
 
 

@@ -12,7 +12,9 @@ Keys (all under ``[cluster] prefix``):
 - ``{p}:reply:{job id}``: a list the gateway blocks on, pushed when the answer lands.
 - ``{p}:node:{name}``: each node's load report, expiring when the node stops beating.
 - ``{p}:events``: the pub/sub channel of every gateway's events; ``{p}:calls``: the
-  live calls and the gateway holding each.
+  live calls and the gateway holding each; ``{p}:sources``: each live call's source
+  user and start (for a take-over); ``{p}:sweep``: the lock a gateway holds while it
+  ends or takes over the calls of a gateway that died.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class Keys:
 
     def nodes_pattern(self) -> str:
         return f"{self.prefix}:node:*"
+
+    def sources(self) -> str:
+        return f"{self.prefix}:sources"
+
+    def sweep_lock(self) -> str:
+        return f"{self.prefix}:sweep"
 
     def events(self) -> str:
         return f"{self.prefix}:events"

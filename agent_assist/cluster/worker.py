@@ -62,6 +62,7 @@ class RecognitionWorker:
         self._keys = Keys(self._cfg.prefix)
         self.name = node_name(name or self._cfg.node, "worker")
         self.languages = self._cfg.worker_languages or tuple(config.asr.languages)
+        self.calls = self._cfg.worker_calls
         self._redis = redis.Redis.from_url(
             self._cfg.redis_url, socket_connect_timeout=2, socket_timeout=10
         )
@@ -253,6 +254,7 @@ class RecognitionWorker:
         report = {
             "role": "worker",
             "languages": list(self.languages),
+            "calls": self.calls,  # audio calls this worker takes: the cluster's capacity
             "decoded": c.decoded,
             "partials": c.partials,
             "reclaimed": c.reclaimed,

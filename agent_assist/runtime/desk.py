@@ -8,14 +8,27 @@ here, so both store exactly the same call.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
+from agent_assist.core.events import (
+    CustomerLinked,
+    OfferFeedback,
+    TranscriptFinal,
+    language_of,
+)
 from agent_assist.errors import CallError
-from agent_assist.protocol import CallStart, CustomerLink, Feedback
+from agent_assist.protocol import CallStart, CustomerLink, Feedback, decode_events
 from agent_assist.runtime.call_context import apply_feedback, link_at_start, link_customer
-from agent_assist.runtime.live_call import LiveCall
+from agent_assist.runtime.live_call import Continued, LiveCall
 from agent_assist.runtime.services import Services
-from agent_assist.store.audio_archive import AudioArchive
+from agent_assist.store.audio_archive import AudioArchive, encode_spool
+
+log = logging.getLogger(__name__)
 
 
 def build_archive(services: Services) -> AudioArchive | None:
@@ -65,6 +78,43 @@ class CallDesk:
             raise
         self.calls[call.call_id] = call
         link_at_start(self.services, call)
+        return call
+
+    async def continue_call(self, start: CallStart, call_id: str) -> LiveCall | None:
+        """Make a stored, still open call live in this process (its gateway died and its
+        source came back): numbering, times and the session go on from the store. The
+        recording kept so far is finished; the audio from here on is not archived (the
+        dead gateway's spool cannot be appended to safely). None: the call has ended."""
+        store = self.services.store
+        row = store.get_call(call_id)
+        if row is None or row.ended_at is not None:
+            return None
+        extent_ms, emitted_ms = store.call_extent(call_id)
+        history = [n.event for n in decode_events(store.events_after(call_id, 0))]
+        finals = [e for e in history if isinstance(e, TranscriptFinal)]
+        kept = (TranscriptFinal, OfferFeedback, CustomerLinked)
+        continued = Continued(
+            call_id=call_id,
+            started_at=row.started_at,
+            last_seq=row.last_seq,
+            offset_ms=extent_ms,
+            emitted_ms=emitted_ms,
+            utterances=dict(Counter(e.speaker for e in finals)),
+            history=tuple(e for e in history if isinstance(e, kept)),
+        )
+        recording = store.recording_info(call_id)
+        if recording is not None:
+            try:
+                encode_spool(Path(recording[0]), recording[1])
+            except Exception:  # the audio is kept as it is; the call goes on
+                log.exception("call %s: cannot finish its recording", call_id)
+        decided = language_of(row.language)
+        if start.language == "auto" and decided is not None:  # its first utterance decided
+            start = replace(start, language=decided)
+        call = LiveCall(self.services, start, continued)
+        call.session.set_today(dt.datetime.now(dt.UTC).date())
+        await call.begin()
+        self.calls[call.call_id] = call
         return call
 
     async def end(self, call: LiveCall, reason: str) -> None:

@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from agent_assist.asr.pacing import Pacing
@@ -23,9 +24,12 @@ from agent_assist.audio import g711
 from agent_assist.core.events import (
     CallEnded,
     CallStarted,
+    CustomerLinked,
     Event,
     LanguageChoice,
     TranscriptFinal,
+    TranscriptPartial,
+    Word,
     language_of,
 )
 from agent_assist.core.session import CallSession
@@ -42,18 +46,39 @@ def new_call_id() -> str:
     return f"c-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class Continued:
+    """A stored call this process takes over (its gateway died, its source came back):
+    numbering, clocks and utterance ids go on from what the store holds."""
+
+    call_id: str
+    started_at: str
+    last_seq: int
+    offset_ms: int
+    """Call time the new audio starts at: the furthest any stored event reaches."""
+    emitted_ms: int
+    utterances: dict[str, int]
+    """Finals stored per speaker, so new utterance ids follow on."""
+    history: tuple[Event, ...]
+    """The call's finals, marks and customer links, to bring the session up to date."""
+
+
 class LiveCall:
-    def __init__(self, services: Services, start: CallStart) -> None:
+    def __init__(
+        self, services: Services, start: CallStart, continued: Continued | None = None
+    ) -> None:
         self.services = services
-        self.call_id = new_call_id()
+        self.continued = continued
+        self.call_id = continued.call_id if continued else new_call_id()
         self.start = start
         self.language: LanguageChoice = start.language
         self.mode = start.mode
         self.ended = False
-        self._seq = 0
-        self._started = time.monotonic()
-        self.started_at = now_iso()
-        self._audio_ms = 0
+        self._seq = continued.last_seq if continued else 0
+        self._started = time.monotonic() - (continued.emitted_ms / 1000 if continued else 0)
+        self.started_at = continued.started_at if continued else now_iso()
+        self._offset_ms = continued.offset_ms if continued else 0
+        self._audio_ms = self._offset_ms
         if self.language == "auto":
             self.language = services.config.asr.default_language
         self.session = CallSession(
@@ -85,11 +110,22 @@ class LiveCall:
             )
         self._turns: asyncio.Queue[TranscriptFinal | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._turn_count = 0
+        self._turn_count = sum(continued.utterances.values()) if continued else 0
         self.recorder: CallRecorder | None = None  # set when the call's audio is archived
 
     async def begin(self) -> None:
-        """Store the call and announce it; start the decoding task."""
+        """Store the call and announce it; start the decoding task. A continued call is
+        stored already: its session hears the stored history again, silently."""
+        if self.continued is not None:
+            customers = self.services.customers
+            for event in self.continued.history:
+                if isinstance(event, CustomerLinked):
+                    record = customers.lookup(event.customer_id) if customers else None
+                    self.session.link_customer(self.call_id, event.customer_id, record)
+                else:
+                    self.session.feed(event)
+            self._worker = asyncio.create_task(self._event_loop(), name=f"call {self.call_id}")
+            return
         self.services.store.create_call(
             CallRow(
                 call_id=self.call_id,
@@ -174,7 +210,7 @@ class LiveCall:
         if self._worker is not None:
             await self._worker
         if self._stream is not None:
-            self._audio_ms = self._stream.audio_ms
+            self._audio_ms = self._offset_ms + self._stream.audio_ms
         duration = self._audio_ms
         if self.recorder is not None:
             try:  # FLAC encoding takes seconds for a long call: off the event loop
@@ -199,7 +235,8 @@ class LiveCall:
 
     async def _event_loop(self) -> None:
         """Transcript events in order: partials published, finals through the session."""
-        async for event in self._transcripts():
+        async for heard in self._transcripts():
+            event = self._following_on(heard) if self.continued is not None else heard
             try:
                 if isinstance(event, TranscriptFinal):
                     self._follow_language(event.language)
@@ -209,6 +246,26 @@ class LiveCall:
                         self.emit(derived)
             except Exception:  # one bad utterance must not end the call
                 log.exception("call %s: failed to process an utterance", self.call_id)
+
+    def _following_on(self, event: TranscriptEvent) -> TranscriptEvent:
+        """A continued call's new speech: times after the stored ones, ids after theirs."""
+        if self.continued is None or not isinstance(event, TranscriptFinal | TranscriptPartial):
+            return event
+        if self._stream is None:  # scripted turns carry their own times and ids
+            return event
+        offset = self._offset_ms
+        speaker, _, number = event.utterance_id.rpartition("-")
+        before = self.continued.utterances.get(speaker, 0)
+        uid = f"{speaker}-{int(number) + before:04d}" if number.isdigit() else event.utterance_id
+        if isinstance(event, TranscriptPartial):
+            return replace(event, t_ms=event.t_ms + offset, utterance_id=uid)
+        words = tuple(
+            Word(w.text, w.start_ms + offset, w.end_ms + offset, w.p) for w in event.words
+        )
+        return replace(
+            event, t_ms=event.t_ms + offset, end_ms=event.end_ms + offset, utterance_id=uid,
+            words=words,
+        )  # fmt: skip
 
     def _follow_language(self, detected: str) -> None:
         """The stream detected the language of an ``auto`` call: the session follows."""
@@ -234,7 +291,9 @@ class LiveCall:
     def ingest_ahead_s(self, max_speed: float, burst_s: float = 1.0) -> float:
         """How far (seconds) the audio received runs ahead of ``max_speed`` times real
         time, beyond a small burst; positive: wait that long before reading more."""
-        audio_ms = self._stream.audio_ms if self._stream is not None else self._audio_ms
+        audio_ms = (
+            self._offset_ms + self._stream.audio_ms if self._stream is not None else self._audio_ms
+        )
         elapsed = time.monotonic() - self._started
         return (audio_ms / 1000 - burst_s) / max_speed - elapsed
 

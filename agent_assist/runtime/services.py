@@ -33,7 +33,7 @@ from agent_assist.nlp.detector import build_detector
 from agent_assist.protocol import encode_event, event_data
 from agent_assist.runtime.hub import Hub
 from agent_assist.store.audio_archive import encode_spool, spooled_ms
-from agent_assist.store.base import Store
+from agent_assist.store.base import CallRow, Store
 from agent_assist.store.choice import open_store
 
 log = logging.getLogger(__name__)
@@ -157,31 +157,30 @@ def close_interrupted_calls(store: Store, now: str) -> list[str]:
     spoken), so a resuming console sees the call end like any other."""
     closed = []
     for row in store.open_calls():
-        duration, emitted = store.call_extent(row.call_id)
-        recording = store.recording_info(row.call_id)
-        if recording is not None:
-            path, rate = Path(recording[0]), recording[1]
-            duration = max(duration, spooled_ms(path, rate))
-            try:
-                encode_spool(path, rate)
-            except Exception:  # a damaged spool must not keep the server down
-                log.exception("call %s: cannot encode its recording", row.call_id)
-        event = CallEnded(
-            call_id=row.call_id, t_ms=duration, reason="server_restart", duration_ms=duration
-        )
-        seq, emitted = row.last_seq + 1, max(emitted, duration)
-        store.append_event(
-            row.call_id,
-            seq,
-            event.TYPE,
-            duration,
-            emitted,
-            encode_event(event, seq, emitted),
-            event_data(event),
-        )
-        store.end_call(row.call_id, now, "server_restart", duration)
+        close_open_call(store, row, now, "server_restart")
         closed.append(row.call_id)
     return closed
+
+
+def close_open_call(store: Store, row: CallRow, now: str, reason: str) -> tuple[int, str]:
+    """Close one call whose process is gone (killed server, lost gateway): finish its
+    recording from the spool when it can be reached, store its ``call.ended`` with the
+    duration recorded or spoken. Returns the event's sequence number and body."""
+    duration, emitted = store.call_extent(row.call_id)
+    recording = store.recording_info(row.call_id)
+    if recording is not None:
+        path, rate = Path(recording[0]), recording[1]
+        duration = max(duration, spooled_ms(path, rate))
+        try:
+            encode_spool(path, rate)
+        except Exception:  # a damaged spool must not keep the server down
+            log.exception("call %s: cannot encode its recording", row.call_id)
+    event = CallEnded(call_id=row.call_id, t_ms=duration, reason=reason, duration_ms=duration)
+    seq, emitted = row.last_seq + 1, max(emitted, duration)
+    body = encode_event(event, seq, emitted)
+    store.append_event(row.call_id, seq, event.TYPE, duration, emitted, body, event_data(event))
+    store.end_call(row.call_id, now, reason, duration)
+    return seq, body
 
 
 def now_iso() -> str:

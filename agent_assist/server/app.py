@@ -21,8 +21,15 @@ from websockets.http11 import Request, Response
 
 from agent_assist import __version__
 from agent_assist.cluster.gateway import ClusterLink
+from agent_assist.cluster.lost_calls import LostCalls
 from agent_assist.core.vocabulary import SIGNAL_NAMES
-from agent_assist.errors import AgentAssistError, CallError, ConfigError, ProtocolError
+from agent_assist.errors import (
+    AgentAssistError,
+    CallError,
+    CapacityError,
+    ConfigError,
+    ProtocolError,
+)
 from agent_assist.protocol import (
     ENCODINGS,
     CallEnd,
@@ -39,7 +46,7 @@ from agent_assist.protocol import (
 from agent_assist.runtime.desk import CallDesk, build_archive
 from agent_assist.runtime.hub import Subscriber
 from agent_assist.runtime.live_call import LiveCall
-from agent_assist.runtime.services import Services, now_iso
+from agent_assist.runtime.services import Services, close_open_call, now_iso
 from agent_assist.server.admission import Admission
 from agent_assist.server.web import WebGate, json_response, text_response
 from agent_assist.store.choice import STORE_ERRORS
@@ -132,11 +139,20 @@ class AgentAssistServer:
         sock = next(iter(self._server.sockets))
         bound_host, bound_port = sock.getsockname()[:2]
         if self.services.config.cluster.redis_url:  # events to and from other gateways
-            self.cluster = ClusterLink(self.services.config, self._deliver_remote, self.load)
+            config = self.services.config
+            grace = config.cluster.lost_call_grace_s
+            lost = LostCalls(self.services.store, self.desk_calls, grace, close_open_call, now_iso)
+            self.cluster = ClusterLink(
+                config, self._deliver_remote, self.load, held=self.desk_calls, lost=lost
+            )
             self.services.hub.relay = self.cluster.publish
             await self.cluster.start()
             self.web.cluster_view = self.cluster.view
         return bound_host, bound_port
+
+    def desk_calls(self) -> list[str]:
+        """The calls this process holds live."""
+        return list(self.calls)
 
     def _deliver_remote(self, call_id: str, seq: int, body: str, last: bool) -> None:
         """An event of a call another gateway holds. Its agent is stored just after the
@@ -148,7 +164,9 @@ class AgentAssistServer:
     def load(self) -> dict[str, object]:
         """This gateway's load, reported to the cluster."""
         engine = self.services.engine
-        return {"calls": len(self.calls), "lag_ms": engine.lag_ms() if engine else 0}
+        audio = sum(1 for call in self.calls.values() if call.mode == "audio")
+        return {"calls": len(self.calls), "audio_calls": audio,
+                "lag_ms": engine.lag_ms() if engine else 0}  # fmt: skip
 
     def _tls_context(self) -> ssl.SSLContext | None:
         """Built-in TLS from ``[server] tls_cert`` / ``tls_key`` (PEM), else None."""
@@ -232,6 +250,9 @@ class AgentAssistServer:
             if accepting and not body["cluster"]["workers"]:
                 accepting = body["accepting"] = False
                 body["reason"] = "no recognition worker is alive"
+            elif accepting and (full := self.cluster.full()):
+                accepting = body["accepting"] = False
+                body["reason"] = full
         status = HTTPStatus.OK if accepting else HTTPStatus.SERVICE_UNAVAILABLE
         return json_response(status, body)
 
@@ -340,7 +361,12 @@ class AgentAssistServer:
                 )
             user = self._user(ws)
             resume = msg.resume_call_id
-            if msg.role == "source" and resume and not self._resumable(user, resume):
+            if (
+                msg.role == "source"
+                and resume
+                and not self._resumable(user, resume)
+                and not await self._take_over(user, resume)
+            ):
                 raise ProtocolError(f"unknown call {msg.resume_call_id!r}", code="call.unknown")
             for wanted in (None if msg.role == "source" else msg.resume_call_id, msg.subscribe):
                 if wanted in (None, "*"):
@@ -361,6 +387,29 @@ class AgentAssistServer:
     def _resumable(self, user: User, call_id: str) -> bool:
         """A call whose source dropped, within the grace window, asked for by that source."""
         return call_id in self._detached and self._sources.get(call_id) == user.name
+
+    async def _take_over(self, user: User, call_id: str) -> bool:
+        """A call of a gateway that died, asked for by its own source within the grace
+        window: live here from its stored state, detached until this connection takes
+        it up again (as after a dropped connection)."""
+        if self.cluster is None:
+            return False
+        start = await self.cluster.take_over(call_id, user.name)
+        if start is None:
+            return False
+        call: LiveCall | None = None
+        try:
+            call = await self.desk.continue_call(start, call_id)
+        finally:
+            self.cluster.taken_over(call_id)
+        if call is None:
+            return False
+        self._sources[call_id] = user.name
+        self._agents.pop(call_id, None)
+        await self.cluster.register_source(call_id, user.name, start)
+        self._detach(call, max(1.0, self.services.config.server.source_grace_s))
+        log.warning("call %s taken over from a gateway that stopped", call_id)
+        return True
 
     def _detach(self, call: LiveCall, grace: float) -> None:
         """The call's source dropped: keep the call live for ``grace`` seconds, so a
@@ -449,13 +498,7 @@ class AgentAssistServer:
                 raise CallError(
                     "this connection already carries a call", code="call.already_started"
                 )
-            # the one rule for "too many calls": count, recognition lag, degradation level
-            self.admission.check(len(self.calls), audio=msg.mode == "audio")
-            if self.cluster is not None and msg.mode == "audio":
-                language = msg.language or self.services.config.asr.default_language
-                if reason := self.cluster.refusal(language):
-                    raise CallError(f"the cluster takes no such call now: {reason}",
-                                    code="cluster.no_worker")  # fmt: skip
+            await self._admit(msg)
             agent = user.name if user.role == "agent" else msg.agent
 
             def before_start(new: LiveCall) -> None:
@@ -470,6 +513,8 @@ class AgentAssistServer:
             if user.role == "agent" and call.mode == "text":
                 self.services.store.mark_self_reported(call.call_id)  # typed: not counted
             self._sources[call.call_id] = user.name
+            if self.cluster is not None:  # so another gateway can take it over
+                await self.cluster.register_source(call.call_id, user.name, msg)
             return call
         if call is None or call.ended:
             raise CallError("no call started on this connection", code="call.not_started")
@@ -479,16 +524,33 @@ class AgentAssistServer:
             await self._end_call(call, msg.reason)
         return call
 
+    async def _admit(self, start: CallStart) -> None:
+        """The one rule for "too many calls": this gateway's count, recognition lag and
+        degradation level; in a cluster also a live worker for the language and room in
+        the cluster (every gateway's live audio calls against the live workers' calls)."""
+        self.admission.check(len(self.calls), audio=start.mode == "audio")
+        if self.cluster is None or start.mode != "audio":
+            return
+        await self.cluster.refresh()
+        language = start.language or self.services.config.asr.default_language
+        if reason := self.cluster.refusal(language):
+            raise CallError(f"the cluster takes no such call now: {reason}",
+                            code="cluster.no_worker")  # fmt: skip
+        if reason := self.cluster.full():
+            raise CapacityError(f"the cluster takes no more calls now: {reason}")
+
     async def open_call(self, start: CallStart, agent: str | None, source: str) -> LiveCall:
         """Start a call for a telephony adapter acting as the user ``source``: the desk,
         with its agent known first."""
-        self.admission.check(len(self.calls), audio=start.mode == "audio")  # as for /ws
+        await self._admit(start)  # as for /ws
 
         def before_start(new: LiveCall) -> None:
             self._agents[new.call_id] = agent
 
         call = await self.desk.open(start, agent, before_start)
         self._sources[call.call_id] = source  # only that source may write to it
+        if self.cluster is not None:
+            await self.cluster.register_source(call.call_id, source, start)
         return call
 
     async def end_call(self, call: LiveCall, reason: str) -> None:

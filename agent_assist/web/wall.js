@@ -263,7 +263,7 @@ async function pollCluster() {
     const langs = c.languages.length ? c.languages.join(", ") : "no language served";
     const busy = `workers busy ${Math.round(c.worker_busy * 100)}%`;
     $("cluster-detail").textContent =
-      `${c.gateways} gateway(s) · ${c.calls} call(s) · ${langs} · ${busy}`;
+      `${c.gateways} gateway(s) · ${c.calls} call(s) · audio ${c.audio_calls} of ${c.capacity} · ${langs} · ${busy}`;
     return true;
   } catch {
     $("cluster-detail").textContent = "cluster unknown";

@@ -51,11 +51,13 @@ class Workers:
         self.config_path = config_path
         self.procs: dict[str, subprocess.Popen[str]] = {}
 
-    def start(self, *names: str) -> None:
+    def start(self, *names: str, calls: int | None = None) -> None:
+        """Start workers and wait until each is ready; ``calls``: ``worker --calls``."""
+        extra = [] if calls is None else ["--calls", str(calls)]
         for name in names:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "agent_assist", "--config", str(self.config_path),
-                 "worker", "--name", name],
+                 "worker", "--name", name, *extra],
                 stdout=subprocess.PIPE,
                 text=True,
                 env={**os.environ, "OMP_NUM_THREADS": "1"},

@@ -58,3 +58,12 @@ def test_local_cluster_starts_serves_and_stops(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         proc.stdout.close()
+
+
+def test_a_worker_refuses_a_capacity_out_of_range(tmp_path: Path) -> None:
+    config = cluster_config_file(tmp_path, "redis://127.0.0.1:1/0")
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_assist", "--config", str(config), "worker", "--calls", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--calls: must be 1..10000" in done.stderr

@@ -58,6 +58,7 @@ async def test_wall_shows_the_cluster(
         await expect(page.locator("[data-testid=cluster-workers]")).to_have_text("1")
         detail = page.locator("[data-testid=cluster-detail]")
         await expect(detail).to_contain_text("1 gateway(s)")
+        await expect(detail).to_contain_text(f"audio 0 of {config.cluster.worker_calls}")
         await expect(detail).to_contain_text("en, ja")
     finally:
         stop.set()
