@@ -20,6 +20,7 @@ does) into one server process, and every figure is taken from outside the server
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from agent_assist.cluster.private_servers import PrivateRedis
 from bench.common import AUDIO, REPO, pct
 
 SAMPLES = REPO / "agent_assist" / "data" / "samples"
@@ -156,7 +158,9 @@ def _toml(doc: dict[str, Any], prefix: str = "") -> str:
     return text
 
 
-def server_config(folder: Path, port: int, token: str, args: dict[str, Any]) -> Path:
+def server_config(
+    folder: Path, port: int, token: str, args: dict[str, Any], name: str = "config.toml"
+) -> Path:
     """config.toml for the benchmark's server: the repository's, with absolute paths and
     the model and ladder the run asks for; no fixed call limit (the bench finds it)."""
     doc = tomllib.loads((REPO / "config.toml").read_text(encoding="utf-8"))
@@ -171,16 +175,19 @@ def server_config(folder: Path, port: int, token: str, args: dict[str, Any]) -> 
         langs["en"].update(model="base", fallback_model="tiny.en")
         langs["ja"]["model"] = "base"
     doc.setdefault("degrade", {})["enabled"] = bool(args.get("degrade", True))
+    if args.get("asr_workers"):  # decoder threads x CTranslate2 threads each (in-process)
+        doc["asr"].update(workers=int(args["asr_workers"]), cpu_threads=int(args["cpu_threads"]))
+    if args.get("redis_url"):  # a gateway: decodes go to `agent-assist worker`s
+        doc["cluster"]["redis_url"] = args["redis_url"]
     if args.get("partials") is not None:
         doc["partials"]["enabled"] = bool(args["partials"])
-    path = folder / "config.toml"
+    path = folder / name
     path.write_text(_toml(doc), encoding="utf-8")
     return path
 
 
 def _proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _proc_cpu_s_path(Path(f"/proc/{pid}/stat"))
 
 
 def _proc_peak_mb(pid: int) -> float:
@@ -188,6 +195,46 @@ def _proc_peak_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def task_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of every thread of ``pid``, by its OS thread id."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = _proc_cpu_s_path(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
+
+
+def thread_cpu(pid: int, before: dict[int, float]) -> dict[str, float]:
+    """CPU seconds per thread of ``pid`` since ``before``, by the Python thread's name
+    (``py-spy dump``); threads Python does not know (CTranslate2's and onnxruntime's
+    pools) are summed as ``native``: the server's CPU split into event loop
+    (``MainThread``), VAD (``vad``), decoders (``asr``) and the rest."""
+    names: dict[int, str] = {}
+    spy = Path(sys.executable).parent / "py-spy"
+    try:
+        dump = subprocess.run(
+            [str(spy), "dump", "--pid", str(pid), "--json", "--nonblocking"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        for thread in json.loads(dump.stdout):
+            names[int(thread["os_thread_id"])] = thread.get("thread_name") or "python"
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return {}
+    out: dict[str, float] = {}
+    for tid, cpu in task_cpu(pid).items():
+        name = names.get(tid, "native")
+        name = "asr" if name.startswith("asr-") else name  # every decoder thread together
+        out[name] = round(out.get(name, 0.0) + cpu - before.get(tid, 0.0), 2)
+    return out
+
+
+def _proc_cpu_s_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _health(port: int) -> dict[str, Any] | None:
@@ -210,6 +257,16 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
         serve_cmd = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "serve"]
         if args.get("profile"):
             serve_cmd[1:1] = ["-m", "cProfile", "-o", str(args["profile"])]
+        redis_server, workers = None, []
+        if args.get("cluster_workers"):  # a private Redis and N workers on this machine
+            n_workers = int(args["cluster_workers"])
+            redis_server = PrivateRedis(folder / "redis").start()
+            args = {**args, "redis_url": redis_server.url}
+            cfg = server_config(folder, port, token, args)
+            threads = max(1, (os.cpu_count() or 1) // n_workers)  # the cores shared out
+            worker_args = {**args, "asr_workers": 1, "cpu_threads": threads}
+            worker_cfg = server_config(folder, port, token, worker_args, "worker.toml")
+            workers = start_workers(worker_cfg, redis_server.url, n_workers)
         server = subprocess.Popen(
             serve_cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -229,7 +286,7 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             try:
-                return _drive(server.pid, port, calls, env, folder)
+                return _drive(server.pid, port, calls, env, folder, [w.pid for w in workers])
             finally:
                 if spy is not None:
                     spy.send_signal(2)
@@ -240,13 +297,50 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
                 server.wait(60)
             except subprocess.TimeoutExpired:
                 server.kill()
+            for proc in workers:
+                proc.terminate()
+            for proc in workers:
+                proc.wait(30)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            if redis_server is not None:
+                redis_server.stop()
+
+
+def start_workers(cfg: Path, url: str, n: int) -> list[subprocess.Popen[str]]:
+    """``n`` ``agent-assist worker`` processes on ``cfg`` (one decoder thread each)."""
+    threads = tomllib.loads(cfg.read_text(encoding="utf-8"))["asr"]["cpu_threads"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    command = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "worker"]
+    procs = [
+        subprocess.Popen(
+            [*command, "--redis", url, "--name", f"dense-{i}"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(n)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "ready" not in line:
+            raise SystemExit(f"bench: a worker did not start: {line!r}")
+    return procs
 
 
 def _drive(
-    pid: int, port: int, calls: list[tuple[Path, str]], env: dict[str, str], folder: Path
+    pid: int,
+    port: int,
+    calls: list[tuple[Path, str]],
+    env: dict[str, str],
+    folder: Path,
+    worker_pids: list[int] | None = None,
 ) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}/ws"
-    cpu0, wall0 = _proc_cpu_s(pid), time.monotonic()
+    pids = [pid, *(worker_pids or [])]  # the server and its workers: all of the set-up's CPU
+    cpu0, wall0, tasks0 = sum(map(_proc_cpu_s, pids)), time.monotonic(), task_cpu(pid)
     clients = []
     for i, (path, lang) in enumerate(calls):
         out = folder / f"events_{i:02d}.json"
@@ -264,7 +358,8 @@ def _drive(
             last = report
         time.sleep(0.5)
     wall = time.monotonic() - wall0
-    cpu = _proc_cpu_s(pid) - cpu0
+    cpu = sum(map(_proc_cpu_s, pids)) - cpu0
+    threads = thread_cpu(pid, tasks0)
     last = _health(port) or last
     failed = [str(p) for c, p, _ in clients if c.returncode != 0]
     if failed:
@@ -295,7 +390,7 @@ def _drive(
         "suggestions": len(marks["suggestion"]),
         "server_cores": cpu / wall,
         "cpu_per_audio_s": cpu / (2 * audio_s),
-        "peak_mb": _proc_peak_mb(pid),
+        "peak_mb": sum(map(_proc_peak_mb, pids)),
         "max_lag_s": max(lag, default=0) / 1000,
         "max_level": max(levels, default=0),
         "steps_down": last.get("steps_down", 0),
@@ -305,7 +400,10 @@ def _drive(
         "partial_share": last.get("partial_busy_s", 0.0) / busy,
         "wasted_share": last.get("wasted_busy_s", 0.0) / busy,
         "load_avg": last.get("load_avg", float("nan")),
+        "final_wait_p95_s": last.get("final_wait_p95_ms", float("nan")) / 1000,
+        "final_decode_p95_s": last.get("final_decode_p95_ms", float("nan")) / 1000,
         "wall_s": wall,
+        "thread_cpu_s": threads,
     }
 
 
@@ -350,15 +448,25 @@ def measure(turns: list[Turn], got: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """``python -m bench.dense [N ...] [--quick] [--profile FILE] [--py-spy FILE]``: the
-    server's event loop under cProfile, or every thread sampled by py-spy (raw stacks)."""
-    counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [1, 2]
-    seconds = 20.0 if "--quick" in sys.argv else 45.0
-    args: dict[str, Any] = {}
-    for flag, key in (("--profile", "profile"), ("--py-spy", "py_spy")):
-        if flag in sys.argv:
-            args[key] = sys.argv[sys.argv.index(flag) + 1]
-    for n in counts:
+    """``python -m bench.dense [N ...]``: one JSON line per call count (``--help``)."""
+    p = argparse.ArgumentParser(prog="python -m bench.dense", description=__doc__)
+    p.add_argument("counts", type=int, nargs="*", default=[1, 2], help="call counts to run")
+    p.add_argument("--quick", action="store_true", help="20 s calls instead of 45 s")
+    p.add_argument("--seconds", type=float, help="call length (more turns: steadier figures)")
+    p.add_argument("--profile", help="cProfile the server's event loop into this file")
+    p.add_argument("--py-spy", help="sample every server thread with py-spy (raw stacks)")
+    p.add_argument("--decoders", type=int, help="in-process decoder threads (asr.workers)")
+    p.add_argument("--threads", type=int, default=1, help="CTranslate2 threads per decoder")
+    p.add_argument("--cluster-workers", type=int, help="a gateway + N workers over Redis")
+    p.add_argument("--no-degrade", action="store_true", help="the degradation ladder off")
+    a = p.parse_args()
+    args: dict[str, Any] = {"profile": a.profile, "py_spy": a.py_spy, "degrade": not a.no_degrade}
+    if a.decoders:
+        args.update(asr_workers=a.decoders, cpu_threads=a.threads)
+    if a.cluster_workers:
+        args["cluster_workers"] = a.cluster_workers
+    for n in a.counts:
+        seconds = a.seconds or (20.0 if a.quick else 45.0)
         print(json.dumps(run(n, seconds, args)), flush=True)
     return 0
 
@@ -424,13 +532,17 @@ def section(
         "server process's CPU; *level*: the deepest degradation level seen (`[degrade]`); "
         "*shed*: partials and early finals not done because of load; *decoder on partials / "
         "wasted*: the share of the decoder's time that went to partials, and to decodes "
-        "nobody used (early finals voided because speech went on); *load*: the machine's "
+        "nobody used (early finals voided because speech went on); *final queue / decode*: "
+        "how long finals waited in the engine's queue, and their decode took (the server's "
+        "own figures, p95; the rest of turn end → final is the endpoint's silence, or the "
+        "early final's, and the way out); *load*: the machine's "
         "1-minute load average per core at the end (other work on it included).",
         "",
         "| calls | turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
         "first partial p50 / p95 s | turns (lost) | cores | peak MB | max lag s | level | "
-        "steps down | partials / early finals shed | decoder on partials / wasted | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "steps down | partials / early finals shed | decoder on partials / wasted | "
+        "final queue / decode p95 s | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows:
         L.append(
@@ -441,7 +553,8 @@ def section(
             f"{_f(r['server_cores'], 1)} | {_f(r['peak_mb'], 0)} | {_f(r['max_lag_s'])} | "
             f"{r['max_level']} | {r['steps_down']} | {r['partials_shed']} / "
             f"{r['early_finals_shed']} | {_pct(r['partial_share'])} / {_pct(r['wasted_share'])} | "
-            f"{_f(r['load_avg'])} |"
+            f"{_f(r.get('final_wait_p95_s', float('nan')))} / "
+            f"{_f(r.get('final_decode_p95_s', float('nan')))} | {_f(r['load_avg'])} |"
         )
     L += [
         "",

@@ -8,6 +8,7 @@ from pathlib import Path
 import soundfile as sf
 
 from bench.dense import Turn, dense_call, make_calls, measure, source_calls, speech_share
+from bench.scale_out import dense_lines
 
 
 def test_dense_calls_are_mostly_speech_on_both_channels_in_both_languages(
@@ -51,3 +52,26 @@ def test_latency_is_measured_from_the_customer_turn_end() -> None:
     assert [round(x, 2) for x in m["suggestion"]] == [0.9]
     assert [round(x, 2) for x in m["partial"]] == [1.5]
     assert measure(turns, got[:2])["missed"] == 1
+
+
+def _row(calls: int, p95: float, missed: int = 0) -> dict[str, object]:
+    nan = float("nan")
+    return {
+        "calls": calls, "final_50_s": p95 / 2, "final_95_s": p95, "final_100_s": p95 + 0.1,
+        "customer_turns": 4 * calls, "missed_turns": missed, "server_cores": 1.2,
+        "max_lag_s": 0.4, "max_level": 1, "load_avg": nan,
+    }  # fmt: skip
+
+
+def test_the_scale_out_dense_table_counts_the_calls_each_set_up_serves() -> None:
+    rows = [
+        ("in-process", [_row(2, 0.8), _row(4, 1.4), _row(6, 2.2)]),
+        ("gateway + 1 worker", [_row(2, 0.9), _row(4, 1.6)]),
+        ("gateway + 2 workers", [_row(2, 1.1, missed=1), _row(4, 3.5)]),
+    ]
+    text = "\n".join(dense_lines(rows, 45.0))
+    line = "| in-process | 4 | 0.70 / 1.40 / 1.50 | 16 (0) | 1.2 | 0.40 | 1 | n/a / n/a | 0 / 0 |"
+    assert line + " n/a |" in text
+    served = text.split("calls served at turn end")[1]
+    assert "| in-process | 4 |" in served and "| gateway + 1 worker | 2 |" in served
+    assert "| gateway + 2 workers | 0 |" in served, "a lost turn does not count as served"

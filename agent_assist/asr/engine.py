@@ -9,7 +9,9 @@ requests on the open utterance (partials). Worker threads take, in this order:
 2. partials, only when no final waits: at most one per channel (a newer request replaces
    an older one), refused outright while the oldest final has waited longer than
    ``partials.max_lag_ms``. Partials are what the engine sheds under load; finals are
-   never dropped.
+   never dropped. With two or more workers, partials run on all but one of them at a
+   time, so a final that arrives finds a worker free instead of queueing behind a
+   partial's decode (with one worker it may wait for the partial in flight).
 
 The wait of every final is recorded; ``stats()`` reports the queue, the lag of the
 oldest item, and the wait percentiles, and flags when lag exceeds ``asr.max_lag_s``.
@@ -79,6 +81,10 @@ class EngineStats:
     """Finals decoded on a language's fallback model by the ladder."""
     busy_share: float = 0.0
     """Share of the last ``LOAD_WINDOW_S`` the workers spent decoding (0..1 per worker)."""
+    final_decode_p50_ms: int = 0
+    """How long a final's decode took (its batch's), recent finals: with the waits above,
+    where a final's time goes between its endpoint and its text."""
+    final_decode_p95_ms: int = 0
 
 
 LOAD_WINDOW_S = 10.0
@@ -113,6 +119,8 @@ class _Counters:
     busy: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4000))
     """(end time, seconds) of recent decodes, for the busy share."""
     waits: deque[int] = field(default_factory=lambda: deque(maxlen=2000))
+    decodes: deque[int] = field(default_factory=lambda: deque(maxlen=2000))
+    """Milliseconds each recent final's decode took."""
 
 
 class RecognitionEngine:
@@ -130,6 +138,9 @@ class RecognitionEngine:
         self._cond = threading.Condition()
         self._finals: deque[_Job] = deque()
         self._partials: dict[Hashable, _Job] = {}
+        self._partial_lanes = max(1, self._cfg.workers - 1)
+        """Workers that may decode partials at once: one is always left for finals."""
+        self._partials_running = 0
         self._n = _Counters()
         self._closed = False
         self._warned = 0.0
@@ -206,11 +217,13 @@ class RecognitionEngine:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._finals and not self._partials:
+                while not self._closed and not self._finals and not self._partial_ready():
                     self._cond.wait()
                 if self._closed:
                     return
                 jobs = self._take()
+                if jobs and jobs[0].partial:
+                    self._partials_running += 1
                 final = bool(jobs) and not jobs[0].partial and jobs[0].call is None
                 greedy = final and self._ladder.shed("greedy_finals")
                 fallback = final and self._ladder.shed("fallback_model")
@@ -252,10 +265,14 @@ class RecognitionEngine:
                 )
             return jobs
         self._observe(None, now)
-        if not self._partials:
+        if not self._partial_ready():
             return []
         key = min(self._partials, key=lambda k: self._partials[k].submitted)
         return [self._partials.pop(key)]
+
+    def _partial_ready(self) -> bool:
+        """Under the lock: a partial waits and a partial lane is free."""
+        return bool(self._partials) and self._partials_running < self._partial_lanes
 
     def _run(self, jobs: list[_Job], *, greedy: bool = False, fallback: bool = False) -> None:
         started = time.monotonic()
@@ -291,9 +308,12 @@ class RecognitionEngine:
             self._n.fallback_finals += len(jobs) if fallback else 0
             if first.partial:
                 self._n.partials_done += 1
+                self._partials_running -= 1
+                self._cond.notify_all()  # a worker held back by the lane may take the next
             else:
                 self._n.decoded += len(jobs)
                 self._n.batches += 1
+                self._n.decodes.extend([round((ended - started) * 1000)] * len(jobs))
         if error is not None:
             for job in jobs:
                 with contextlib.suppress(InvalidStateError):  # a cancel may race us
@@ -354,6 +374,7 @@ class RecognitionEngine:
             oldest = self._watch(now)
             ladder = self._ladder
             waits = np.asarray(n.waits or [0])
+            decodes = np.asarray(n.decodes or [0])
             return EngineStats(
                 queued=len(self._finals),
                 decoded=n.decoded,
@@ -377,6 +398,8 @@ class RecognitionEngine:
                 greedy_finals=n.greedy_finals,
                 fallback_finals=n.fallback_finals,
                 busy_share=round(self._busy_share(now), 3),
+                final_decode_p50_ms=int(np.percentile(decodes, 50)),
+                final_decode_p95_ms=int(np.percentile(decodes, 95)),
             )
 
     def close(self) -> None:

@@ -63,12 +63,18 @@ class UtteranceSegmenter:
         return np.concatenate(self._current)
 
     @property
+    def open_ms(self) -> int:
+        """Length of the utterance being spoken so far, without copying its audio."""
+        return len(self._current) * WINDOW_MS
+
+    @property
     def trailing_silence_ms(self) -> int:
         """Silence since the last speech window of the open utterance."""
         return self._silence_run * WINDOW_MS
 
-    def peek_closing(self) -> UtteranceAudio | None:
-        """The utterance as it will be cut if no more speech comes, once that is knowable.
+    def closing_span(self) -> tuple[int, int] | None:
+        """(start_ms, end_ms) of the utterance as it will be cut if no more speech comes,
+        once that is knowable; checked at every window of a pause, so it copies nothing.
 
         After ``speech_pad_ms`` of silence the kept audio no longer changes, so a decode
         can start before the endpoint is confirmed (``min_silence_ms``).
@@ -78,10 +84,18 @@ class UtteranceSegmenter:
         keep = len(self._current) - (self._silence_run - self._pad_windows)
         if self._speech_windows < self._min_speech_windows or keep <= 0:
             return None
+        return self._start_window * WINDOW_MS, (self._start_window + keep) * WINDOW_MS
+
+    def peek_closing(self) -> UtteranceAudio | None:
+        """The utterance of ``closing_span`` with its audio (for an early final)."""
+        span = self.closing_span()
+        if span is None:
+            return None
+        keep = (span[1] - span[0]) // WINDOW_MS
         return UtteranceAudio(
             index=self._count + 1,
-            start_ms=self._start_window * WINDOW_MS,
-            end_ms=(self._start_window + keep) * WINDOW_MS,
+            start_ms=span[0],
+            end_ms=span[1],
             samples=np.concatenate(self._current[:keep]),
         )
 

@@ -12,15 +12,19 @@ in that order. At the first pause an early final is decoded and kept if the utte
 closes exactly there. While an utterance is open, partials are requested at most every
 ``interval_ms`` and emitted only as far as the stabiliser has committed them. With the
 language ``auto`` the first utterance decides it (partials and early finals wait).
+
+The per-window work (PCM to float, resampling, Silero) runs off the event loop through
+the VAD's ``submit`` (``VadThread``), in arrival order; its windows and probabilities
+come back to the loop, where the segmenter and everything after it run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +73,10 @@ class VoiceActivity(Protocol):
     """The shared VAD model (``SileroVad``): one detector stream per channel."""
 
     def stream(self) -> ChannelVad: ...
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """Run ``work`` off the event loop in submission order; ``done(result)`` on it."""
+        ...
 
 
 @dataclass
@@ -129,13 +137,17 @@ class RecognizeStream:
             )
             for index, speaker in enumerate(speakers)
         ]
+        self._vad = vad
+        self._rate = sample_rate
+        self._input_samples = 0
         self.audio_ms = 0
-        """Audio of the first channel so far, in 16 kHz milliseconds."""
+        """Audio of the first channel received so far, in milliseconds."""
         self._counters: dict[str, int] = {}
         self._pending: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._out: asyncio.Queue[TranscriptEvent | None] = asyncio.Queue()
         self._partial_tasks: set[asyncio.Task[None]] = set()
-        self._ended = False
+        self._ended = False  # no more input
+        self._closed = False  # torn down: late VAD results are dropped
         self._finals = asyncio.create_task(self._decode_loop(), name=f"recognize {call_id}")
 
     # -- input --------------------------------------------------------------------------
@@ -145,30 +157,37 @@ class RecognizeStream:
         if self._ended:
             return
         ch = self._channels[channel]
-        samples = pcm.astype(np.float32) / 32768.0
-        if ch.resampler is not None:
-            samples = ch.resampler.resample_chunk(samples)
         if channel == 0:
-            self.audio_ms += round(samples.size * 1000 / SAMPLE_RATE)
-        windows, probs = ch.vad.push(samples.astype(np.float32, copy=False))
-        for utterance in ch.segmenter.push(windows, probs):
-            self._close(ch, utterance)
-        if ch.segmenter.in_speech:
-            self._maybe_early_final(ch)
-            if ch.segmenter.trailing_silence_ms == 0:  # in a pause the final comes soon
-                self._maybe_partial(ch)
+            self._input_samples += pcm.size
+            self.audio_ms = self._input_samples * 1000 // self._rate
+        self._vad.submit(lambda: _detect(ch, pcm), lambda found: self._segment(ch, found))
 
     def end_input(self) -> None:
         """No more audio: close open utterances; the stream ends after their finals."""
         if self._ended:
             return
         self._ended = True
-        for ch in self._channels:
-            if ch.resampler is not None:
-                tail = ch.resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-                windows, probs = ch.vad.push(tail.astype(np.float32, copy=False))
-                for utterance in ch.segmenter.push(windows, probs):
-                    self._close(ch, utterance)
+        channels = self._channels
+        self._vad.submit(lambda: [_detect(ch, None) for ch in channels], self._finish)
+
+    def _segment(self, ch: _Channel, found: tuple[Samples, Samples]) -> None:
+        """On the loop: one push's windows through the segmenter, early finals, partials."""
+        if self._closed:
+            return
+        for utterance in ch.segmenter.push(*found):
+            self._close(ch, utterance)
+        if ch.segmenter.in_speech:
+            self._maybe_early_final(ch)
+            if ch.segmenter.trailing_silence_ms == 0:  # in a pause the final comes soon
+                self._maybe_partial(ch)
+
+    def _finish(self, tails: list[tuple[Samples, Samples]]) -> None:
+        """On the loop, after every push: the resamplers' tails, then flush every channel."""
+        if self._closed:
+            return
+        for ch, found in zip(self._channels, tails, strict=True):
+            for utterance in ch.segmenter.push(*found):
+                self._close(ch, utterance)
             for utterance in ch.segmenter.flush():
                 self._close(ch, utterance)
         self._pending.put_nowait(None)
@@ -184,7 +203,7 @@ class RecognizeStream:
 
     async def aclose(self) -> None:
         """Stop without waiting for pending finals (a call torn down)."""
-        self._ended = True
+        self._ended = self._closed = True
         self._finals.cancel()
         for task in list(self._partial_tasks):
             task.cancel()
@@ -198,22 +217,24 @@ class RecognizeStream:
 
     def _maybe_early_final(self, ch: _Channel) -> None:
         """Decode the utterance as it stands at the first pause; ``_close`` reuses it."""
-        peek = ch.segmenter.peek_closing()
-        if ch.early is not None and (peek is None or peek.end_ms != ch.early[0].end_ms):
+        span = ch.segmenter.closing_span()  # at every window: no audio copied until needed
+        if ch.early is not None and (span is None or span[1] != ch.early[0].end_ms):
             ch.early[1].cancel()  # speech went on: that guess is void
             ch.early = None
         if (
-            peek is None
+            span is None
             or ch.early is not None
             or not wants_early_final(
                 self._pacing, language_known=self._language_known, lag_ms=self._engine.lag_ms()
             )
-            or peek.end_ms == ch.early_refused_ms  # asked once per pause
+            or span[1] == ch.early_refused_ms  # asked once per pause
         ):
             return
         if not self._engine.allows_early_final():  # shed under load: see asr.degrade
-            ch.early_refused_ms = peek.end_ms
+            ch.early_refused_ms = span[1]
             return
+        peek = ch.segmenter.peek_closing()
+        assert peek is not None
         ch.early = (peek, self._engine.submit(peek, self.language))
 
     def _close(self, ch: _Channel, utterance: UtteranceAudio) -> None:
@@ -239,8 +260,7 @@ class RecognizeStream:
 
     def _maybe_partial(self, ch: _Channel) -> None:
         """Ask for a partial when enough new speech arrived and none is in flight."""
-        audio = ch.segmenter.open_audio()
-        open_ms = audio.size * 1000 // SAMPLE_RATE
+        open_ms = ch.segmenter.open_ms  # at every push: the audio is copied only when asked
         if not wants_partial(
             self._pacing,
             open_ms=open_ms,
@@ -251,6 +271,7 @@ class RecognizeStream:
         ):
             return
         ch.partial_at_ms, ch.partial_busy = open_ms, True
+        audio = ch.segmenter.open_audio()
         task = asyncio.create_task(self._partial(ch, audio, ch.segmenter.open_start_ms))
         self._partial_tasks.add(task)
         task.add_done_callback(self._partial_tasks.discard)
@@ -315,3 +336,22 @@ class RecognizeStream:
             text=result.text,
             words=result.words,
         )
+
+
+_NOTHING = np.zeros(0, dtype=np.float32)
+
+
+def _detect(ch: _Channel, pcm: npt.NDArray[np.int16] | None) -> tuple[Samples, Samples]:
+    """Off the loop: PCM16 to 16 kHz float, then Silero; ``None``: the resampler's tail.
+
+    Only the VAD thread touches ``ch.resampler`` and ``ch.vad`` (their state is per channel).
+    """
+    if pcm is None:
+        if ch.resampler is None:
+            return _NOTHING, _NOTHING
+        samples = ch.resampler.resample_chunk(_NOTHING, last=True)
+    else:
+        samples = np.multiply(pcm, 1 / 32768.0, dtype=np.float32)
+        if ch.resampler is not None:
+            samples = ch.resampler.resample_chunk(samples)
+    return ch.vad.push(np.asarray(samples, dtype=np.float32))

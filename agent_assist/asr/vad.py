@@ -3,16 +3,21 @@
 The ONNX file ships inside the pinned faster-whisper wheel, so no download is needed.
 One ``SileroVad`` (one ONNX session) serves every channel; each channel keeps its own
 recurrent state in a ``VadStream``, so probabilities do not depend on how audio was
-chunked on the wire.
+chunked on the wire. Live calls run their windows on the model's ``VadThread``
+(``submit``), off the event loop.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
+
+from agent_assist.asr.vad_thread import VadThread
 
 SAMPLE_RATE = 16000
 WINDOW = 512  # samples per probability: 32 ms at 16 kHz
@@ -33,6 +38,14 @@ class SileroVad:
         self._session = onnxruntime.InferenceSession(
             str(path), providers=["CPUExecutionProvider"], sess_options=opts
         )
+        self._thread = VadThread()
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """Run one push's detection off the event loop, in order; ``done`` on the loop."""
+        self._thread.submit(work, done)
+
+    def close(self) -> None:
+        self._thread.close()
 
     def stream(self) -> VadStream:
         return VadStream(self)

@@ -59,6 +59,8 @@ class Services:
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()
+        if self.vad is not None:
+            self.vad.close()
         self.store.close()
         if self.reports_store is not None:
             self.reports_store.close()

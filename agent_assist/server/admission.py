@@ -48,6 +48,11 @@ class LoadReport:
     """Decoder time since start, and the part spent on partials."""
     partial_busy_s: float
     wasted_busy_s: float
+    final_wait_p50_ms: int = 0
+    """Recent finals: their wait in the queue before decoding, then their decode."""
+    final_wait_p95_ms: int = 0
+    final_decode_p50_ms: int = 0
+    final_decode_p95_ms: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,8 +69,15 @@ class Admission:
     def report(self, calls: int, *, audio: bool = True) -> LoadReport:
         lag = level = shed = early = down = 0
         name, busy, decode_s, partial_s, wasted_s = "full", 0.0, 0.0, 0.0, 0.0
+        finals = (0, 0, 0, 0)
         if self._engine is not None:
             stats = self._engine.stats()
+            finals = (
+                stats.wait_p50_ms,
+                stats.wait_p95_ms,
+                stats.final_decode_p50_ms,
+                stats.final_decode_p95_ms,
+            )
             lag, level, name = stats.oldest_wait_ms, stats.level, stats.level_name
             busy, shed, early = stats.busy_share, stats.partials_dropped, stats.early_finals_shed
             down = stats.steps_down
@@ -87,6 +99,10 @@ class Admission:
             decode_busy_s=decode_s,
             partial_busy_s=partial_s,
             wasted_busy_s=wasted_s,
+            final_wait_p50_ms=finals[0],
+            final_wait_p95_ms=finals[1],
+            final_decode_p50_ms=finals[2],
+            final_decode_p95_ms=finals[3],
         )
 
     def check(self, calls: int, *, audio: bool = True) -> None:

@@ -62,6 +62,8 @@ async def test_finals_are_batched_by_language_and_partials_shed_while_they_wait(
         stats = engine.stats()
         assert stats.decoded == 4 and stats.batches == 3 and stats.partials_done == 1
         assert stats.max_wait_ms >= 100 and not stats.lagging
+        # the first decode was held at the gate while the others queued: 150 ms or more
+        assert stats.final_decode_p95_ms >= 100 and stats.wait_p95_ms >= 100
     finally:
         engine.close()
 
@@ -82,6 +84,54 @@ async def test_a_newer_partial_replaces_the_queued_one_of_its_channel() -> None:
         result = await newer
         assert result is not None and result.text == "p2"
     finally:
+        engine.close()
+
+
+class PartialsHeldRecognizer(GatedRecognizer):
+    """Finals decode at once; partials wait at the gate; counts partials decoding now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.partials_in_flight = 0
+        self.most_partials_at_once = 0
+        self.lock = threading.Lock()
+
+    def transcribe_batch(
+        self, items: Sequence[tuple[Samples, int]], language: str, *, partial: bool = False
+    ) -> list[Recognized]:
+        if not partial:
+            self.calls.append((language, partial, len(items)))
+            return [Recognized(f"f{off}", language, ()) for _, off in items]
+        with self.lock:
+            self.partials_in_flight += 1
+            self.most_partials_at_once = max(self.most_partials_at_once, self.partials_in_flight)
+        try:
+            return super().transcribe_batch(items, language, partial=True)
+        finally:
+            with self.lock:
+                self.partials_in_flight -= 1
+
+
+async def test_with_two_workers_a_final_never_queues_behind_partials() -> None:
+    rec = PartialsHeldRecognizer()
+    engine = RecognitionEngine(rec, AsrConfig(workers=2), PartialsConfig(max_lag_ms=60_000))
+    try:
+        audio = np.zeros(1600, np.float32)
+        partials = [
+            asyncio.ensure_future(engine.partial(("call", ch), audio, "en", ch)) for ch in range(3)
+        ]
+        while rec.partials_in_flight == 0:  # one worker is now held inside a partial
+            await asyncio.sleep(0.01)
+        final = await asyncio.wait_for(engine.submit(utt(5), "en"), 10)
+        assert final.text == "f5", "the free worker took the final while a partial decoded"
+        assert rec.calls == [("en", False, 1)], "and no second partial took that worker"
+        rec.gate.set()
+        texts = [r.text for r in await asyncio.gather(*partials) if r is not None]
+        assert sorted(texts) == ["p0", "p1", "p2"]
+        assert rec.most_partials_at_once == 1, "partials take one worker at a time"
+        assert engine.stats().partials_done == 3
+    finally:
+        rec.gate.set()
         engine.close()
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Hashable
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from agent_assist.asr.pacing import Pacing
 from agent_assist.asr.segmenter import UtteranceAudio
 from agent_assist.asr.stream import RecognizeStream, TranscriptEvent
 from agent_assist.asr.vad import WINDOW, Samples
+from agent_assist.asr.vad_thread import VadThread
 from agent_assist.asr.whisper import Recognized
 from agent_assist.config import VadConfig
 from agent_assist.core.events import TranscriptFinal, TranscriptPartial
@@ -27,13 +30,26 @@ PAD = 200 // W  # speech_pad_ms in windows (6)
 
 
 class LoudnessVad:
-    """Speech probability 1 for a loud window, 0 for a quiet one."""
+    """Speech probability 1 for a loud window, 0 for a quiet one; ``threaded``: its work
+    runs on a real ``VadThread`` as the live server's does, else inline (deterministic)."""
 
     def stream(self) -> LoudnessVad:
         return LoudnessVad()
 
-    def __init__(self) -> None:
+    def __init__(self, threaded: VadThread | None = None) -> None:
         self._pending = np.zeros(0, dtype=np.float32)
+        self.threaded = threaded
+        self.thread_ids: set[int] = set()
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        def tracked() -> Any:
+            self.thread_ids.add(threading.get_ident())
+            return work()
+
+        if self.threaded is not None:
+            self.threaded.submit(tracked, done)
+        else:
+            done(tracked())
 
     def push(self, samples: Samples) -> tuple[Samples, Samples]:
         data = np.concatenate([self._pending, samples])
@@ -91,7 +107,11 @@ def windows(*runs: tuple[str, int]) -> np.ndarray:
 
 
 def stream(
-    engine: ScriptedEngine, language: str = "en", pacing: Pacing | None = None, rate: int = 16000
+    engine: ScriptedEngine,
+    language: str = "en",
+    pacing: Pacing | None = None,
+    rate: int = 16000,
+    vad: LoudnessVad | None = None,
 ) -> RecognizeStream:
     return RecognizeStream(
         "c-test",
@@ -99,7 +119,7 @@ def stream(
         rate,
         language,
         engine=engine,
-        vad=LoudnessVad(),
+        vad=vad or LoudnessVad(),
         vad_config=VadConfig(),
         pacing=pacing or Pacing(partials=False),
     )
@@ -238,3 +258,38 @@ async def test_other_sample_rates_are_resampled_to_the_same_utterance(rate: int)
     assert abs(final.t_ms - (10 - PAD) * W) <= 2 * W
     assert abs(final.end_ms - (50 + PAD) * W) <= 2 * W
     assert abs(s.audio_ms - 80 * W) <= 2 * W
+
+
+async def test_the_vad_runs_off_the_event_loop_and_cuts_the_same_utterances() -> None:
+    runs = (("quiet", 10), ("speech", 40), ("quiet", 30), ("speech", 20), ("quiet", 30))
+    inline = stream(ScriptedEngine())
+    await feed(inline, windows(*runs))
+    expected = [(f.t_ms, f.end_ms, f.text) for f in finals(await drain(inline))]
+    thread = VadThread("vad-test")
+    vad = LoudnessVad(threaded=thread)
+    s = stream(ScriptedEngine(), vad=vad)
+    pcm = windows(*runs)
+    gate = threading.Event()
+    thread.submit(gate.wait, lambda _: None)  # holds the thread until every push is queued
+    for start in range(0, pcm.size, WINDOW):  # no yielding: results come back later, in order
+        s.push_audio(0, pcm[start : start + WINDOW])
+    gate.set()
+    assert s.audio_ms == 130 * W, "what was received counts at once"
+    out = await asyncio.wait_for(drain(s), 10)
+    thread.close()
+    assert [(f.t_ms, f.end_ms, f.text) for f in out] == expected and len(expected) == 2
+    assert vad.thread_ids and threading.get_ident() not in vad.thread_ids
+    assert thread.batches <= 3, "130 pushes came back in one loop wake-up (+ gate, + end)"
+
+
+async def test_vad_results_after_a_teardown_are_dropped() -> None:
+    thread = VadThread("vad-test")
+    engine = ScriptedEngine()
+    s = stream(engine, vad=LoudnessVad(threaded=thread))
+    s.push_audio(0, windows(("quiet", 10), ("speech", 40), ("quiet", 30)))
+    await s.aclose()
+    done = asyncio.get_running_loop().create_future()
+    thread.submit(lambda: None, done.set_result)  # after the stream's push, in order
+    await asyncio.wait_for(done, 10)
+    thread.close()
+    assert engine.finals == [], "a torn-down call decodes nothing more"

@@ -129,6 +129,8 @@ async def test_audio_calls_are_refused_while_recognition_is_behind(
         await asyncio.gather(*pending)
         status, report = await asyncio.to_thread(health, server)
         assert status == 200 and report["lag_ms"] == 0 and report["level"] == 0
+        # where those finals' time went: the first held in its decode, the second queued
+        assert report["final_decode_p95_ms"] >= 300 and report["final_wait_p95_ms"] >= 300
         async with connect(server.url) as ws:
             assert (await call_start(ws, "audio"))["type"] == "call.started"
     finally:
