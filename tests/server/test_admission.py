@@ -113,8 +113,9 @@ async def test_audio_calls_are_refused_while_recognition_is_behind(
     server = RunningServer(app, host, port, tmp_path / "calls.sqlite3")
     try:
         silence = np.zeros(16000, np.float32)
+        busy = range(cfg.asr.workers + 1)  # every decoder held at the gate, one more waits
         pending = [
-            services.engine.submit(UtteranceAudio(1, t, t + 1000, silence), "en") for t in (0, 1)
+            services.engine.submit(UtteranceAudio(1, t, t + 1000, silence), "en") for t in busy
         ]
         await asyncio.sleep(0.4)
         status, report = await asyncio.to_thread(health, server)
