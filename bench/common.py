@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
+import subprocess
+import sys
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -142,3 +145,27 @@ def bench_config(args: dict[str, Any]) -> Config:
 
 def language_config(cfg: Config, lang: str) -> LanguageAsrConfig:
     return cfg.asr.languages[lang]
+
+
+def start_workers(
+    config_path: Path, url: str, n: int, threads: int, name: str
+) -> list[subprocess.Popen[str]]:
+    """``n`` ``agent-assist worker`` processes on ``config_path``, each ready to decode."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    command = [sys.executable, "-m", "agent_assist", "--config", str(config_path), "worker"]
+    procs = [
+        subprocess.Popen(
+            [*command, "--redis", url, "--name", f"{name}-{i}"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(n)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "ready" not in line:
+            raise SystemExit(f"bench: a worker did not start: {line!r}")
+    return procs

@@ -39,7 +39,7 @@ import numpy as np
 import soundfile as sf
 
 from agent_assist.cluster.private_servers import PrivateRedis
-from bench.common import AUDIO, REPO, pct
+from bench.common import AUDIO, REPO, pct, start_workers
 
 SAMPLES = REPO / "agent_assist" / "data" / "samples"
 RATE = 16000
@@ -266,7 +266,7 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
             threads = max(1, (os.cpu_count() or 1) // n_workers)  # the cores shared out
             worker_args = {**args, "asr_workers": 1, "cpu_threads": threads}
             worker_cfg = server_config(folder, port, token, worker_args, "worker.toml")
-            workers = start_workers(worker_cfg, redis_server.url, n_workers)
+            workers = start_workers(worker_cfg, redis_server.url, n_workers, threads, "dense")
         server = subprocess.Popen(
             serve_cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -305,29 +305,6 @@ def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
                     proc.stdout.close()
             if redis_server is not None:
                 redis_server.stop()
-
-
-def start_workers(cfg: Path, url: str, n: int) -> list[subprocess.Popen[str]]:
-    """``n`` ``agent-assist worker`` processes on ``cfg`` (one decoder thread each)."""
-    threads = tomllib.loads(cfg.read_text(encoding="utf-8"))["asr"]["cpu_threads"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "agent_assist", "--config", str(cfg), "worker"]
-    procs = [
-        subprocess.Popen(
-            [*command, "--redis", url, "--name", f"dense-{i}"],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(n)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "ready" not in line:
-            raise SystemExit(f"bench: a worker did not start: {line!r}")
-    return procs
 
 
 def _drive(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
+import re
 import sys
 import tempfile
 import time
@@ -45,7 +45,7 @@ from agent_assist.cluster.gateway import RemoteRecognitionEngine
 from agent_assist.cluster.private_servers import PrivateRedis
 from agent_assist.config import Config, load_config
 from bench import dense
-from bench.common import REPO, segment
+from bench.common import REPO, segment, start_workers
 
 SAMPLES = REPO / "agent_assist" / "data" / "samples"
 
@@ -83,36 +83,6 @@ async def run(engine: RecognitionEngine, items: list[tuple[str, UtteranceAudio]]
     }
 
 
-def start_workers(config_path: Path, url: str, n: int, threads: int) -> list[subprocess.Popen[str]]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent_assist",
-                "--config",
-                str(config_path),
-                "worker",
-                "--redis",
-                url,
-                "--name",
-                f"bench-{i}",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(n)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "ready" not in line:
-            raise SystemExit(f"a worker did not start: {line!r}")
-    return procs
-
-
 def throughput(copies: int, worker_counts: list[int]) -> list[str]:
     """Every utterance submitted at once: audio seconds decoded per wall second."""
     cores = os.cpu_count() or 1
@@ -132,11 +102,13 @@ def throughput(copies: int, worker_counts: list[int]) -> list[str]:
         with tempfile.TemporaryDirectory() as folder:
             text = (REPO / "config.toml").read_text(encoding="utf-8")
             text = text.replace('dir = "models"', f'dir = "{REPO / "models"}"', 1)
-            text = text.replace("cpu_threads = 2\n", f"cpu_threads = {threads}\n", 1)
+            # one decoder of `threads` CTranslate2 threads per worker process
+            text = re.sub(r"(?m)^cpu_threads = \d+", f"cpu_threads = {threads}", text, count=1)
+            text = re.sub(r"(?m)^workers = \d+", "workers = 1", text, count=1)
             config_path = Path(folder) / "config.toml"
             config_path.write_text(text, encoding="utf-8")
             redis_server = PrivateRedis(Path(folder) / "redis").start()
-            workers = start_workers(config_path, redis_server.url, n, threads)
+            workers = start_workers(config_path, redis_server.url, n, threads, "bench")
             try:
                 cfg = load_config(config_path)
                 cfg = replace(cfg, cluster=replace(cfg.cluster, redis_url=redis_server.url))
