@@ -31,7 +31,15 @@ from typing import Any
 import redis
 
 from agent_assist.asr.whisper import Recognizer
-from agent_assist.cluster.jobs import GROUP, RESULT_TTL_S, Job, Keys, encode_recognized
+from agent_assist.cluster.jobs import (
+    ANSWERED,
+    GROUP,
+    RESULT_TTL_S,
+    STARTED,
+    Job,
+    Keys,
+    encode_recognized,
+)
 from agent_assist.config import Config
 
 log = logging.getLogger(__name__)
@@ -191,8 +199,13 @@ class RecognitionWorker:
             key = job.language if job.kind != "detect" else job.job_id
             groups[(job.kind, key, job.greedy, job.fallback)].append(item)
         for (kind, _, _, _), items in groups.items():
+            if kind != "partial":  # the gateway's wait for a worker ends here, not at the answer
+                self._started([job for _, _, job in items])
             started = time.monotonic()
             answers = self._decode(kind, [job for _, _, job in items])
+            decode_ms = round((time.monotonic() - started) * 1000)
+            for answer in answers:
+                answer["decode_ms"] = decode_ms
             self.counters.busy_s += time.monotonic() - started
             self.counters.batches += 1
             if kind == "partial":  # counted before anyone hears the answer
@@ -223,10 +236,18 @@ class RecognitionWorker:
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._keys.result(job.job_id), json.dumps(answer, ensure_ascii=False),
                  nx=True, ex=RESULT_TTL_S)  # fmt: skip
-        pipe.rpush(self._keys.reply(job.job_id), b"1")
+        pipe.rpush(self._keys.reply(job.job_id), ANSWERED)
         pipe.expire(self._keys.reply(job.job_id), RESULT_TTL_S)
         pipe.xack(stream, GROUP, msg_id)
         pipe.xdel(stream, msg_id)
+        pipe.execute()
+
+    def _started(self, jobs: list[Job]) -> None:
+        """Tell each job's gateway that its decode starts now (one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job in jobs:
+            pipe.rpush(self._keys.reply(job.job_id), STARTED)
+            pipe.expire(self._keys.reply(job.job_id), RESULT_TTL_S)
         pipe.execute()
 
     def _ack(self, stream: str, msg_id: str) -> None:
