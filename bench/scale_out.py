@@ -107,9 +107,7 @@ class WorkerSetup:
 
     @property
     def label(self) -> str:
-        where = (
-            f", workers pinned to core {CORES - 1}, the rest to the others" if self.pinned else ""
-        )
+        where = f", workers on core {CORES - 1}, the rest on the others" if self.pinned else ""
         return f"gateway + {self.n} worker(s) x {self.threads} thread(s), over Redis{where}"
 
 
