@@ -1,22 +1,24 @@
-"""Scale-out: finals decoded per second in-process vs on 1 and 2 ``agent-assist worker``s.
+"""Scale-out: finals decoded in-process vs on ``agent-assist worker``s over Redis.
 
 Every utterance of the two bundled sample calls (both channels, cut by the VAD as in a
 live call) is submitted at once, ``--copies`` times over, to the engine a gateway
-uses: the in-process ``RecognitionEngine`` on the local models, or the same engine in
-front of ``RedisRecognizer`` with N worker processes behind a private Redis. Reported:
+uses: the in-process ``RecognitionEngine`` as ``config.toml`` sets it up, or the same
+engine in front of ``RedisRecognizer`` with worker processes behind a private Redis
+(``--workers``: ``NxT`` is N workers of T CTranslate2 threads, ``N`` shares the cores
+out, ``:pin`` puts the workers on the last core and the rest on the others). Reported:
 audio seconds decoded per wall second (how many talking channels the set-up keeps up
-with) and the per-final wait, p50 / p95. Each worker gets ``cores / N`` decoding
-threads, so the rows compare the same machine cut differently; on a bigger machine (or
-several) the worker rows are where throughput grows.
+with) and the per-final wait, p50 / p95.
+
+``--worker-batch 1,4``: what ``[cluster] worker_batch`` costs a final, alone and with
+every final queued at once on one and two workers.
 
 Then the same dense calls at real pace as ``bench/dense.py`` (one client process per
-call, turn end -> final as a call centre sees it) into one gateway with each set-up:
-the in-process engine, and 1 and 2 workers behind a private Redis. Each set-up climbs
-``--dense`` call counts until latency breaks; the calls it serves are the most whose
-customer turn end -> final p95 stayed within 1.5 s with no turn lost.
+call, turn end -> final as a call centre sees it) into one gateway with each set-up.
+Each set-up climbs ``--dense`` call counts until latency breaks; the calls it serves
+are the most whose customer turn end -> final p95 stayed within 1.5 s with no turn lost.
 
-python -m bench.scale_out [--copies 2] [--workers 1,2] [--dense 2,4,6,8] [--no-throughput]
-                          [--out bench/scale_out.md]
+python -m bench.scale_out [--copies 2] [--workers 1x1,2x1,1x1:pin] [--worker-batch 1,4]
+                          [--dense 2,4,6,8] [--no-throughput] [--out bench/scale_out.md]
 """
 
 from __future__ import annotations
@@ -400,12 +402,12 @@ def main() -> None:
         f"average per core {load_before:.2f} before, {load_after:.2f} after.",
         "",
         f"**One machine.** Here the gateway, every worker, Redis and the benchmark's "
-        f"clients all share the same {cores} cores: a worker set-up cuts the same cores "
-        "differently (each worker gets cores / N decoding threads) and adds Redis and a "
-        "second process's overhead, so it cannot serve more than the in-process engine "
-        "here. The throughput table shows decoding following the workers' threads; the "
-        "dense table shows what a call sees. Workers with cores of their own (other "
-        "machines) are where served calls grow; this box cannot show that.",
+        f"clients share the same {cores} cores (with whatever else runs: see the load). "
+        "A set-up is named by its workers and their CTranslate2 threads; in a *pinned* "
+        f"set-up the workers run on core {cores - 1} and everything else on the other "
+        "cores (`sched_setaffinity`, as `taskset` does), so the workers have a core of "
+        "their own as on a machine of their own. The in-process rows are `config.toml`'s "
+        "engine as it is.",
         "",
     ]
     args.out.write_text("\n".join([*head, *lines]), encoding="utf-8")
