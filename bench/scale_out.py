@@ -18,7 +18,7 @@ Each set-up climbs ``--dense`` call counts until latency breaks; the calls it se
 are the most whose customer turn end -> final p95 stayed within 1.5 s with no turn lost.
 
 python -m bench.scale_out [--copies 2] [--workers 1x1,2x1,1x1:pin] [--worker-batch 1,4]
-                          [--dense 2,4,6,8] [--no-throughput] [--out bench/scale_out.md]
+                          [--dense 2,4,6,8,10,12] [--no-throughput] [--out bench/scale_out.md]
 """
 
 from __future__ import annotations
@@ -374,13 +374,13 @@ def main() -> None:
     p.add_argument("--copies", type=int, default=2)
     p.add_argument(
         "--workers",
-        default="1x1,2x1",
+        default="1x1,2x1,1x1:pin",
         help="worker set-ups: N (cores shared out), NxT (N workers of T threads), NxT:pin",
     )
-    p.add_argument("--dense", default="2,4,6,8", help="dense call counts ('' for none)")
+    p.add_argument("--dense", default="2,4,6,8,10,12", help="dense call counts ('' for none)")
     p.add_argument("--dense-seconds", type=float, default=45.0)
     p.add_argument("--no-throughput", action="store_true", help="only the dense table")
-    p.add_argument("--worker-batch", default="", help="worker_batch values to compare, e.g. 1,4")
+    p.add_argument("--worker-batch", default="1,4", help="worker_batch values to compare ('' none)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "scale_out.md")
     args = p.parse_args()
     cores = os.cpu_count() or 1
