@@ -338,8 +338,8 @@ def dense_lines(rows: list[tuple[str, list[dict[str, Any]]]], seconds: float) ->
         "pushed at real pace by its own client process into one gateway. *Turn end → "
         "final*: from the end of a customer turn to its client receiving the last final of "
         "it. *Cores*: CPU of the gateway and its workers together; *max lag*, *level*, "
-        "*final queue / decode*: the gateway engine's (over Redis a decode is the whole "
-        "round trip: the job's wait on Redis and the worker's decode); *load*: the "
+        "*final queue / decode*: the gateway engine's (over Redis the queue is a final's "
+        "wait until a worker starts it, the decode the worker's); *load*: the "
         "machine's 1-minute load average per core at the end of the run (other work "
         "included).",
         "",
