@@ -12,9 +12,10 @@ a final is still emitted once). Partials are shed: no answer by their deadline g
 empty text, which the call ignores.
 
 What the gateway's degradation ladder needs is the wait of finals *at the workers*: a
-worker pushes ``s`` on a job's reply list when it starts decoding it, so each final's
-wait (from its submission to the engine until a worker starts it) is measured on the
-gateway's own clock, and a final no worker has started yet is still waiting.
+worker pushes ``s:{name}`` on a job's reply list when it starts decoding it, so each
+final's wait (from its submission to the engine until a worker starts it) is measured
+on the gateway's own clock, and a final no worker has started yet is still waiting, as
+is one whose worker died while decoding it (its load report expired).
 ``queue_report`` hands both to the engine (``RemoteRecognitionEngine``).
 """
 
@@ -77,6 +78,8 @@ class RedisRecognizer:
         self._lock = threading.Lock()
         self._waiting: dict[str, float] = {}
         """Finals no worker has started yet: job id -> when they began to wait."""
+        self._held: dict[str, tuple[float, str]] = {}
+        """Finals a worker is decoding: job id -> (when they began to wait, the worker)."""
         self._started: list[int] = []
         self._decodes: list[int] = []
         self._local = threading.local()
@@ -114,16 +117,31 @@ class RedisRecognizer:
         with self._lock:
             self._waiting[job.job_id] = since
 
-    def _end_wait(self, job_id: str, decode_ms: int | None = None) -> None:
-        """A worker started the job now (``decode_ms`` None), or its answer arrived with
+    def _end_wait(self, job_id: str, decode_ms: int | None = None, worker: str = "") -> None:
+        """``worker`` started the job now (``decode_ms`` None), or its answer arrived with
         no start seen: then the wait is the round trip less the worker's decode."""
         now = time.monotonic()
         with self._lock:
             since = self._waiting.pop(job_id, None)
             if since is not None:
                 self._started.append(max(0, round((now - since) * 1000) - (decode_ms or 0)))
+                if decode_ms is None:
+                    self._held[job_id] = (since, worker)
             if decode_ms is not None:
                 self._decodes.append(decode_ms)
+                self._held.pop(job_id, None)
+
+    def _check_holder(self, job_id: str) -> None:
+        """The worker decoding this job is gone (its load report expired): the job waits
+        again, from its submission, until another worker takes it over."""
+        with self._lock:
+            held = self._held.get(job_id)
+        if held is None or not held[1] or self._redis.exists(self._keys.node(held[1])):
+            return
+        log.warning("job %s: worker %s is gone; the final waits again", job_id, held[1])
+        with self._lock:
+            if self._held.pop(job_id, None) is not None:
+                self._waiting[job_id] = held[0]
 
     # -- Recognizer ---------------------------------------------------------------------
 
@@ -192,6 +210,7 @@ class RedisRecognizer:
         finally:
             with self._lock:  # closed or failed: nothing waits any more
                 self._waiting.pop(job.job_id, None)
+                self._held.pop(job.job_id, None)
         return answer
 
     def _answer(self, job: Job) -> dict[str, Any] | None:
@@ -208,8 +227,12 @@ class RedisRecognizer:
                 raw = self._redis.get(result_key)
                 if raw is None:
                     popped = self._redis.blpop([reply_key], timeout=1)
-                    if popped is not None and popped[1] == STARTED:
-                        self._end_wait(job.job_id)
+                    notice = popped[1] if popped is not None else b""
+                    notice = notice.encode() if isinstance(notice, str) else notice
+                    if notice.startswith(STARTED):
+                        self._end_wait(job.job_id, worker=notice[2:].decode())
+                    elif popped is None and job.kind != "partial":
+                        self._check_holder(job.job_id)
                     raw = self._redis.get(result_key)
             except (redis.ConnectionError, redis.TimeoutError):
                 if job.kind == "partial":

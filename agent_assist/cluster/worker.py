@@ -260,7 +260,7 @@ class RecognitionWorker:
         """Tell each job's gateway that its decode starts now (one round trip)."""
         pipe = self._redis.pipeline(transaction=False)
         for job in jobs:
-            pipe.rpush(self._keys.reply(job.job_id), STARTED)
+            pipe.rpush(self._keys.reply(job.job_id), STARTED + b":" + self.name.encode())
             pipe.expire(self._keys.reply(job.job_id), RESULT_TTL_S)
         pipe.execute()
 

@@ -1,6 +1,7 @@
-"""The gateway's degradation ladder fed by the wait at the workers (real Redis, a real
-worker process): levels go up while finals wait for a worker and come back when the
-worker catches up; finals are never shed; a worker's decode time is not a wait."""
+"""The gateway's degradation ladder fed by the wait at the workers (real Redis, real
+worker processes): levels go up while finals wait for a worker and come back when the
+worker catches up; finals are never shed; a worker's decode time is not a wait; a final
+whose worker died waits again until another worker takes it over."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+import redis
 
 from agent_assist.asr.segmenter import UtteranceAudio
 from agent_assist.cluster.gateway import RemoteRecognitionEngine
+from agent_assist.cluster.jobs import GROUP, Keys
 from agent_assist.cluster.private_servers import PrivateRedis
 from agent_assist.config import load_config
 from tests.cluster.conftest import Workers, cluster_config_file
@@ -71,3 +75,33 @@ async def test_the_ladder_steps_down_while_workers_lag_and_back_when_they_catch_
     finally:
         engine.close()
         workers.stop()
+
+
+async def test_a_final_whose_worker_died_mid_decode_waits_again_until_taken_over(
+    tmp_path: Path, redis_server: PrivateRedis
+) -> None:
+    path = cluster_config_file(tmp_path, redis_server.url)  # claim 3 s, reports live 3 s
+    config = load_config(path)
+    fast = replace(config.degrade, step_down_ms=700, hold_s=0.3, step_up_ms=250, recover_s=1.0)
+    engine = RemoteRecognitionEngine(replace(config, degrade=fast))
+    workers = Workers(path)
+    audio = np.concatenate([jfk(), jfk()])  # a decode long enough to be caught in
+    utterance = UtteranceAudio(0, 0, audio.size * 1000 // 16000, audio)
+    r = redis.Redis.from_url(redis_server.url)
+    stream = Keys(config.cluster.prefix).jobs("final", "en")
+    try:
+        workers.start("w1")
+        final = asyncio.ensure_future(engine.submit(utterance, "en"))
+        await until(lambda: r.xpending(stream, GROUP)["pending"] == 1, 30, "not started")
+        workers.kill("w1")  # mid-decode: the gateway saw it start, so it stopped waiting
+        assert engine.lag_ms() < 700
+        await until(lambda: engine.lag_ms() >= 3000, 15, "the held final was not seen waiting")
+        await until(lambda: engine.stats().level >= 1, 5, "the ladder did not step down")
+        await asyncio.to_thread(workers.start, "w2")  # takes the job over after 3 s
+        result = await asyncio.wait_for(final, 60)
+        assert "ask not" in result.text.lower()
+        assert engine.lag_ms() == 0 and engine.stats().max_wait_ms >= 3000
+    finally:
+        engine.close()
+        workers.stop()
+        r.close()
