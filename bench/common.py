@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import resource
 import subprocess
 import sys
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,28 @@ def start_workers(
         if "ready" not in line:
             raise SystemExit(f"bench: a worker did not start: {line!r}")
     return procs
+
+
+# -- where the processes run (scale-out set-ups) ------------------------------------------
+
+CORES = os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def pinned_here(on: bool) -> Iterator[None]:
+    """While on: this process, and every process it starts, on all cores but the last."""
+    before = os.sched_getaffinity(0)
+    if on:
+        os.sched_setaffinity(0, set(range(max(1, CORES - 1))))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def pin_to_last_core(pids: list[int]) -> None:
+    """Every thread of these processes (CTranslate2's pool exists already) on the last core."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), {CORES - 1})

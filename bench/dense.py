@@ -39,7 +39,15 @@ import numpy as np
 import soundfile as sf
 
 from agent_assist.cluster.private_servers import PrivateRedis
-from bench.common import AUDIO, REPO, pct, start_workers
+from bench.common import (
+    AUDIO,
+    CORES,
+    REPO,
+    pct,
+    pin_to_last_core,
+    pinned_here,
+    start_workers,
+)
 
 SAMPLES = REPO / "agent_assist" / "data" / "samples"
 RATE = 16000
@@ -180,7 +188,7 @@ def server_config(
     if args.get("asr_workers"):  # decoder threads x CTranslate2 threads each (in-process)
         doc["asr"].update(workers=int(args["asr_workers"]), cpu_threads=int(args["cpu_threads"]))
     if args.get("redis_url"):  # a gateway: decodes go to `agent-assist worker`s
-        doc["cluster"]["redis_url"] = args["redis_url"]
+        doc["cluster"].update(redis_url=args["redis_url"], worker_calls=1000)
     if args.get("partials") is not None:
         doc["partials"]["enabled"] = bool(args["partials"])
     path = folder / name
@@ -251,7 +259,8 @@ def _health(port: int) -> dict[str, Any] | None:
 def run(n: int, seconds: float, args: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """``n`` dense calls at once; the figures of one rung of the ladder (``latencies``:
     every measured turn's, for pooling runs)."""
-    with tempfile.TemporaryDirectory(prefix="dense-bench-") as tmp:
+    pinned = bool(args.get("pinned"))
+    with tempfile.TemporaryDirectory(prefix="dense-bench-") as tmp, pinned_here(pinned):
         folder = Path(tmp)
         calls = make_calls(n, seconds, folder, seed)
         port, token = _free_port(), secrets.token_urlsafe(16)
@@ -266,10 +275,12 @@ def run(n: int, seconds: float, args: dict[str, Any], seed: int = 0) -> dict[str
             redis_server = PrivateRedis(folder / "redis").start()
             args = {**args, "redis_url": redis_server.url}
             cfg = server_config(folder, port, token, args)
-            threads = max(1, (os.cpu_count() or 1) // n_workers)  # the cores shared out
+            threads = int(args.get("worker_threads") or max(1, CORES // n_workers))
             worker_args = {**args, "asr_workers": 1, "cpu_threads": threads}
             worker_cfg = server_config(folder, port, token, worker_args, "worker.toml")
             workers = start_workers(worker_cfg, redis_server.url, n_workers, threads, "dense")
+            if pinned:
+                pin_to_last_core([proc.pid for proc in workers])
         server = subprocess.Popen(
             serve_cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )

@@ -25,16 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
-import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +47,7 @@ from agent_assist.cluster.gateway import RemoteRecognitionEngine
 from agent_assist.cluster.private_servers import PrivateRedis
 from agent_assist.config import Config, load_config
 from bench import dense
-from bench.common import REPO, segment, start_workers
+from bench.common import CORES, REPO, pin_to_last_core, pinned_here, segment, start_workers
 
 SAMPLES = REPO / "agent_assist" / "data" / "samples"
 
@@ -108,32 +103,14 @@ class WorkerSetup:
         return cls(count, int(threads) if threads else max(1, CORES // count), pin == "pin")
 
     @property
+    def dense_args(self) -> dict[str, Any]:
+        """``bench.dense.run``'s arguments for this set-up."""
+        return {"cluster_workers": self.n, "worker_threads": self.threads, "pinned": self.pinned}
+
+    @property
     def label(self) -> str:
         where = f", workers on core {CORES - 1}, the rest on the others" if self.pinned else ""
         return f"gateway + {self.n} worker(s) x {self.threads} thread(s), over Redis{where}"
-
-
-CORES = os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def pinned_here(on: bool) -> Iterator[None]:
-    """While on: this process, and every process it starts, on all cores but the last."""
-    before = os.sched_getaffinity(0)
-    if on:
-        os.sched_setaffinity(0, set(range(max(1, CORES - 1))))
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-def pin_to_last_core(pids: list[int]) -> None:
-    """Every thread of these processes (CTranslate2's pool exists already) on the last core."""
-    for pid in pids:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(int(task.name), {CORES - 1})
 
 
 def throughput(copies: int, setups: list[WorkerSetup]) -> list[str]:
@@ -264,68 +241,11 @@ def dense_table(counts: list[int], seconds: float, setups: list[WorkerSetup]) ->
         print(f"scale-out: dense calls, {setup.label}", file=sys.stderr)
         ladder: list[dict[str, Any]] = []
         for n in counts:
-            ladder.append(dense_cluster_run(n, seconds, setup))
+            ladder.append(dense.run(n, seconds, {"model": "base", **setup.dense_args}))
             if not ladder[-1]["final_95_s"] <= dense.BROKEN_P95_S:
                 break
         rows.append((setup.label, ladder))
     return dense_lines(rows, seconds)
-
-
-def dense_cluster_run(n: int, seconds: float, setup: WorkerSetup) -> dict[str, Any]:
-    """``bench.dense``'s run of ``n`` calls into one gateway, with the workers' count,
-    threads and cores as ``setup`` says."""
-    with tempfile.TemporaryDirectory(prefix="scale-out-") as tmp, pinned_here(setup.pinned):
-        folder = Path(tmp)
-        calls = dense.make_calls(n, seconds, folder)
-        port, token = dense._free_port(), secrets.token_urlsafe(16)
-        redis_server = PrivateRedis(folder / "redis").start()
-        args = {"model": "base", "redis_url": redis_server.url}
-        cfg = dense.server_config(folder, port, token, args)
-        worker_args = {**args, "asr_workers": 1, "cpu_threads": setup.threads}
-        worker_cfg = dense.server_config(folder, port, token, worker_args, "worker.toml")
-        # the bench finds the capacity: the cluster's admission must not refuse its calls
-        text = worker_cfg.read_text(encoding="utf-8")
-        worker_cfg.write_text(re.sub(r"(?m)^worker_calls = \d+", "worker_calls = 1000", text))
-        workers: list[subprocess.Popen[str]] = []
-        server: subprocess.Popen[bytes] | None = None
-        try:
-            workers = start_workers(worker_cfg, redis_server.url, setup.n, setup.threads, "dense")
-            if setup.pinned:
-                pin_to_last_core([proc.pid for proc in workers])
-            env = {**os.environ, "AGENT_ASSIST_TOKEN": token}
-            server = subprocess.Popen(
-                [sys.executable, "-m", "agent_assist", "--config", str(cfg), "serve"],
-                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            deadline = time.monotonic() + 120
-            while dense._health(port) is None:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    err = server.stderr.read().decode() if server.stderr else ""
-                    raise SystemExit(f"bench: the gateway did not start:\n{err[-2000:]}")
-                time.sleep(0.3)
-            started = time.monotonic()
-            row = dense._drive(server.pid, port, calls, env, folder, [w.pid for w in workers])
-            print(
-                f"  dense {n} calls: {time.monotonic() - started:.0f} s, turn end -> final p50 "
-                f"{row['final_50_s']:.2f} / p95 {row['final_95_s']:.2f} s, lost "
-                f"{row['missed_turns']}, level {row['max_level']}",
-                file=sys.stderr,
-            )
-            return row
-        finally:
-            if server is not None:
-                server.send_signal(signal.SIGINT)
-                try:
-                    server.wait(60)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-            for proc in workers:
-                proc.terminate()
-            for proc in workers:
-                proc.wait(30)
-                if proc.stdout is not None:
-                    proc.stdout.close()
-            redis_server.stop()
 
 
 def dense_lines(rows: list[tuple[str, list[dict[str, Any]]]], seconds: float) -> list[str]:

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from bench.scale_out import CORES, WorkerSetup, pinned_here
+from bench.common import CORES, pinned_here
+from bench.scale_out import WorkerSetup
 
 
 def test_worker_set_ups_name_their_workers_threads_and_cores() -> None:
