@@ -29,6 +29,7 @@ from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
 from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.nlp.call_eval import (
+    DEVELOPMENT_FOLDERS,
     HELD_OUT_FOLDERS,
     CallResult,
     evaluate_folder,
@@ -274,7 +275,10 @@ def call_level_report(
         "",
     ]
     all_results: list[CallResult] = []
-    sets = [("dev", True), ("test", True), *((name, False) for name in HELD_OUT_FOLDERS)]
+    sets = [
+        *((name, True) for name in DEVELOPMENT_FOLDERS),
+        *((name, False) for name in HELD_OUT_FOLDERS),
+    ]
     for name, show in sets:
         folder = EVAL / "calls" / name
         if not folder.is_dir():
@@ -298,7 +302,7 @@ def call_level_report(
     # timing: the quietest of three passes (other processes inflate wall time)
     folders = [
         EVAL / "calls" / name
-        for name in ("dev", "test", *HELD_OUT_FOLDERS)
+        for name in (*DEVELOPMENT_FOLDERS, *HELD_OUT_FOLDERS)
         if (EVAL / "calls" / name).is_dir()
     ]
     runs = [all_results] + [

@@ -12,10 +12,10 @@ token boundaries in the utterance's reading.
 
 from __future__ import annotations
 
-import bisect
 import tomllib
 import unicodedata
 import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -95,6 +95,7 @@ class SpacyAnalyzer:
             self._nlp.initialize()
         self._matcher = Matcher(self._nlp.vocab, validate=True)
         self._readings = rule_set.readings
+        self._kana = KanaReadings() if rule_set.readings else None
         problems: list[str] = []
         for rule_id, patterns in rule_set.patterns.items():
             if not patterns:
@@ -117,25 +118,130 @@ class SpacyAnalyzer:
             for match_id, start, end in self._matcher(doc)
         ]
         if self._readings and len(doc):
-            hits += self._reading_hits([t._.reading for t in doc])
+            hits += self._reading_hits([t._.reading for t in doc], [t.text for t in doc])
         return Analysis(tokens=tokens, hits=tuple(hits))
 
-    def _reading_hits(self, readings: list[str]) -> list[PhraseHit]:
-        """Rule readings found in the joined token readings, starting on a token."""
-        starts: list[int] = []
-        pos = 0
-        for r in readings:
-            starts.append(pos)
-            pos += len(r)
-        joined = "".join(readings)
+    def _reading_hits(self, readings: list[str], texts: list[str]) -> list[PhraseHit]:
+        """Rule readings found across tokens, starting on a token: each token may be read
+        as SudachiPy reads it or, when recognition wrote the wrong kanji, kanji by kanji
+        with any of their dictionary readings (開約 → カイヤク, 両金 → リョウキン); long
+        readings also match with voicing ignored (家族改善 → カゾクカイセン)."""
+        assert self._kana is not None
+        lattice = [self._kana.candidates(t, r) for t, r in zip(texts, readings, strict=True)]
         hits: list[PhraseHit] = []
         for rule_id, kana_list in self._readings.items():
             for kana in kana_list:
-                at = joined.find(kana)
-                while at >= 0:
-                    first = bisect.bisect_right(starts, at) - 1
-                    if starts[first] == at:
-                        last = bisect.bisect_left(starts, at + len(kana))
-                        hits.append(PhraseHit(rule_id=rule_id, start=first, end=last))
-                    at = joined.find(kana, at + 1)
+                hits += (
+                    PhraseHit(rule_id=rule_id, start=start, end=end)
+                    for start, end in find_reading(lattice, kana)
+                )
         return hits
+
+
+VOICING_FOLD_FROM = 7
+"""Readings at least this long also match with voicing ignored: long enough that a
+sound-alike is the same word misheard, not another word (今日中 is not 教習)."""
+
+_UNVOICED = str.maketrans(
+    "ガギグゲゴザジズゼゾダヂヅデドバビブベボパピプペポヴ",
+    "カキクケコサシスセソタチツテトハヒフヘホハヒフヘホウ",
+)
+
+
+def unvoiced(kana: str) -> str:
+    """Katakana without voicing marks or long-vowel bars: how a misheard word still sounds."""
+    return kana.translate(_UNVOICED).replace("ー", "")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKana:
+    """The ways one token may sound: as read, kanji by kanji, and unvoiced."""
+
+    exact: frozenset[str]
+    folded: frozenset[str]
+
+
+def find_reading(lattice: list[TokenKana], kana: str) -> list[tuple[int, int]]:
+    """Token spans ``[start, end)`` whose readings spell ``kana`` from a token's start
+    (the last token may go on past it)."""
+    folded = len(kana) >= VOICING_FOLD_FROM
+    target = unvoiced(kana) if folded else kana
+    out: list[tuple[int, int]] = []
+    for start in range(len(lattice)):
+        end = _spell(lattice, start, target, folded)
+        if end:
+            out.append((start, end))
+    return out
+
+
+def _spell(lattice: list[TokenKana], at: int, rest: str, folded: bool) -> int:
+    if at >= len(lattice):
+        return 0
+    token = lattice[at]
+    for reading in token.folded if folded else token.exact:
+        if not reading:
+            continue
+        if reading.startswith(rest):
+            return at + 1
+        if rest.startswith(reading):
+            end = _spell(lattice, at + 1, rest[len(reading) :], folded)
+            if end:
+                return end
+    return 0
+
+
+class KanaReadings:
+    """Per-kanji readings from SudachiPy's own dictionary, cached per token."""
+
+    MAX_KANJI = 4
+    MAX_READINGS = 24
+    CACHE = 20_000
+
+    def __init__(self) -> None:
+        from sudachipy import Dictionary
+
+        self._dictionary = Dictionary(dict="core")
+        self._kanji: dict[str, tuple[str, ...]] = {}
+        self._tokens: dict[tuple[str, str], TokenKana] = {}
+
+    def candidates(self, text: str, reading: str) -> TokenKana:
+        key = (text, reading)
+        found = self._tokens.get(key)
+        if found is None:
+            exact = {reading, *self._kanji_by_kanji(text)}
+            found = TokenKana(frozenset(exact), frozenset(unvoiced(r) for r in exact))
+            if len(self._tokens) >= self.CACHE:
+                self._tokens.clear()
+            self._tokens[key] = found
+        return found
+
+    def _kanji_by_kanji(self, text: str) -> list[str]:
+        if not 0 < len(text) <= self.MAX_KANJI or not any(_is_kanji(c) for c in text):
+            return []
+        spelled = [""]
+        for ch in text:
+            options = self.kanji(ch) if _is_kanji(ch) else (katakana(ch),)
+            if not options:
+                return []
+            spelled = [s + o for s in spelled for o in options][: self.MAX_READINGS]
+        return spelled
+
+    def kanji(self, ch: str) -> tuple[str, ...]:
+        """Every short reading the dictionary gives a single kanji (開 → カイ, ヒラキ ...)."""
+        found = self._kanji.get(ch)
+        if found is None:
+            found = tuple(
+                sorted(
+                    {
+                        katakana(m.reading_form())
+                        for m in self._dictionary.lookup(ch)
+                        if 0 < len(m.reading_form()) <= 3
+                    }
+                )
+            )
+            self._kanji[ch] = found
+        return found
+
+
+def _is_kanji(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or ch == "\u3005"
