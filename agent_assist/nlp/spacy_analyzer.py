@@ -12,6 +12,7 @@ token boundaries in the utterance's reading.
 
 from __future__ import annotations
 
+import re
 import tomllib
 import unicodedata
 import warnings
@@ -67,6 +68,28 @@ def same_length_fold(text: str, lower_shouting: bool = False) -> str:
     return joined
 
 
+_HEARD_ABOUT = re.compile(
+    r"\b(think|thinks|thought|thinking|talk|talked|talking|worry|worried|care|forget|"
+    r"know|hear|heard|how|what)(\s+)(i'?m\s+out(?:ed)?)\b"
+    r"(?!\s+(?:of|now|here|there|for|to|in|on|at|already|again)\b)",
+    re.IGNORECASE,
+)
+"""Recognisers hear "about" after the verbs that take it as "I'm out" ("let me think I'm
+out it"): a mishearing of a function word that the rules' constructions depend on."""
+
+
+def heard_as_said(text: str) -> str:
+    """English words as said where recognition commonly mishears them, keeping every
+    character offset (the replacement is padded with spaces), so evidence still quotes
+    the original text."""
+
+    def about(m: re.Match[str]) -> str:
+        heard = m.group(3)
+        return m.group(1) + m.group(2) + "about".ljust(len(heard))
+
+    return _HEARD_ABOUT.sub(about, text)
+
+
 def load_rule_set(language: str, path: Path | None = None) -> SignalRuleSet:
     """Read the rule file for ``language`` (bundled by default) and validate it."""
     if path is None:
@@ -108,7 +131,10 @@ class SpacyAnalyzer:
             raise ConfigError(f"signals/{rule_set.language}.toml", problems)
 
     def analyze(self, text: str) -> Analysis:
-        doc = self._nlp(same_length_fold(text[:MAX_CHARS], self.language == "en"))
+        folded = same_length_fold(text[:MAX_CHARS], self.language == "en")
+        if self.language == "en":
+            folded = heard_as_said(folded)
+        doc = self._nlp(folded)
         tokens = tuple(
             Token(text=t.text, lemma=t.lemma_ or t.text, start=t.idx, end=t.idx + len(t.text))
             for t in doc

@@ -1,0 +1,125 @@
+"""Signals on text as a recogniser writes it: wrong kanji with the right sound, long
+product names with a voicing slip, "about" heard as "I'm out"; and look-alikes that must
+not match. Phrasings written for these tests only.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_assist.core.events import Speaker, TranscriptFinal
+from agent_assist.core.signals import SignalDetector
+from agent_assist.nlp.spacy_analyzer import (
+    KanaReadings,
+    find_reading,
+    heard_as_said,
+    unvoiced,
+)
+
+
+def read(detector: SignalDetector, speaker: Speaker, language: str, text: str) -> set[str]:
+    final = TranscriptFinal(
+        call_id="c",
+        t_ms=0,
+        utterance_id="u1",
+        speaker=speaker,
+        end_ms=2000,
+        language=language,
+        text=text,
+    )
+    out = set()
+    for s in detector.read(final):
+        out.add(s.signal)
+        if s.detail:
+            out.add(f"{s.signal}:{s.detail}")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text", "signal"),
+    [
+        # 解約 written with other kanji of the same sound
+        ("customer", "来月で回線を開約しようと思ってるんです", "cancel_intent"),
+        ("customer", "妻の分も戒約したいんですが", "cancel_intent"),
+        # 料金 heard as 両金 / 良金
+        ("customer", "ちょっと両金高いんですよね、毎月", "price_objection"),
+        # a product name with the wrong kanji and a voicing slip (回線 → 改善)
+        ("agent", "ご実家用に家族改善を追加されてはいかがですか", "cue.product:cross_sell"),
+        # 補償 as 保証 / 保障
+        ("agent", "端末保障もおつけできますが", "cue.product:cross_sell"),
+        # ノルマ split by the recogniser into の + ルマ
+        ("agent", "今月のルマがきついので助けてください", "company_centric"),
+        # この機会 written この機械
+        ("agent", "この機械にぜひ上のプランへ", "cue.reask"),
+        # 繋がらない spelt in pieces
+        ("customer", "もう三日も全然つ ながらへんねん", "anger"),
+    ],
+)
+def test_japanese_heard_with_other_kanji_still_matches(
+    detector: SignalDetector, speaker: Speaker, text: str, signal: str
+) -> None:
+    assert signal in read(detector, speaker, "ja", text)
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text", "signal"),
+    [
+        ("customer", "教習所に通い始めました", "pressure_language"),
+        ("agent", "教習所の帰りでもつながりますよ", "pressure_language"),
+        ("customer", "箱を開封して設定しました", "cancel_intent"),
+        ("customer", "会社の約束で出かけます", "cancel_intent"),
+        ("agent", "電波の状況は改善しております", "cue.product:cross_sell"),
+        ("customer", "両親が来月遊びに来ます", "price_objection"),
+        ("agent", "お名前の漢字を確認いたします", "company_centric"),
+    ],
+)
+def test_japanese_sound_alikes_that_are_other_words_do_not_match(
+    detector: SignalDetector, speaker: Speaker, text: str, signal: str
+) -> None:
+    assert signal not in read(detector, speaker, "ja", text)
+
+
+def test_kanji_by_kanji_readings_and_voicing_fold() -> None:
+    kana = KanaReadings()
+    assert "カイ" in kana.kanji("開")
+    lattice = [kana.candidates("開", "ヒラケ"), kana.candidates("約し", "ヤクシ")]
+    assert find_reading(lattice, "カイヤク") == [(0, 2)]
+    # short readings need the sound exactly; long ones forgive voicing
+    assert find_reading([kana.candidates("改善", "カイゼン")], "カイセン") == []
+    joined = [kana.candidates("家族", "カゾク"), kana.candidates("改善", "カイゼン")]
+    assert find_reading(joined, "カゾクカイセン") == [(0, 2)]
+    assert unvoiced("ギガプラン") == "キカフラン"
+
+
+@pytest.mark.parametrize(
+    ("heard", "said"),
+    [
+        ("ok let me think I'm out it", "ok let me think about it"),
+        (
+            "did you ever thought I'm outed the family line",
+            "did you ever thought about the family line",
+        ),
+        ("what's there to talk im out", "what's there to talk about"),
+    ],
+)
+def test_about_heard_as_im_out_is_read_as_about(heard: str, said: str) -> None:
+    assert heard_as_said(heard).split() == said.split()
+    assert len(heard_as_said(heard)) == len(heard)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I think I'm out of data again",
+        "I'm out all day so I never use it",
+        "I know I'm out already, that's why I called",
+        "honestly I'm out, cancel it",
+    ],
+)
+def test_im_out_that_means_im_out_is_kept(text: str) -> None:
+    assert heard_as_said(text) == text
+
+
+def test_english_soft_no_with_about_misheard(detector: SignalDetector) -> None:
+    assert "cue.soft_no" in read(detector, "customer", "en", "hmm let me think I'm out it first")
+    assert "cue.soft_no" not in read(detector, "customer", "en", "I think I'm out of data")
