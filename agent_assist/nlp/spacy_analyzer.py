@@ -119,6 +119,7 @@ class SpacyAnalyzer:
         self._matcher = Matcher(self._nlp.vocab, validate=True)
         self._readings = rule_set.readings
         self._kana = KanaReadings() if rule_set.readings else None
+        self._by_first = readings_by_first_kana(rule_set.readings)
         problems: list[str] = []
         for rule_id, patterns in rule_set.patterns.items():
             if not patterns:
@@ -155,13 +156,35 @@ class SpacyAnalyzer:
         assert self._kana is not None
         lattice = [self._kana.candidates(t, r) for t, r in zip(texts, readings, strict=True)]
         hits: list[PhraseHit] = []
-        for rule_id, kana_list in self._readings.items():
-            for kana in kana_list:
-                hits += (
-                    PhraseHit(rule_id=rule_id, start=start, end=end)
-                    for start, end in find_reading(lattice, kana)
-                )
+        for start, token in enumerate(lattice):
+            for first in token.exact_firsts:
+                for rule_id, kana in self._by_first[0].get(first, ()):
+                    end = _spell(lattice, start, kana, False)
+                    if end:
+                        hits.append(PhraseHit(rule_id=rule_id, start=start, end=end))
+            for first in token.folded_firsts:
+                for rule_id, kana in self._by_first[1].get(first, ()):
+                    end = _spell(lattice, start, kana, True)
+                    if end:
+                        hits.append(PhraseHit(rule_id=rule_id, start=start, end=end))
         return hits
+
+
+def readings_by_first_kana(
+    readings: dict[str, list[str]],
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]:
+    """Rule readings keyed by their first kana (exact, and unvoiced for long ones), so a
+    token is tried only against the readings that can start with it."""
+    exact: dict[str, list[tuple[str, str]]] = {}
+    folded: dict[str, list[tuple[str, str]]] = {}
+    for rule_id, kana_list in readings.items():
+        for kana in kana_list:
+            if len(kana) >= VOICING_FOLD_FROM:
+                target = unvoiced(kana)
+                folded.setdefault(target[0], []).append((rule_id, target))
+            else:
+                exact.setdefault(kana[0], []).append((rule_id, kana))
+    return exact, folded
 
 
 VOICING_FOLD_FROM = 7
@@ -185,6 +208,8 @@ class TokenKana:
 
     exact: frozenset[str]
     folded: frozenset[str]
+    exact_firsts: frozenset[str]
+    folded_firsts: frozenset[str]
 
 
 def find_reading(lattice: list[TokenKana], kana: str) -> list[tuple[int, int]]:
@@ -235,7 +260,13 @@ class KanaReadings:
         found = self._tokens.get(key)
         if found is None:
             exact = {reading, *self._kanji_by_kanji(text)}
-            found = TokenKana(frozenset(exact), frozenset(unvoiced(r) for r in exact))
+            folded = {unvoiced(r) for r in exact} - {""}
+            found = TokenKana(
+                frozenset(exact),
+                frozenset(folded),
+                frozenset(r[0] for r in exact if r),
+                frozenset(r[0] for r in folded),
+            )
             if len(self._tokens) >= self.CACHE:
                 self._tokens.clear()
             self._tokens[key] = found
