@@ -90,6 +90,68 @@ def heard_as_said(text: str) -> str:
     return _HEARD_ABOUT.sub(about, text)
 
 
+_CONTRACTIONS = {
+    "im": "i'm",
+    "ive": "i've",
+    "id": "i'd",
+    "youre": "you're",
+    "youve": "you've",
+    "youd": "you'd",
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "didnt": "didn't",
+    "cant": "can't",
+    "wont": "won't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "arent": "aren't",
+    "havent": "haven't",
+    "hasnt": "hasn't",
+    "wouldnt": "wouldn't",
+    "couldnt": "couldn't",
+    "shouldnt": "shouldn't",
+    "thats": "that's",
+    "theres": "there's",
+    "whats": "what's",
+    "lets": "let's",
+    "itll": "it'll",
+    "thatll": "that'll",
+    "theyre": "they're",
+    "weve": "we've",
+}
+"""Contractions as a recogniser (or a hurried typist) writes them, without the apostrophe;
+ambiguous ones (ill, its, were, well, id as "ID" in capitals) are left alone."""
+_BARE_CONTRACTION = re.compile(r"\b(" + "|".join(_CONTRACTIONS) + r")\b", re.IGNORECASE)
+
+
+def with_apostrophes(text: str) -> tuple[str, list[int] | None]:
+    """``text`` with apostrophe-less contractions restored (im → i'm), and for each
+    character of the result the offset of the original character it stands for (None
+    when nothing changed), so evidence still points into what was said."""
+    if not _BARE_CONTRACTION.search(text):
+        return text, None
+    out: list[str] = []
+    where: list[int] = []
+    last = 0
+    for m in _BARE_CONTRACTION.finditer(text):
+        heard = m.group(1)
+        if len(heard) > 1 and heard.isupper():
+            continue  # an abbreviation (ID), not a contraction
+        out.append(text[last : m.start()])
+        where.extend(range(last, m.start()))
+        said = _CONTRACTIONS[heard.lower()]
+        if heard[0].isupper():
+            said = said[0].upper() + said[1:]
+        out.append(said)
+        # every character of the restored word points into the heard word
+        where.extend(min(m.start() + i, m.end() - 1) for i in range(len(said)))
+        last = m.end()
+    out.append(text[last:])
+    where.extend(range(last, len(text)))
+    where.append(len(text))
+    return "".join(out), where
+
+
 def load_rule_set(language: str, path: Path | None = None) -> SignalRuleSet:
     """Read the rule file for ``language`` (bundled by default) and validate it."""
     if path is None:
@@ -133,13 +195,26 @@ class SpacyAnalyzer:
 
     def analyze(self, text: str) -> Analysis:
         folded = same_length_fold(text[:MAX_CHARS], self.language == "en")
+        where: list[int] | None = None
         if self.language == "en":
-            folded = heard_as_said(folded)
+            folded, where = with_apostrophes(heard_as_said(folded))
         doc = self._nlp(folded)
-        tokens = tuple(
-            Token(text=t.text, lemma=t.lemma_ or t.text, start=t.idx, end=t.idx + len(t.text))
-            for t in doc
-        )
+        if where is None:
+            tokens = tuple(
+                Token(text=t.text, lemma=t.lemma_ or t.text, start=t.idx, end=t.idx + len(t.text))
+                for t in doc
+            )
+        else:
+            at = where
+            tokens = tuple(
+                Token(
+                    text=t.text,
+                    lemma=t.lemma_ or t.text,
+                    start=at[t.idx],
+                    end=at[t.idx + len(t.text) - 1] + 1,
+                )
+                for t in doc
+            )
         hits = [
             PhraseHit(rule_id=self._nlp.vocab.strings[match_id], start=start, end=end)
             for match_id, start, end in self._matcher(doc)
