@@ -123,3 +123,86 @@ def test_im_out_that_means_im_out_is_kept(text: str) -> None:
 def test_english_soft_no_with_about_misheard(detector: SignalDetector) -> None:
     assert "cue.soft_no" in read(detector, "customer", "en", "hmm let me think I'm out it first")
     assert "cue.soft_no" not in read(detector, "customer", "en", "I think I'm out of data")
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text", "signal"),
+    [
+        # contractions written without apostrophes, as recognisers and hurried notes do
+        ("customer", "i dont need the extra data thanks", "cue.soft_no"),
+        ("customer", "yeah ok id love that, thank you", "agreement"),
+        # a yes in everyday words
+        ("customer", "Alright, go on then, add it.", "agreement"),
+        ("customer", "Yes, let's get that sorted today.", "agreement"),
+        ("customer", "That's perfect, exactly what I was after.", "agreement"),
+        # a worry or a repeated problem is a need said
+        ("customer", "I'm a bit worried about my kids' tablets", "cue.need"),
+        ("customer", "we keep losing signal upstairs", "cue.need"),
+        # an allowance that will not last
+        ("customer", "the 3 gig really won't cut it with the new job", "usage_limit"),
+        ("customer", "im always out by the last week of the month", "usage_limit"),
+        # content said
+        ("customer", "the new router has been brilliant, honestly", "satisfaction"),
+        # a product with "would" and what it does is proposed
+        ("agent", "The 50 gig plan would sort that out for ¥4,480.", "cue.proposal"),
+        # a bill too high in plain words
+        ("customer", "my payments are getting a bit too much now", "price_objection"),
+    ],
+)
+def test_english_constructions_said_plainly(
+    detector: SignalDetector, speaker: Speaker, text: str, signal: str
+) -> None:
+    assert signal in read(detector, speaker, "en", text)
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text", "signal"),
+    [
+        # look-alikes: the words are there, the meaning is not
+        ("customer", "I want a phone for my son, nothing fancy", "anger"),
+        ("customer", "It's the third month I've been with you and all good", "anger"),
+        ("customer", "the lag is driving me mad when I game", "anger"),
+        (
+            "agent",
+            "If you end it early you'd lose the discount for the months left.",
+            "pressure_language",
+        ),
+        ("agent", "I'll flag it so the charge is checked before it's billed.", "pressure_language"),
+        ("agent", "You'd still have a good margin over what you use.", "company_centric"),
+        ("agent", "No problem, we'll leave it at the fibre upgrade then.", "offer_made"),
+        ("customer", "I need an ID check for my daughter's line", "agreement"),
+    ],
+)
+def test_english_look_alikes_do_not_match(
+    detector: SignalDetector, speaker: Speaker, text: str, signal: str
+) -> None:
+    assert signal not in read(detector, speaker, "en", text)
+
+
+def test_evidence_quotes_the_words_heard_not_the_restored_ones(detector: SignalDetector) -> None:
+    final = TranscriptFinal(
+        call_id="c",
+        t_ms=0,
+        utterance_id="u1",
+        speaker="customer",
+        end_ms=2000,
+        language="en",
+        text="ok id like that one",
+    )
+    agreement = [s for s in detector.read(final) if s.signal == "agreement"]
+    assert agreement
+    quote = agreement[0].evidence
+    assert quote.quote == final.text[quote.start : quote.end]
+    assert "'" not in quote.quote
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Honestly our margins on the fibre bundle are much better.",
+        "The margin on this one is higher for us.",
+        "My commission goes up if you take it.",
+    ],
+)
+def test_margins_of_the_company_are_company_centric(detector: SignalDetector, text: str) -> None:
+    assert "company_centric" in read(detector, "agent", "en", text)
