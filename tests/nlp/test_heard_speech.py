@@ -202,6 +202,7 @@ def test_evidence_quotes_the_words_heard_not_the_restored_ones(detector: SignalD
         "Honestly our margins on the fibre bundle are much better.",
         "The margin on this one is higher for us.",
         "My commission goes up if you take it.",
+        "It's a top-margin line for us, so I'd push it.",
     ],
 )
 def test_margins_of_the_company_are_company_centric(detector: SignalDetector, text: str) -> None:
