@@ -16,6 +16,7 @@ import re
 import tomllib
 import unicodedata
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -78,16 +79,69 @@ _HEARD_ABOUT = re.compile(
 out it"): a mishearing of a function word that the rules' constructions depend on."""
 
 
-def heard_as_said(text: str) -> str:
-    """English words as said where recognition commonly mishears them, keeping every
-    character offset (the replacement is padded with spaces), so evidence still quotes
-    the original text."""
+_HEARD_GIG = re.compile(
+    r"\b(\d+|three|five|ten|twenty|fifty|hundred)(\s+)(good|get|geek|keg|gigue|giga)\b"
+    r"(?=\s+(?:plan|plans|cap|limit|allowance|one|data|package|tier|bundle|sim|a\s+month)\b)",
+    re.IGNORECASE,
+)
+"""The catalogue's allowance word after a number, as recognisers hear it ("the 50 good
+plan", "my 20 get cap"): a number of gigs is the only thing sold by the number."""
 
-    def about(m: re.Match[str]) -> str:
-        heard = m.group(3)
-        return m.group(1) + m.group(2) + "about".ljust(len(heard))
 
-    return _HEARD_ABOUT.sub(about, text)
+def heard_as_said(text: str) -> tuple[str, list[int] | None]:
+    """English words as said where recognition commonly mishears them ("think I'm out"
+    → "think about", "the 50 good plan" → "the 50 gig plan", "im" → "i'm"), with, for
+    each character of the result, the offset of the original character it stands for
+    (None when nothing changed), so evidence still quotes what was heard."""
+    where: list[int] | None = None
+    for pattern, replace_in in (
+        (_HEARD_ABOUT, lambda m: (m.start(3), m.end(3), "about")),
+        (_HEARD_GIG, lambda m: (m.start(3), m.end(3), "gig")),
+        (_BARE_CONTRACTION, _restored_contraction),
+    ):
+        text, where = _rewrite(text, where, pattern, replace_in)
+    return text, where
+
+
+def _restored_contraction(m: re.Match[str]) -> tuple[int, int, str] | None:
+    heard = m.group(1)
+    if len(heard) > 1 and heard.isupper():
+        return None  # an abbreviation (ID), not a contraction
+    said = _CONTRACTIONS[heard.lower()]
+    if heard[0].isupper():
+        said = said[0].upper() + said[1:]
+    return m.start(1), m.end(1), said
+
+
+def _rewrite(
+    text: str,
+    where: list[int] | None,
+    pattern: re.Pattern[str],
+    replace_in: Callable[[re.Match[str]], tuple[int, int, str] | None],
+) -> tuple[str, list[int] | None]:
+    """Replace one span per match; the offset map is carried through (each character
+    of a replacement points into the span it replaced)."""
+    out: list[str] = []
+    new_where: list[int] = []
+    base = where if where is not None else list(range(len(text) + 1))
+    last = 0
+    changed = False
+    for m in pattern.finditer(text):
+        span = replace_in(m)
+        if span is None:
+            continue
+        start, end, said = span
+        out.append(text[last:start])
+        new_where.extend(base[last:start])
+        out.append(said)
+        new_where.extend(base[min(start + i, end - 1)] for i in range(len(said)))
+        last = end
+        changed = True
+    if not changed:
+        return text, where
+    out.append(text[last:])
+    new_where.extend(base[last:])
+    return "".join(out), new_where
 
 
 _CONTRACTIONS = {
@@ -122,34 +176,6 @@ _CONTRACTIONS = {
 """Contractions as a recogniser (or a hurried typist) writes them, without the apostrophe;
 ambiguous ones (ill, its, were, well, id as "ID" in capitals) are left alone."""
 _BARE_CONTRACTION = re.compile(r"\b(" + "|".join(_CONTRACTIONS) + r")\b", re.IGNORECASE)
-
-
-def with_apostrophes(text: str) -> tuple[str, list[int] | None]:
-    """``text`` with apostrophe-less contractions restored (im → i'm), and for each
-    character of the result the offset of the original character it stands for (None
-    when nothing changed), so evidence still points into what was said."""
-    if not _BARE_CONTRACTION.search(text):
-        return text, None
-    out: list[str] = []
-    where: list[int] = []
-    last = 0
-    for m in _BARE_CONTRACTION.finditer(text):
-        heard = m.group(1)
-        if len(heard) > 1 and heard.isupper():
-            continue  # an abbreviation (ID), not a contraction
-        out.append(text[last : m.start()])
-        where.extend(range(last, m.start()))
-        said = _CONTRACTIONS[heard.lower()]
-        if heard[0].isupper():
-            said = said[0].upper() + said[1:]
-        out.append(said)
-        # every character of the restored word points into the heard word
-        where.extend(min(m.start() + i, m.end() - 1) for i in range(len(said)))
-        last = m.end()
-    out.append(text[last:])
-    where.extend(range(last, len(text)))
-    where.append(len(text))
-    return "".join(out), where
 
 
 def load_rule_set(language: str, path: Path | None = None) -> SignalRuleSet:
@@ -197,7 +223,7 @@ class SpacyAnalyzer:
         folded = same_length_fold(text[:MAX_CHARS], self.language == "en")
         where: list[int] | None = None
         if self.language == "en":
-            folded, where = with_apostrophes(heard_as_said(folded))
+            folded, where = heard_as_said(folded)
         doc = self._nlp(folded)
         if where is None:
             tokens = tuple(
@@ -229,20 +255,42 @@ class SpacyAnalyzer:
         with any of their dictionary readings (開約 → カイヤク, 両金 → リョウキン); long
         readings also match with voicing ignored (家族改善 → カゾクカイセン)."""
         assert self._kana is not None
-        lattice = [self._kana.candidates(t, r) for t, r in zip(texts, readings, strict=True)]
+        lattice: list[TokenKana] = []
+        token_of: list[int] = []
+        inner: list[bool] = []
+        for i, (text, reading) in enumerate(zip(texts, readings, strict=True)):
+            if len(text) >= INNER_FROM and text == reading and _all_katakana(text):
+                # a run of katakana the dictionary does not know (アイネソレニスル): a
+                # recogniser's spelling of several words, so a reading may start inside it
+                for k, ch in enumerate(text):
+                    lattice.append(self._kana.candidates(ch, ch))
+                    token_of.append(i)
+                    inner.append(k > 0)
+            else:
+                lattice.append(self._kana.candidates(text, reading))
+                token_of.append(i)
+                inner.append(False)
         hits: list[PhraseHit] = []
         for start, token in enumerate(lattice):
-            for first in token.exact_firsts:
-                for rule_id, kana in self._by_first[0].get(first, ()):
-                    end = _spell(lattice, start, kana, False)
-                    if end:
-                        hits.append(PhraseHit(rule_id=rule_id, start=start, end=end))
-            for first in token.folded_firsts:
-                for rule_id, kana in self._by_first[1].get(first, ()):
-                    end = _spell(lattice, start, kana, True)
-                    if end:
-                        hits.append(PhraseHit(rule_id=rule_id, start=start, end=end))
+            for folded, firsts in ((False, token.exact_firsts), (True, token.folded_firsts)):
+                for first in firsts:
+                    for rule_id, kana in self._by_first[folded].get(first, ()):
+                        if inner[start] and len(kana) < INNER_FROM:
+                            continue
+                        end = _spell(lattice, start, kana, folded)
+                        if end:
+                            hits.append(PhraseHit(rule_id, token_of[start], token_of[end - 1] + 1))
         return hits
+
+
+INNER_FROM = 5
+"""Readings this long may also start inside an unknown run of katakana."""
+
+_KATAKANA_RUN = re.compile(r"[\u30a1-\u30fa\u30fc]+")
+
+
+def _all_katakana(text: str) -> bool:
+    return _KATAKANA_RUN.fullmatch(text) is not None
 
 
 def readings_by_first_kana(
