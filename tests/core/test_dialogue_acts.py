@@ -671,3 +671,39 @@ def test_the_same_pricier_plan_again_is_past_budget_and_a_push(
     events = play(detector, policy_book, language, turns)
     assert "past_budget" in warnings(events[3])
     assert {"push_after_no", "past_budget"} <= set(warnings(events[5]))
+
+
+QUOTE_AFTER_BUDGET = {
+    "en": (
+        "honestly I need to keep the phone under 2,000 yen a month",
+        "what do you mostly use it for?",
+        "just messages and the odd call",
+    ),
+    "ja": (
+        "携帯は月2,000円までに抑えたいんです",
+        "普段はどんなことにお使いですか",
+        "メッセージと電話くらいですね",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "offer", "past"),
+    [
+        ("en", "then the roomier tier would suit you, it's 4,480 a month, shall I?", True),
+        ("en", "then the light plan would suit you at 1,980 a month, shall I?", False),
+        ("ja", "でしたら大きめのプランはいかがでしょう、月4,480円です", True),
+        ("ja", "でしたらライトプランはいかがでしょう、月1,980円です", False),
+    ],
+)
+def test_the_amount_the_agent_quotes_decides_past_budget(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, offer: str, past: bool
+) -> None:
+    said, asked, answer = QUOTE_AFTER_BUDGET[language]
+    events = play(
+        detector,
+        policy_book,
+        language,
+        [("customer", said), ("agent", asked), ("customer", answer), ("agent", offer)],
+    )
+    assert ("past_budget" in warnings(events[3])) is past
