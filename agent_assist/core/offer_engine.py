@@ -77,6 +77,9 @@ class OfferEngine:
         self._shown: dict[str, _Shown] = {}
         self._current: str | None = None
         self._rules_shown: set[str] = set()
+        self._decided_when_shown: dict[str, str] = {}
+        """For a once-per-decision rule (an add-on after a decision): the decision it
+        answered; a later, different decision is a new moment for one more card."""
         self._dismissed: set[str] = set()
         self._declined: set[str] = set()
         self._downsells_shown = 0
@@ -261,7 +264,7 @@ class OfferEngine:
     def _evaluate(self, rule: OfferRule, state: CallState) -> tuple[str | None, _Target | None]:
         if state.phase not in rule.phases:
             return _BLOCKED_BY_PHASE.get(state.phase, "phase"), None
-        if rule.once and rule.rule_id in self._rules_shown:
+        if rule.once and rule.rule_id in self._rules_shown and not self._new_decision(rule, state):
             return "once", None
         if rule.requires_need and not (state.needs_heard or state.needs_asked):
             return "no_need", None
@@ -284,6 +287,16 @@ class OfferEngine:
         if target.product.product_id in self._declined_products(state):
             return "declined", target
         return None, target
+
+    def _new_decision(self, rule: OfferRule, state: CallState) -> bool:
+        """An add-on card answers one decision: once the customer has decided on
+        something else since (they took the add-on itself, or a further change), the
+        moment is new."""
+        if rule.target != "accessory":
+            return False
+        accepted = state.last_accepted
+        before = self._decided_when_shown.get(rule.rule_id)
+        return accepted is not None and before is not None and accepted.product_id != before
 
     def _fits(self, rule: OfferRule, state: CallState) -> bool:
         if state.customer_turns < rule.min_customer_turns:
@@ -452,6 +465,8 @@ class OfferEngine:
         self._shown[suggestion.suggestion_id] = _Shown(suggestion)
         self._current = suggestion.suggestion_id
         self._rules_shown.add(rule.rule_id)
+        if rule.target == "accessory" and target.decided is not None:
+            self._decided_when_shown[rule.rule_id] = target.decided.product_id
         if rule.kind == "downsell":
             self._downsells_shown += 1
         return [suggestion, self._decision(suggestion, rule.rule_id, rule.reason[lang], trig)]

@@ -13,6 +13,7 @@ from agent_assist.core.events import (
     Event,
     SignalDetected,
     Speaker,
+    Suggestion,
     TranscriptFinal,
 )
 from agent_assist.core.policy import PolicyBook
@@ -707,3 +708,43 @@ def test_the_amount_the_agent_quotes_decides_past_budget(
         [("customer", said), ("agent", asked), ("customer", answer), ("agent", offer)],
     )
     assert ("past_budget" in warnings(events[3])) is past
+
+
+TWO_DECISIONS = {
+    "en": [
+        ("customer", "our home internet crawls every evening, it's hopeless for streaming"),
+        ("agent", "how many of you are online at once in the evening?"),
+        ("customer", "three of us, all streaming"),
+        ("agent", "the fibre 1 gig plan would fix that, shall I switch you?"),
+        ("customer", "yes, switch me over"),
+        ("agent", "and a mesh router would help in the back rooms, shall I add one?"),
+        ("customer", "go on then, add that too"),
+    ],
+    "ja": [
+        ("customer", "夜になると家のネットがすごく遅くて動画が止まるんです"),
+        ("agent", "夜は何人くらいで同時にお使いですか"),
+        ("customer", "三人で動画を見てます"),
+        ("agent", "光1ギガプランにされると解決できますが、いかがでしょう"),
+        ("customer", "じゃあそれでお願いします"),
+        ("agent", "あわせてメッシュWi-Fiを付けると奥の部屋まで届きますが、いかがですか"),
+        ("customer", "それも付けてください"),
+    ],
+}
+
+
+def cards(events: list[Event]) -> list[str]:
+    return [e.kind for e in events if isinstance(e, Suggestion)]
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_each_decision_is_a_moment_for_one_add_on_card(
+    detector: SignalDetector, policy_book: PolicyBook, language: str
+) -> None:
+    events = play(detector, policy_book, language, TWO_DECISIONS[language])
+    assert "cross_sell" in cards(events[4])  # the plan decided
+    assert "cross_sell" in cards(events[6])  # the add-on decided: a new moment
+    # the same decision heard twice is still one moment
+    again = play(
+        detector, policy_book, language, [*TWO_DECISIONS[language][:5], TWO_DECISIONS[language][4]]
+    )
+    assert "cross_sell" not in cards(again[5])
