@@ -748,3 +748,62 @@ def test_each_decision_is_a_moment_for_one_add_on_card(
         detector, policy_book, language, [*TWO_DECISIONS[language][:5], TWO_DECISIONS[language][4]]
     )
     assert "cross_sell" not in cards(again[5])
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        (
+            "en",
+            [
+                ("agent", "that's all updated for you. is there anything else I can do today?"),
+                ("customer", "actually yes, my data always runs out around the 20th"),
+            ],
+        ),
+        (
+            "ja",
+            [
+                ("agent", "手続きは以上です。ほかに何かお困りのことはございますか"),
+                ("customer", "そういえば、毎月20日ごろにはギガが足りなくなるんです"),
+            ],
+        ),
+    ],
+)
+def test_a_need_named_when_asked_for_anything_else_reopens_the_call(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, turns: list[Turn]
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    assert "closing_summary" in signals(events[0])
+    assert "upsell" in cards(events[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "objects"),
+    [
+        ("今のプラン、やっぱりちょっと高いかなと思ってて", True),
+        ("光のやつでも結構高いですよね", True),
+        ("ちょっと高い階に住んでるので電波が心配です", False),
+        ("評判はかなり高いみたいですね", False),
+        ("高くはないと思いますよ、今のままで", False),
+    ],
+)
+def test_a_bit_dear_without_a_money_word(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, objects: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is objects
+
+
+@pytest.mark.parametrize(
+    ("text", "angry"),
+    [
+        ("苦情ではないんです、お礼を伝えたくて", False),
+        ("クレームじゃないですよ、ちょっと聞きたいだけで", False),
+        ("もう苦情を入れたいくらいです", True),
+    ],
+)
+def test_a_complaint_denied_is_no_anger(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, angry: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert ("anger" in signals(events[0])) is angry
