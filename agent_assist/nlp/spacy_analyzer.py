@@ -23,7 +23,9 @@ from pathlib import Path
 
 import spacy
 from spacy.matcher import Matcher
+from spacy.tokens import Doc
 from spacy.tokens import Token as SpacyToken
+from spacy.vocab import Vocab
 
 from agent_assist.core.rulebook import SignalRuleSet, parse_signal_rules
 from agent_assist.core.signals import Analysis, PhraseHit, Token
@@ -204,18 +206,17 @@ class SpacyAnalyzer:
         if rule_set.language == "en":
             self._nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
             self._nlp.initialize()
-        self._matcher = Matcher(self._nlp.vocab, validate=True)
         self._readings = rule_set.readings
         self._kana = KanaReadings() if rule_set.readings else None
         self._by_first = readings_by_first_kana(rule_set.readings)
+        self._matchers = AnchoredMatchers(self._nlp.vocab)
         problems: list[str] = []
         for rule_id, patterns in rule_set.patterns.items():
-            if not patterns:
-                continue
-            try:
-                self._matcher.add(rule_id, patterns)
-            except (ValueError, KeyError) as exc:
-                problems.append(f"rule {rule_id}: spaCy refused a pattern: {exc}")
+            for pattern in patterns:
+                try:
+                    self._matchers.add(rule_id, pattern)
+                except (ValueError, KeyError) as exc:
+                    problems.append(f"rule {rule_id}: spaCy refused a pattern: {exc}")
         if problems:
             raise ConfigError(f"signals/{rule_set.language}.toml", problems)
 
@@ -242,8 +243,8 @@ class SpacyAnalyzer:
                 for t in doc
             )
         hits = [
-            PhraseHit(rule_id=self._nlp.vocab.strings[match_id], start=start, end=end)
-            for match_id, start, end in self._matcher(doc)
+            PhraseHit(rule_id=rule_id, start=start, end=end)
+            for rule_id, start, end in self._matchers(doc)
         ]
         if self._readings and len(doc):
             hits += self._reading_hits([t._.reading for t in doc], [t.text for t in doc])
@@ -291,6 +292,97 @@ _KATAKANA_RUN = re.compile(r"[\u30a1-\u30fa\u30fc]+")
 
 def _all_katakana(text: str) -> bool:
     return _KATAKANA_RUN.fullmatch(text) is not None
+
+
+_ANCHOR_ATTRS = {
+    "LOWER": "lower_",
+    "LEMMA": "lemma_",
+    "TEXT": "text",
+    "ORTH": "text",
+    "NORM": "norm_",
+}
+
+
+class AnchoredMatchers:
+    """The rules' token patterns, matched only where they can start.
+
+    spaCy's ``Matcher`` tries every pattern at every token, so its cost grows with the
+    number of patterns. Most patterns start with a required plain word (an ``IN`` list is
+    split into one pattern per word): one-word patterns become a dictionary lookup, and
+    longer ones are grouped by their first word, each group run only on an utterance
+    that holds that word. The rest run as before. The matches are the same.
+    """
+
+    def __init__(self, vocab: Vocab) -> None:
+        self._vocab = vocab
+        self._validator = Matcher(vocab, validate=True)
+        self._words: dict[tuple[str, str], set[str]] = {}
+        self._groups: dict[tuple[str, str], Matcher] = {}
+        self._rest = Matcher(vocab, validate=True)
+        self._attrs: set[str] = set()
+
+    def add(self, rule_id: str, pattern: list[dict[str, object]]) -> None:
+        self._validator.add(rule_id, [pattern])  # spaCy's own check of every pattern
+        self._validator.remove(rule_id)
+        for one in by_first_value(pattern):
+            anchor = _anchor(one[0]) if one else None
+            if anchor is None:
+                self._rest.add(rule_id, [one])
+            elif len(one) == 1:
+                self._words.setdefault(anchor, set()).add(rule_id)
+                self._attrs.add(anchor[0])
+            else:
+                group = self._groups.get(anchor)
+                if group is None:
+                    group = self._groups[anchor] = Matcher(self._vocab)
+                group.add(rule_id, [one])
+                self._attrs.add(anchor[0])
+
+    def __call__(self, doc: Doc) -> list[tuple[str, int, int]]:
+        strings = self._vocab.strings
+        found: set[tuple[str, int, int]] = set()
+        seen: set[tuple[str, str]] = set()
+        for i, token in enumerate(doc):
+            for attr in self._attrs:
+                key = (attr, getattr(token, _ANCHOR_ATTRS[attr]))
+                for rule_id in self._words.get(key, ()):
+                    found.add((rule_id, i, i + 1))
+                seen.add(key)
+        matchers = [self._groups[k] for k in seen if k in self._groups]
+        if len(self._rest):
+            matchers.append(self._rest)
+        for matcher in matchers:
+            for match_id, start, end in matcher(doc):
+                found.add((strings[match_id], start, end))
+        return sorted(found, key=lambda h: (h[1], h[2], h[0]))
+
+
+def _anchor(token: dict[str, object]) -> tuple[str, str] | None:
+    """The required plain word a token pattern asks for, if that is all it asks."""
+    if len(token) != 1:
+        return None
+    ((attr, value),) = token.items()
+    if attr not in _ANCHOR_ATTRS or not isinstance(value, str):
+        return None
+    return attr, value
+
+
+def by_first_value(pattern: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    """One pattern per value of its first token's ``IN`` list, where that token is
+    required: the same matches, but a token is tried against a plain value (compared in
+    the matcher's compiled code) instead of a set predicate evaluated at every token."""
+    if not pattern:
+        return [pattern]
+    first = pattern[0]
+    if "OP" in first or len(first) != 1:
+        return [pattern]
+    ((attr, value),) = first.items()
+    if not isinstance(value, dict) or set(value) != {"IN"}:
+        return [pattern]
+    values = value["IN"]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        return [pattern]
+    return [[{attr: v}, *pattern[1:]] for v in dict.fromkeys(values)]
 
 
 def readings_by_first_kana(
