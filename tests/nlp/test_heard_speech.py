@@ -240,3 +240,45 @@ def test_recognised_spellings_look_alikes(
     detector: SignalDetector, speaker: Speaker, language: str, text: str, signal: str
 ) -> None:
     assert signal not in read(detector, speaker, language, text)
+
+
+@pytest.mark.parametrize(
+    ("speaker", "language", "text", "signal"),
+    [
+        (
+            "agent",
+            "en",
+            "I'll just pop the security pack on, it's 330",
+            "cue.proposal",
+        ),
+        ("agent", "en", "shall I stick a family line on for your son?", "cue.proposal"),
+        ("customer", "en", "I keep running out before payday", "usage_limit"),
+        ("customer", "en", "we're always hitting the cap with the kids home", "usage_limit"),
+        ("customer", "en", "fine, go on and switch it", "agreement"),
+        ("agent", "ja", "補償もつけになりますと安心かと存じます", "cue.proposal"),
+        ("customer", "ja", "いまの20GBでも高いんですよね", "price_objection"),
+    ],
+)
+def test_more_everyday_constructions(
+    detector: SignalDetector, speaker: Speaker, language: str, text: str, signal: str
+) -> None:
+    assert signal in read(detector, speaker, language, text)
+
+
+@pytest.mark.parametrize(
+    ("speaker", "language", "text", "signal"),
+    [
+        ("customer", "en", "I never run out, I barely use it", "usage_limit"),
+        (
+            "customer",
+            "en",
+            "my son keeps running out of the house",
+            "usage_limit",
+        ),
+        ("agent", "en", "I'll pop you a text with the details", "offer_made"),
+    ],
+)
+def test_more_everyday_look_alikes(
+    detector: SignalDetector, speaker: Speaker, language: str, text: str, signal: str
+) -> None:
+    assert signal not in read(detector, speaker, language, text)
