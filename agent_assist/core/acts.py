@@ -341,7 +341,12 @@ def _customer_acts(
     if state.confirm_asked and yes is not None and "refusal" not in by:
         soft_no = None  # "yes, that's fine" to "is that okay?": 大丈夫 agrees here
     leaving = "cancel_intent" in by
-    if state.phase in _OPEN:
+    last = state.last_offer
+    # an offer made in retention or care opens no phase, but it is open all the same
+    offer_open = state.phase in _OPEN or (
+        state.phase in ("retention", "care") and last is not None and last.outcome == "open"
+    )
+    if offer_open:
         # both a soft no and a yes ("okay, I'll think about it"; いいですね、そうします):
         # the stance the customer ends on counts
         if soft_no is not None and yes is not None:

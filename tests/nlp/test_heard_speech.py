@@ -282,3 +282,43 @@ def test_more_everyday_look_alikes(
     detector: SignalDetector, speaker: Speaker, language: str, text: str, signal: str
 ) -> None:
     assert signal not in read(detector, speaker, language, text)
+
+
+@pytest.mark.parametrize(
+    ("speaker", "language", "text", "signal", "present"),
+    [
+        (
+            "agent",
+            "en",
+            "honestly I'd lock it in right now, prices move",
+            "pressure_language",
+            True,
+        ),
+        ("agent", "en", "I can't guarantee the price past tonight", "pressure_language", True),
+        ("agent", "en", "I wouldn't sleep on it if I were you", "pressure_language", True),
+        ("agent", "en", "I can't promise an engineer before tomorrow", "pressure_language", False),
+        (
+            "agent",
+            "en",
+            "we'll ring you back while we're waiting on the part",
+            "pressure_language",
+            False,
+        ),
+        ("agent", "en", "my branch needs the upgrades this month", "company_centric", True),
+        ("agent", "en", "we're pushing the mesh hard this month", "company_centric", True),
+        ("agent", "en", "my team will sort the refund today", "company_centric", False),
+        ("customer", "en", "I'll shop around first and get back to you", "cue.soft_no", True),
+        ("customer", "en", "I want to compare a few offers", "cue.soft_no", True),
+        ("customer", "en", "do it, I'm getting a new phone too", "cue.soft_no", False),
+        ("customer", "en", "how come we're paying double now?", "price_objection", True),
+        ("customer", "en", "why am I paying for a landline I never use?", "price_objection", False),
+        ("customer", "ja", "これって高くないですか", "price_objection", True),
+        ("customer", "ja", "よそだと同じので2,000円なんですよ", "price_objection", True),
+        ("customer", "ja", "高くないです、十分です", "price_objection", False),
+        ("customer", "ja", "他社の電波はひどかったんですよ", "price_objection", False),
+    ],
+)
+def test_round_three_constructions(
+    detector: SignalDetector, speaker: Speaker, language: str, text: str, signal: str, present: bool
+) -> None:
+    assert (signal in read(detector, speaker, language, text)) is present
