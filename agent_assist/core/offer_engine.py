@@ -137,6 +137,13 @@ class OfferEngine:
         named = fresh or named
         plans = [n for n in named if n[0].kind == "plan"]
         product = (plans or named)[0][0] if named else None
+        # two plans named ("300 Mbps gets squeezed; our fiber 1 gig plan is ¥5,180"): the
+        # words' direction says which is put to the customer and which is the ground
+        worded = by_name.get("offer_made")
+        if len(plans) > 1 and worded is not None and worded.detail in ("upsell", "downsell"):
+            prices = [n[0].monthly_price for n in plans]
+            pick = max(prices) if worded.detail == "upsell" else min(prices)
+            product = next(n[0] for n in plans if n[0].monthly_price == pick)
         current = self._valid_current(final.t_ms)
         sid = ""
         if current is not None and current.kind != "retention":

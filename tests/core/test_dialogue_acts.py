@@ -807,3 +807,29 @@ def test_a_complaint_denied_is_no_anger(
 ) -> None:
     events = play(detector, policy_book, "ja", [("customer", text)])
     assert ("anger" in signals(events[0])) is angry
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        (
+            "en",
+            [
+                ("customer", "the home broadband crawls when the kids are all online"),
+                ("agent", "how many devices are on it in the evening?"),
+                ("customer", "five or six at once"),
+                ("agent", "300 Mbps struggles with that; the fibre 1 gig plan would handle it."),
+                ("customer", "ok let's do that"),
+                ("agent", "and a mesh router would help upstairs, shall I add one?"),
+                ("customer", "no thanks"),
+                ("agent", "no problem, you're set with the fibre then, confirmation to follow"),
+            ],
+        ),
+    ],
+)
+def test_the_plan_put_to_the_customer_is_the_one_the_words_point_to(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, turns: list[Turn]
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    # the upsell was the fibre, so naming the fibre they took after the no pushes nothing
+    assert warnings(events[7]) == []

@@ -322,3 +322,23 @@ def test_round_three_constructions(
     detector: SignalDetector, speaker: Speaker, language: str, text: str, signal: str, present: bool
 ) -> None:
     assert (signal in read(detector, speaker, language, text)) is present
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text", "signal", "present"),
+    [
+        ("customer", "じゃあ、50ギガにしてください", "agreement", True),
+        ("customer", "ほな、それ付けといてくれる？", "agreement", True),
+        ("customer", "気にしてください", "agreement", False),
+        ("customer", "早くしてくれる？", "agreement", False),
+        ("customer", "いつも残りを気にしてます", "usage_limit", True),
+        ("customer", "人の目を気にしてしまうんです", "usage_limit", False),
+        ("agent", "今月の目標がかかっておりまして", "company_centric", True),
+        ("agent", "ノルマまであと一件なんです", "company_centric", True),
+        ("agent", "目標は速度の改善です", "company_centric", False),
+    ],
+)
+def test_japanese_requests_watching_and_targets(
+    detector: SignalDetector, speaker: Speaker, text: str, signal: str, present: bool
+) -> None:
+    assert (signal in read(detector, speaker, "ja", text)) is present
