@@ -342,3 +342,19 @@ def test_japanese_requests_watching_and_targets(
     detector: SignalDetector, speaker: Speaker, text: str, signal: str, present: bool
 ) -> None:
     assert (signal in read(detector, speaker, "ja", text)) is present
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text", "signal", "present"),
+    [
+        ("agent", "how's the new router been treating you?", "needs_question", True),
+        ("agent", "how are you finding the 20 gig plan?", "needs_question", True),
+        ("customer", "my data's usually gone by the 20th", "usage_limit", True),
+        ("customer", "it has to be working before the 15th", "usage_limit", False),
+        ("customer", "can you post it before the end of the week", "usage_limit", False),
+    ],
+)
+def test_experience_questions_and_dates(
+    detector: SignalDetector, speaker: Speaker, text: str, signal: str, present: bool
+) -> None:
+    assert (signal in read(detector, speaker, "en", text)) is present
