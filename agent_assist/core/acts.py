@@ -116,6 +116,17 @@ def interpret(
     ):
         out.remove(agreed)
         del by["agreement"]
+    # a rule heard a yes; the model's price objection on the same words, with no rule
+    # hearing money, is the model mistaking the yes ("ほなそれつけといてもらえる")
+    priced = by.get("price_objection")
+    if (
+        priced is not None
+        and priced.rule_id.startswith("model.")
+        and "agreement" in by
+        and not by["agreement"].rule_id.startswith("model.")
+    ):
+        out.remove(priced)
+        del by["price_objection"]
     added, decided = _customer_acts(final, by, state, catalog, language)
     return out + added, decided
 

@@ -833,3 +833,66 @@ def test_the_plan_put_to_the_customer_is_the_one_the_words_point_to(
     events = play(detector, policy_book, language, turns)
     # the upsell was the fibre, so naming the fibre they took after the no pushes nothing
     assert warnings(events[7]) == []
+
+
+ASK_THEN_OFFER: dict[str, list[Turn]] = {
+    "en": [
+        ("agent", "How do you use your phone day to day?"),
+        ("agent", "The security pack would help, shall I add it?"),
+    ],
+    "ja": [
+        ("agent", "普段はどのようにお使いですか"),
+        ("agent", "セキュリティパックはいかがですか"),
+    ],
+}
+
+
+class PriceEverywhere:
+    """A second opinion that hears a price objection in every utterance: what a model
+    does on words it was not trained for. The rules must keep it honest."""
+
+    model_id = "always-price"
+
+    def __init__(self) -> None:
+        self.thresholds = {"price_objection": 0.5}
+
+    def scores(self, text: str, language: str) -> dict[str, float]:
+        return {"price_objection": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "priced"),
+    [
+        ("ja", "ほな、それ付けといてもらえる？", False),
+        ("ja", "じゃあそれでお願いします", False),
+        ("en", "yes please, go ahead and add it", False),
+        ("en", "hmm, well, hmm", True),
+    ],
+)
+def test_a_yes_heard_by_the_rules_outweighs_a_models_price_objection(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, priced: bool
+) -> None:
+    doubting = SignalDetector(
+        detector._analyzers, detector._rules, detector._negation, PriceEverywhere()
+    )
+    events = play(
+        doubting,
+        policy_book,
+        language,
+        [
+            (
+                "agent",
+                "How do you use your phone day to day?"
+                if language == "en"
+                else "普段はどのようにお使いですか",
+            ),
+            (
+                "agent",
+                "The security pack would help, shall I add it?"
+                if language == "en"
+                else "セキュリティパックはいかがですか",
+            ),
+            ("customer", text),
+        ],
+    )
+    assert ("price_objection" in signals(events[2])) is priced
