@@ -126,7 +126,7 @@ def main() -> int:
             print("bench: no CUDA device here; skipped (run with --device cpu)", file=sys.stderr)
             return 0
     started = time.monotonic()
-    print("bench: running (about 12 minutes on 2 cores)", file=sys.stderr)
+    print("bench: running (about 20 minutes on 2 cores)", file=sys.stderr)
     clips = NAIVE_CLIPS if a.quick else None
 
     counts = [1, 2] if a.quick else [1, 2, 4, 6, 8, 10, 12, 16]
@@ -138,6 +138,7 @@ def main() -> int:
         worst = dense_rows[-1][1]["calls"]
         off = dense.run(worst, seconds, {**dense_args, "degrade": False})
         dense_rows.append((f"{worst}, degradation off", off))
+    single = (dense.single_call(seconds, dense_args, runs=2 if a.quick else 6), seconds)
     steps: list[tuple[str, str, dict[str, Any] | None]] = [
         ("full quality", "", part("utterances", **base, clips=clips, label="level 0")),
         ("partials", "every partial decode", None),
@@ -163,7 +164,7 @@ def main() -> int:
                 ),
             )
         )
-    dense_lines = dense.section(dense_rows, steps)
+    dense_lines = dense.section(dense_rows, steps, single)
     if a.dense_only:
         head = [
             "# Benchmarks (dense calls only)",

@@ -115,13 +115,15 @@ def speech_share(turns: list[Turn], duration: float) -> float:
     return sum(t.end - t.start for t in turns) / duration
 
 
-def make_calls(n: int, seconds: float, folder: Path) -> list[tuple[Path, str]]:
-    """``n`` dense calls written as stereo FLAC + turn table; languages alternate."""
+def make_calls(n: int, seconds: float, folder: Path, seed: int = 0) -> list[tuple[Path, str]]:
+    """``n`` dense calls written as stereo FLAC + turn table; languages alternate (from
+    Japanese, or from English when ``seed`` is odd); ``seed`` picks where each call's
+    turns start."""
     sources = source_calls()
     out = []
     for i in range(n):
-        lang = ("ja", "en")[i % 2]
-        audio, turns = dense_call(sources, lang, seed=i, seconds=seconds)
+        lang = ("ja", "en")[(i + seed) % 2]
+        audio, turns = dense_call(sources, lang, seed=i + seed, seconds=seconds)
         path = folder / f"dense_{i:02d}_{lang}.flac"
         sf.write(path, audio, RATE)
         doc = {
@@ -246,11 +248,12 @@ def _health(port: int) -> dict[str, Any] | None:
         return json.loads(body()) if body else None
 
 
-def run(n: int, seconds: float, args: dict[str, Any]) -> dict[str, Any]:
-    """``n`` dense calls at once; the figures of one rung of the ladder."""
+def run(n: int, seconds: float, args: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """``n`` dense calls at once; the figures of one rung of the ladder (``latencies``:
+    every measured turn's, for pooling runs)."""
     with tempfile.TemporaryDirectory(prefix="dense-bench-") as tmp:
         folder = Path(tmp)
-        calls = make_calls(n, seconds, folder)
+        calls = make_calls(n, seconds, folder, seed)
         port, token = _free_port(), secrets.token_urlsafe(16)
         cfg = server_config(folder, port, token, args)
         env = {**os.environ, "AGENT_ASSIST_TOKEN": token}
@@ -342,7 +345,12 @@ def _drive(
     if failed:
         raise SystemExit(f"bench: client(s) failed: {failed}")
     busy = max(1e-9, last.get("decode_busy_s", 0.0))
-    marks: dict[str, list[float]] = {"final": [], "suggestion": [], "partial": []}
+    marks: dict[str, list[float]] = {
+        "final": [],
+        "suggestion": [],
+        "after_final": [],
+        "partial": [],
+    }
     missed, turns_n, shares, audio_s = 0, 0, [], 0.0
     for _, path, out in clients:
         table = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
@@ -381,6 +389,30 @@ def _drive(
         "final_decode_p95_s": last.get("final_decode_p95_ms", float("nan")) / 1000,
         "wall_s": wall,
         "thread_cpu_s": threads,
+        "latencies": marks,
+    }
+
+
+def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure from several runs of the same set-up: latencies pooled turn by turn
+    (a single call yields few suggestions; separate calls give the policy fresh state)."""
+    marks = {k: [x for r in rows for x in r["latencies"][k]] for k in rows[0]["latencies"]}
+    return {
+        "runs": len(rows),
+        "calls": rows[0]["calls"],
+        "customer_turns": sum(r["customer_turns"] for r in rows),
+        "missed_turns": sum(r["missed_turns"] for r in rows),
+        **{
+            f"{k}_{q}_s": pct(v, q) if q != 100 else (max(v) if v else float("nan"))
+            for k, v in marks.items()
+            for q in (50, 95, 100)
+        },
+        "suggestions": len(marks["suggestion"]),
+        "server_cores": sum(r["server_cores"] for r in rows) / len(rows),
+        "max_level": max(r["max_level"] for r in rows),
+        "final_wait_p95_s": max(r["final_wait_p95_s"] for r in rows),
+        "final_decode_p95_s": max(r["final_decode_p95_s"] for r in rows),
+        "load_avg": max(r["load_avg"] for r in rows),
     }
 
 
@@ -390,7 +422,9 @@ def measure(turns: list[Turn], got: list[dict[str, Any]]) -> dict[str, Any]:
     finals = [e for e in got if e["type"] == "transcript.final"]
     by_id = {e["data"]["utterance_id"]: e for e in finals}
     customer = [t for t in turns if t.speaker == "customer"]
-    out: dict[str, Any] = {"final": [], "suggestion": [], "partial": [], "missed": 0}
+    out: dict[str, Any] = {
+        "final": [], "suggestion": [], "after_final": [], "partial": [], "missed": 0
+    }  # fmt: skip
     turn_of: dict[str, Turn] = {}
     for turn in customer:
         mine = [
@@ -415,6 +449,7 @@ def measure(turns: list[Turn], got: list[dict[str, Any]]) -> dict[str, Any]:
         if turn is not None and uid in by_id and uid not in seen:
             seen.add(uid)
             out["suggestion"].append(e["at"] - turn.end)
+            out["after_final"].append(e["at"] - by_id[uid]["at"])  # signals, policy, push
     first: dict[str, float] = {}
     for e in got:
         if e["type"] == "transcript.partial":
@@ -436,15 +471,25 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="CTranslate2 threads per decoder")
     p.add_argument("--cluster-workers", type=int, help="a gateway + N workers over Redis")
     p.add_argument("--no-degrade", action="store_true", help="the degradation ladder off")
+    p.add_argument(
+        "--repeat", type=int, default=1,
+        help="runs per call count, each with other turns (--seed + run), latencies pooled",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="where the calls' turns start")
     a = p.parse_args()
     args: dict[str, Any] = {"profile": a.profile, "py_spy": a.py_spy, "degrade": not a.no_degrade}
     if a.decoders:
         args.update(asr_workers=a.decoders, cpu_threads=a.threads)
     if a.cluster_workers:
         args["cluster_workers"] = a.cluster_workers
+    seconds = a.seconds or (20.0 if a.quick else 45.0)
     for n in a.counts:
-        seconds = a.seconds or (20.0 if a.quick else 45.0)
-        print(json.dumps(run(n, seconds, args)), flush=True)
+        rows = []
+        for k in range(a.repeat):
+            rows.append(run(n, seconds, args, seed=a.seed + k))
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "latencies"}), flush=True)
+        if a.repeat > 1:
+            print(json.dumps({"pooled": pooled(rows)}), flush=True)
     return 0
 
 
@@ -490,10 +535,49 @@ def _pct(x: float) -> str:
     return "n/a" if x != x else f"{x:.0%}"
 
 
+SINGLE_TARGET_S = (0.5, 1.0)
+"""One dense call: customer turn end -> suggestion p50 and p95 targets (issue #12)."""
+
+
+def single_call(seconds: float, args: dict[str, Any], runs: int = 6) -> dict[str, Any]:
+    """One dense call at a time, ``runs`` times with other turns, pooled: one call yields
+    few suggestions (the policy offers each thing once per call)."""
+    return pooled([run(1, seconds, args, seed=k) for k in range(runs)])
+
+
+def single_lines(r: dict[str, Any], seconds: float) -> list[str]:
+    """The single-call paragraph: turn end -> final and -> suggestion against the targets."""
+    p50, p95 = SINGLE_TARGET_S
+    met = r["suggestion_50_s"] <= p50 and r["suggestion_95_s"] <= p95
+    return [
+        "### One dense call: customer turn end → suggestion",
+        "",
+        f"{r['runs']} dense calls of {seconds:.0f} s, one at a time, each with other turns "
+        "(`python -m bench.dense 1 --repeat N`), latencies pooled: "
+        f"{r['customer_turns']} customer turns ({r['missed_turns']} lost), "
+        f"{r['suggestions']} suggestions.",
+        "",
+        "| turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
+        "suggestion after its final p50 / p95 s | cores | level | load |",
+        "|---|---|---|---|---|---|",
+        f"| {_f(r['final_50_s'])} / {_f(r['final_95_s'])} / {_f(r['final_100_s'])} | "
+        f"{_f(r['suggestion_50_s'])} / {_f(r['suggestion_95_s'])} / "
+        f"{_f(r['suggestion_100_s'])} | {_f(r['after_final_50_s'])} / "
+        f"{_f(r['after_final_95_s'])} | {_f(r['server_cores'], 1)} | {r['max_level']} | "
+        f"{_f(r['load_avg'])} |",
+        "",
+        f"Target p50 ≤ {p50} s, p95 ≤ {p95} s: **{'met' if met else 'not met'}**.",
+        "",
+    ]
+
+
 def section(
-    rows: list[tuple[str, dict[str, Any]]], steps: list[tuple[str, str, dict[str, Any] | None]]
+    rows: list[tuple[str, dict[str, Any]]],
+    steps: list[tuple[str, str, dict[str, Any] | None]],
+    single: tuple[dict[str, Any], float] | None = None,
 ) -> list[str]:
-    """The dense-call section of BENCHMARKS.md: latency table, then the ladder's costs."""
+    """The dense-call section of BENCHMARKS.md: latency table, the single call's
+    suggestions, then the ladder's costs."""
     share = min((r["speech_share_min"] for _, r in rows), default=float("nan"))
     cap = capacity([r for name, r in rows if "off" not in name])
     L = [
@@ -539,6 +623,8 @@ def section(
         f"**{cap}** (`server.max_calls` is set from this figure).",
         "",
     ]
+    if single is not None:
+        L += single_lines(*single)
     if steps:
         L += [
             "### Degradation steps and their accuracy cost",

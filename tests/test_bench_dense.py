@@ -7,7 +7,16 @@ from pathlib import Path
 
 import soundfile as sf
 
-from bench.dense import Turn, dense_call, make_calls, measure, source_calls, speech_share
+from bench.dense import (
+    Turn,
+    dense_call,
+    make_calls,
+    measure,
+    pooled,
+    single_lines,
+    source_calls,
+    speech_share,
+)
 from bench.scale_out import dense_lines
 
 
@@ -30,6 +39,32 @@ def test_dense_calls_are_mostly_speech_on_both_channels_in_both_languages(
     written = make_calls(2, 20.0, tmp_path)
     assert [lang for _, lang in written] == ["ja", "en"]
     assert sf.info(written[0][0]).channels == 2
+    (other := tmp_path / "seeded").mkdir()
+    shifted = make_calls(1, 20.0, other, seed=2)  # another start in the pool of turns
+    assert shifted[0][1] == "ja"
+    assert sf.read(shifted[0][0])[0].shape != sf.read(written[0][0])[0].shape
+
+
+def test_runs_of_one_set_up_pool_their_latencies_turn_by_turn() -> None:
+    def row(final: list[float], suggestion: list[float], level: int) -> dict[str, object]:
+        marks = {"final": final, "suggestion": suggestion, "after_final": [], "partial": []}
+        return {
+            "calls": 1, "customer_turns": len(final), "missed_turns": 0, "server_cores": 0.5,
+            "max_level": level, "final_wait_p95_s": 0.1, "final_decode_p95_s": 0.4,
+            "load_avg": 0.3, "latencies": marks,
+        }  # fmt: skip
+
+    got = pooled([row([0.2, 0.4], [0.5], 0), row([0.6], [0.7, 0.9], 2)])
+    assert got["runs"] == 2 and got["customer_turns"] == 3 and got["suggestions"] == 3
+    assert got["suggestion_50_s"] == 0.7 and got["suggestion_100_s"] == 0.9
+    assert got["final_50_s"] == 0.4 and got["max_level"] == 2
+    text = "\n".join(single_lines({**got, "after_final_50_s": 0.05, "after_final_95_s": 0.1}, 45))
+    assert "3 suggestions" in text and "| 0.70 / 0.88 / 0.90 |" in text
+    assert "**not met**" in text  # p50 0.7 s > 0.5 s
+    fast = {**got, "suggestion_50_s": 0.45, "suggestion_95_s": 0.9}
+    assert "**met**" in "\n".join(
+        single_lines({**fast, "after_final_50_s": 0, "after_final_95_s": 0}, 45)
+    )
 
 
 def test_latency_is_measured_from_the_customer_turn_end() -> None:
@@ -50,6 +85,7 @@ def test_latency_is_measured_from_the_customer_turn_end() -> None:
     assert m["customer_turns"] == 1 and m["missed"] == 0
     assert [round(x, 2) for x in m["final"]] == [0.6]  # the last final of the turn
     assert [round(x, 2) for x in m["suggestion"]] == [0.9]
+    assert [round(x, 2) for x in m["after_final"]] == [0.3]  # its final arrived at 5.6
     assert [round(x, 2) for x in m["partial"]] == [1.5]
     assert measure(turns, got[:2])["missed"] == 1
 
