@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent_assist.core.budget import addon_allowance
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
 from agent_assist.core.events import ComplianceWarning, Event, SignalDetected
@@ -105,6 +106,11 @@ class ComplianceChecker:
                     and product.kind == "plan"
                     and product.monthly_price <= state.budget_yen
                 )
+            if product is not None and product.kind == "option" and kind == "cross_sell":
+                # after a decision on price, an add-on within what it leaves is not costly
+                record = self.customer.plan_id if self.customer else ""
+                allowance = addon_allowance(state, self.book.catalog, record)
+                within = allowance is not None and product.monthly_price <= allowance
             # a plan quoted above the stated amount is pricier whatever card was on
             # screen, unless the words themselves offer the cheaper plan
             quoted_over = (

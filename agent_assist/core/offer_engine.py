@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from agent_assist.core.budget import addon_allowance
 from agent_assist.core.catalog import Product
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
@@ -277,12 +278,21 @@ class OfferEngine:
             return "no_need", None
         if not self._fits(rule, state):
             return "customer_fit", None
-        if rule.kind in ("upsell", "cross_sell") and state.budget_stated:
+        max_price: int | None = None
+        if rule.kind == "upsell" and state.budget_stated:
             return "budget", None
+        if rule.kind == "cross_sell" and state.budget_stated:
+            # after a decision on price, only an add-on that keeps within it
+            record = self.customer.plan_id if self.customer else ""
+            max_price = addon_allowance(state, self.catalog, record)
+            if max_price is None:
+                return "budget", None
         if rule.kind == "downsell" and (self._downsells_shown or state.downsells_offered()):
             return "downsell_once", None
-        target = self._target(rule, state)
+        target = self._target(rule, state, max_price)
         if target is None:
+            if max_price is not None:
+                return "budget", None
             return ("unrelated" if rule.target == "accessory" else "no_target"), None
         if rule.kind != "cross_sell" and any(
             o.outcome == "accepted" and o.product_id == target.product.product_id
@@ -324,7 +334,9 @@ class OfferEngine:
                 return False
         return True
 
-    def _target(self, rule: OfferRule, state: CallState) -> _Target | None:
+    def _target(
+        self, rule: OfferRule, state: CallState, max_price: int | None = None
+    ) -> _Target | None:
         cat, c = self.catalog, self.customer
         if rule.target == "product":
             product = cat.get(rule.product)
@@ -338,7 +350,7 @@ class OfferEngine:
                 return None
             return _Target(product, cat.get(c.plan_id) if c else None, c is not None)
         if rule.target == "accessory":
-            return self._accessory(state)
+            return self._accessory(state, max_price)
         upward = rule.target == "higher_tier"
         if not upward:
             last = state.last_offer
@@ -364,14 +376,14 @@ class OfferEngine:
         neighbour = cat.get(default.lower_tier if upward else default.higher_tier)
         return _Target(default, neighbour, False)
 
-    def _accessory(self, state: CallState) -> _Target | None:
+    def _accessory(self, state: CallState, max_price: int | None = None) -> _Target | None:
         """The add-on that completes what the customer just decided, best fit to the needs."""
         accepted = state.last_accepted
         decided = self.catalog.get(accepted.product_id) if accepted else None
         if decided is None:
             return None
         if decided.kind == "option":  # an add-on decided: its siblings fit what it attaches to
-            return self._sibling(decided, state)
+            return self._sibling(decided, state, max_price)
         tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
         c = self.customer
         blocked = self._dismissed | self._declined_products(state)
@@ -379,6 +391,7 @@ class OfferEngine:
             o
             for o in self.catalog.accessories_of(decided.product_id)
             if o.product_id not in blocked
+            and (max_price is None or o.monthly_price <= max_price)
             and not (c is not None and c.holds(o.product_id))
             and not (o.needs_only and not o.needs & tags)
         ]
@@ -387,7 +400,9 @@ class OfferEngine:
         best = max(options, key=lambda o: len(o.needs & tags))
         return _Target(best, decided, True, decided)
 
-    def _sibling(self, decided: Product, state: CallState) -> _Target | None:
+    def _sibling(
+        self, decided: Product, state: CallState, max_price: int | None = None
+    ) -> _Target | None:
         tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
         c = self.customer
         blocked = self._dismissed | self._declined_products(state) | {decided.product_id}
@@ -397,6 +412,7 @@ class OfferEngine:
             if o.kind == "option"
             and o.accessory_of & decided.accessory_of
             and o.product_id not in blocked
+            and (max_price is None or o.monthly_price <= max_price)
             and not (c is not None and c.holds(o.product_id))
             and not (o.needs_only and not o.needs & tags)
         ]

@@ -130,6 +130,9 @@ class CallState:
     leaving: bool = False
     """The customer said they want to cancel or leave and has not agreed to stay since:
     it outlasts the phase (an offer, a no, anger in between do not end it)."""
+    wanted_to_leave: bool = False
+    """The customer said at some point that they want to cancel or leave (even if they
+    stay now): after a price reason to leave, one cheaper plan is the only fitting offer."""
     closing_asked: bool = False
     """The agent's wrap-up asked for more ("anything else I can help with?"): a need the
     customer names in answer opens the call again."""
@@ -174,6 +177,7 @@ class CallState:
         self._note_offer_without_phase(names, batch, offer, changes, on_price)
         if "customer:cancel_intent" in names:
             self.leaving = True
+            self.wanted_to_leave = True
         elif self.phase == "accepted":
             self.leaving = False
         if speaker == "customer" and self.phase == "care":

@@ -896,3 +896,45 @@ def test_a_yes_heard_by_the_rules_outweighs_a_models_price_objection(
         ],
     )
     assert ("price_objection" in signals(events[2])) is priced
+
+
+DECIDED_ON_PRICE = {
+    "en": [
+        ("customer", "I'm on the 50 gig plan and honestly it's too expensive for me now"),
+        ("agent", "how much data do you use in a month?"),
+        ("customer", "about ten gig, mostly at home on the wifi"),
+        ("agent", "then the 20 gig plan would save you a thousand a month, shall I switch you?"),
+        ("customer", "yes please, switch me over"),
+    ],
+    "ja": [
+        ("customer", "今は50ギガプランなんですけど、毎月の料金が高すぎるんです"),
+        ("agent", "月にどのくらいお使いですか"),
+        ("customer", "10ギガくらいで、家ではWi-Fiです"),
+        ("agent", "でしたら20ギガプランにされると月1,000円お安くなりますが、いかがですか"),
+        ("customer", "じゃあ、それでお願いします"),
+    ],
+}
+ADD_ON = {
+    "en": {
+        "device_protection": "and device protection is 700 a month, shall I add that too?",
+        "security_pack": "and the security pack is 330 a month, shall I add that too?",
+    },
+    "ja": {
+        "device_protection": "あわせて端末補償も月700円でいかがですか",
+        "security_pack": "あわせてセキュリティパックも月330円でいかがですか",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_after_a_decision_on_price_only_an_add_on_within_the_saving(
+    detector: SignalDetector, policy_book: PolicyBook, language: str
+) -> None:
+    events = play(detector, policy_book, language, DECIDED_ON_PRICE[language])
+    shown = [e for e in events[4] if isinstance(e, Suggestion)]
+    # half of the ¥1,000 saved: the security pack (¥330) fits, device protection does not
+    assert [(s.kind, s.offer_id) for s in shown] == [("cross_sell", "security_pack")]
+    for product, past in (("device_protection", True), ("security_pack", False)):
+        turns = [*DECIDED_ON_PRICE[language], ("agent", ADD_ON[language][product])]
+        after = play(detector, policy_book, language, turns)
+        assert ("past_budget" in warnings(after[5])) is past, product
