@@ -488,8 +488,15 @@ class KanaReadings:
         return found
 
     def _kanji_by_kanji(self, text: str) -> list[str]:
-        if not 0 < len(text) <= self.MAX_KANJI or not any(_is_kanji(c) for c in text):
+        """Other ways the token may sound. A word the dictionary knows (条件, 両金) sounds
+        only as the dictionary reads it (all its readings: 両金 → リョウガネ, リョウキン);
+        a lone kanji (開, 約し, 戒) is what a recogniser leaves of a word it wrote wrong,
+        so it may sound as any reading of that kanji."""
+        kanji = sum(1 for c in text if _is_kanji(c))
+        if kanji == 0 or len(text) > self.MAX_KANJI:
             return []
+        if kanji > 1:
+            return list(self.word(text))
         spelled = [""]
         for ch in text:
             options = self.kanji(ch) if _is_kanji(ch) else (katakana(ch),)
@@ -497,6 +504,16 @@ class KanaReadings:
                 return []
             spelled = [s + o for s in spelled for o in options][: self.MAX_READINGS]
         return spelled
+
+    def word(self, text: str) -> tuple[str, ...]:
+        """Every reading the dictionary gives a word written this way."""
+        found = self._kanji.get(text)
+        if found is None:
+            found = tuple(
+                sorted({katakana(m.reading_form()) for m in self._dictionary.lookup(text)})
+            )
+            self._kanji[text] = found
+        return found
 
     def kanji(self, ch: str) -> tuple[str, ...]:
         """Every short reading the dictionary gives a single kanji (開 → カイ, ヒラキ ...)."""

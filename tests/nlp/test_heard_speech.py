@@ -358,3 +358,10 @@ def test_experience_questions_and_dates(
     detector: SignalDetector, speaker: Speaker, text: str, signal: str, present: bool
 ) -> None:
     assert (signal in read(detector, speaker, "en", text)) is present
+
+
+def test_a_known_word_sounds_only_as_the_dictionary_reads_it(detector: SignalDetector) -> None:
+    # 条件 read kanji by kanji could be ジョウゲン (上限): a known word is not misspelt
+    assert "usage_limit" not in read(detector, "customer", "ja", "解約の条件だけ聞きたいです")
+    assert "ジョウケン" in KanaReadings().candidates("条件", "ジョウケン").exact
+    assert "リョウキン" in KanaReadings().candidates("両金", "リョウガネ").exact
