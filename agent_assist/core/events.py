@@ -28,7 +28,6 @@ def language_of(value: object) -> Language | None:
     choice = language_choice(value)
     return None if choice == "auto" else choice
 
-
 Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, ...] = ("agent", "customer")
 OfferKind = Literal["upsell", "cross_sell", "downsell", "retention"]

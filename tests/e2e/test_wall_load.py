@@ -26,7 +26,9 @@ async def test_wall_shows_calls_against_capacity_and_a_full_box(
         await page.wait_for_url(server.http + "/wall.html")
         load = page.locator("[data-testid=box-load]")
         await expect(page.locator("[data-testid=box-load-calls]")).to_have_text("0 / 1")
-        await expect(page.locator("[data-testid=box-load-detail]")).to_contain_text("full quality")
+        await expect(page.locator("[data-testid=box-load-detail]")).to_contain_text(
+            "full quality"
+        )
         await expect(load).to_have_attribute("data-accepting", "true")
         async with connect(server.url) as ws:
             assert (await call_start(ws))["type"] == "call.started"
