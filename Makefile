@@ -24,9 +24,10 @@ lint:
 bench: setup
 	.venv/bin/python -m bench $(BENCH_ARGS)
 
-# Scale-out: finals per second, then dense calls at real pace served at p95 <= 1.5 s,
-# in-process vs 1 and 2 workers over a private Redis -> bench/scale_out.md
-# (~10 min on 2 cores; needs redis-server, `make setup-test`).
+# Scale-out: finals per second, what worker_batch costs, then dense calls at real pace
+# served at p95 <= 1.5 s, in-process vs 1 and 2 workers of one thread (and 1 pinned to
+# its own core) over a private Redis -> bench/scale_out.md
+# (~25 min on 2 cores; needs redis-server, `make setup-test`).
 bench-cluster: setup
 	.venv/bin/python -m bench.scale_out $(BENCH_CLUSTER_ARGS)
 

@@ -188,8 +188,10 @@ class ClusterConfig:
     """A final with no answer this long is put on the stream again (decoded once)."""
     heartbeat_s: float = 2.0
     """How often each node reports its load; a node silent 3 beats is gone."""
-    worker_batch: int = 4
-    """Most jobs of one language a worker decodes together (across calls and gateways)."""
+    worker_batch: int = 1
+    """Most jobs of one language a worker takes and decodes together (across calls and
+    gateways). 1 on CPU: a batch made each final wait for the whole batch and kept jobs
+    from idle workers (bench/scale_out.md); raise it on a GPU."""
     worker_languages: tuple[str, ...] = ()
     """Languages a worker serves; empty: every configured language."""
     worker_calls: int = 6

@@ -13,15 +13,17 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import asdict, replace
 from typing import Any
 
+import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_assist.asr.engine import RecognitionEngine
+from agent_assist.asr.engine import EngineStats, RecognitionEngine
 from agent_assist.cluster.jobs import Keys
 from agent_assist.cluster.lost_calls import LostCalls
 from agent_assist.cluster.remote import RedisRecognizer
@@ -35,13 +37,61 @@ RedisDown = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RemoteRecognitionEngine(RecognitionEngine):
-    """The engine with its decodes on workers: ``inflight`` threads wait on answers."""
+    """The engine with its decodes on workers: ``inflight`` threads wait on answers.
+
+    Its own queue hands every final on at once, so the wait that matters is at the
+    workers: the ladder, the lag (``refuse_lag_ms``) and the wait and decode figures
+    are fed from the remote recogniser's ``queue_report``. A final waits from its
+    submission until a worker starts it; its decode is the worker's. When workers fall
+    behind, partials and early finals are shed first (finals never); when they catch
+    up, the ladder steps back.
+    """
 
     def __init__(self, config: Config) -> None:
         partial_timeout_s = max(1.0, config.partials.max_lag_ms / 1000 * 2)
         self.remote = RedisRecognizer(config.cluster, partial_timeout_s)
+        self._remote_waits: deque[int] = deque(maxlen=2000)
+        self._remote_decodes: deque[int] = deque(maxlen=2000)
+        self._remote_max_wait_ms = 0
         asr = replace(config.asr, workers=config.cluster.inflight, batch_size=1)
         super().__init__(self.remote, asr, config.partials, config.degrade)
+
+    def _run(self, jobs: list[Any], *, greedy: bool = False, fallback: bool = False) -> None:
+        self.remote.waiting_since(min(job.submitted for job in jobs))
+        super()._run(jobs, greedy=greedy, fallback=fallback)
+
+    def _watch(self, now: float) -> int:
+        """Under the lock: the oldest final waiting here or at the workers, and every
+        wait a worker ended since, shown to the ladder."""
+        report = self.remote.queue_report()
+        for wait in report.started:
+            self._remote_waits.append(wait)
+            self._remote_max_wait_ms = max(self._remote_max_wait_ms, wait)
+            self._observe(wait, now)
+        self._remote_decodes.extend(report.decodes)
+        lag = max(self._oldest_wait_ms(now), report.oldest_ms if report.waiting else 0)
+        self._observe(lag if self._finals or report.waiting else None, now)
+        return lag
+
+    def lag_ms(self) -> int:
+        with self._cond:
+            return self._watch(time.monotonic())
+
+    def stats(self) -> EngineStats:
+        """The engine's figures, with waits and decodes as the workers saw them."""
+        stats = super().stats()
+        with self._cond:
+            waits = np.asarray(self._remote_waits or [0])
+            decodes = np.asarray(self._remote_decodes or [0])
+            return replace(
+                stats,
+                last_wait_ms=self._remote_waits[-1] if self._remote_waits else 0,
+                wait_p50_ms=int(np.percentile(waits, 50)),
+                wait_p95_ms=int(np.percentile(waits, 95)),
+                max_wait_ms=self._remote_max_wait_ms,
+                final_decode_p50_ms=int(np.percentile(decodes, 50)),
+                final_decode_p95_ms=int(np.percentile(decodes, 95)),
+            )
 
     def close(self) -> None:
         self.remote.close()  # threads waiting on answers give up before the join

@@ -9,7 +9,9 @@ Keys (all under ``[cluster] prefix``):
 - ``{p}:result:{job id}``: the one answer of a job, written with ``SET NX``: whichever
   worker answers first wins, so a job decoded twice (a worker presumed dead that was
   only slow) still yields one final.
-- ``{p}:reply:{job id}``: a list the gateway blocks on, pushed when the answer lands.
+- ``{p}:reply:{job id}``: a list the gateway blocks on: ``s:{worker}`` is pushed when a
+  worker starts decoding the job (so the gateway knows exactly how long it waited for a
+  worker), ``1`` when the answer lands.
 - ``{p}:node:{name}``: each node's load report, expiring when the node stops beating.
 - ``{p}:events``: the pub/sub channel of every gateway's events; ``{p}:calls``: the
   live calls and the gateway holding each; ``{p}:sources``: each live call's source
@@ -31,6 +33,11 @@ from agent_assist.core.events import Word
 Kind = Literal["final", "partial", "detect"]
 GROUP = "workers"
 RESULT_TTL_S = 900
+STARTED = b"s"
+"""Pushed on a job's reply list when a worker starts decoding it (``s:`` and the
+worker's name: the gateway counts the job as waiting again if that worker dies)."""
+ANSWERED = b"1"
+"""Pushed on a job's reply list when its answer is written."""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Each loop turn a worker takes, in this order:
 
 1. jobs another worker claimed and then left silent for ``claim_timeout_s`` (it died):
    ``XAUTOCLAIM`` moves them here;
-2. finals and language detections of its languages, up to ``worker_batch`` at once,
-   decoded together per language (one encoder pass serves several calls and gateways);
+2. finals and language detections of its languages, up to ``worker_batch`` of one
+   stream (one language) at once, decoded together (one encoder pass serves several
+   calls and gateways: it pays on a GPU); it claims no more than it decodes next, so
+   another worker can take the rest;
 3. partials, only when no final waits; a partial past its deadline is dropped unread.
 
 An answer is written first-wins by job id (``SET NX``), then the job is acknowledged and
@@ -31,7 +33,15 @@ from typing import Any
 import redis
 
 from agent_assist.asr.whisper import Recognizer
-from agent_assist.cluster.jobs import GROUP, RESULT_TTL_S, Job, Keys, encode_recognized
+from agent_assist.cluster.jobs import (
+    ANSWERED,
+    GROUP,
+    RESULT_TTL_S,
+    STARTED,
+    Job,
+    Keys,
+    encode_recognized,
+)
 from agent_assist.config import Config
 
 log = logging.getLogger(__name__)
@@ -73,6 +83,7 @@ class RecognitionWorker:
         self._partials = [self._keys.jobs("partial", lang) for lang in self.languages]
         self.counters = WorkerCounters()
         self._last_claim = 0.0
+        self._rotation = 0
         self._last_beat = 0.0
         self._busy_at_beat = 0.0
 
@@ -111,13 +122,25 @@ class RecognitionWorker:
     def _turn(self) -> None:
         batch = self._reclaim()
         if not batch:
-            batch = self._read(self._finals, block_ms=None)
+            batch = self._take_from_one(self._finals)
         if not batch:
-            batch = self._read(self._partials, block_ms=None)
-        if not batch:
-            batch = self._read(self._finals + self._partials, block_ms=500)
+            batch = self._take_from_one(self._partials)
+        if not batch:  # idle: wait for the next job of any stream, one per stream at most
+            batch = self._read(self._finals + self._partials, block_ms=500, count=1)
         if batch:
             self._serve(batch)
+
+    def _take_from_one(self, streams: list[str]) -> list[tuple[str, str, Job]]:
+        """Up to ``worker_batch`` jobs of one stream, the streams taken in turn: a worker
+        claims only what it decodes next, so jobs of another language stay on the stream
+        for an idle worker instead of waiting here behind this batch."""
+        self._rotation += 1
+        start = self._rotation % max(1, len(streams))
+        for stream in streams[start:] + streams[:start]:
+            batch = self._read([stream], block_ms=None, count=self._cfg.worker_batch)
+            if batch:
+                return batch
+        return []
 
     def _ensure_groups(self) -> None:
         for stream in self._finals + self._partials:
@@ -127,13 +150,12 @@ class RecognitionWorker:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def _read(self, streams: list[str], block_ms: int | None) -> list[tuple[str, str, Job]]:
+    def _read(
+        self, streams: list[str], block_ms: int | None, count: int
+    ) -> list[tuple[str, str, Job]]:
+        """``count`` jobs at most from each stream."""
         reply = self._redis.xreadgroup(
-            GROUP,
-            self.name,
-            dict.fromkeys(streams, ">"),
-            count=self._cfg.worker_batch,
-            block=block_ms,
+            GROUP, self.name, dict.fromkeys(streams, ">"), count=count, block=block_ms
         )
         return self._parse(reply or [])
 
@@ -191,8 +213,13 @@ class RecognitionWorker:
             key = job.language if job.kind != "detect" else job.job_id
             groups[(job.kind, key, job.greedy, job.fallback)].append(item)
         for (kind, _, _, _), items in groups.items():
+            if kind != "partial":  # the gateway's wait for a worker ends here, not at the answer
+                self._started([job for _, _, job in items])
             started = time.monotonic()
             answers = self._decode(kind, [job for _, _, job in items])
+            decode_ms = round((time.monotonic() - started) * 1000)
+            for answer in answers:
+                answer["decode_ms"] = decode_ms
             self.counters.busy_s += time.monotonic() - started
             self.counters.batches += 1
             if kind == "partial":  # counted before anyone hears the answer
@@ -223,10 +250,18 @@ class RecognitionWorker:
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._keys.result(job.job_id), json.dumps(answer, ensure_ascii=False),
                  nx=True, ex=RESULT_TTL_S)  # fmt: skip
-        pipe.rpush(self._keys.reply(job.job_id), b"1")
+        pipe.rpush(self._keys.reply(job.job_id), ANSWERED)
         pipe.expire(self._keys.reply(job.job_id), RESULT_TTL_S)
         pipe.xack(stream, GROUP, msg_id)
         pipe.xdel(stream, msg_id)
+        pipe.execute()
+
+    def _started(self, jobs: list[Job]) -> None:
+        """Tell each job's gateway that its decode starts now (one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job in jobs:
+            pipe.rpush(self._keys.reply(job.job_id), STARTED + b":" + self.name.encode())
+            pipe.expire(self._keys.reply(job.job_id), RESULT_TTL_S)
         pipe.execute()
 
     def _ack(self, stream: str, msg_id: str) -> None:

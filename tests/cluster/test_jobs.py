@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -129,3 +129,82 @@ def test_redis_restarted_without_persistence_loses_no_final(
         stop.set()
         thread.join(timeout=10)
         remote.close()
+
+
+class HeldRecognizer:
+    """The real recogniser behind a gate: a decode starts only once the test opens it, so
+    the test can look at what a worker holds while it decodes."""
+
+    def __init__(self, inner: WhisperRecognizer) -> None:
+        self._inner = inner
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def transcribe_batch(
+        self, items: Sequence[tuple[np.ndarray, int]], language: str, **options: bool
+    ) -> list[Recognized]:
+        self.entered.set()
+        assert self.go.wait(30)
+        return self._inner.transcribe_batch(items, language, **options)
+
+    def detect_language(self, samples: np.ndarray, candidates: tuple[str, ...]) -> str:
+        return self._inner.detect_language(samples, candidates)
+
+
+def test_a_worker_claims_only_what_it_decodes_next(
+    config: Config, recognizer: WhisperRecognizer, plain_redis: PrivateRedis
+) -> None:
+    """With a final of each language queued, a busy worker holds one; the other waits
+    on its stream for the next free worker, which answers it meanwhile."""
+    cluster = ClusterConfig(redis_url=plain_redis.url, prefix="b", worker_batch=4)
+    config = replace(config, cluster=cluster)
+    keys = Keys("b")
+    remote = RedisRecognizer(cluster)
+    audio = jfk()
+    held = HeldRecognizer(recognizer)
+    busy = RecognitionWorker(held, config, "busy")  # type: ignore[arg-type]
+    free = RecognitionWorker(recognizer, config, "free")
+    stops = [threading.Event(), threading.Event()]
+    answers: dict[str, list[Recognized]] = {}
+
+    def ask(lang: str) -> None:
+        answers[lang] = remote.transcribe_batch([(audio, 0)], lang)
+
+    asks = [threading.Thread(target=ask, args=(lang,)) for lang in ("en", "ja")]
+    r = redis.Redis.from_url(plain_redis.url)
+    serving = [threading.Thread(target=busy.run, args=(stops[0],))]
+    try:
+        for ask in asks:
+            ask.start()
+        deadline = time.monotonic() + 10
+        while sum(r.xlen(keys.jobs("final", lang)) for lang in ("en", "ja")) < 2:
+            assert time.monotonic() < deadline, "the finals were not queued"
+            time.sleep(0.05)
+        serving[0].start()
+        assert held.entered.wait(30)
+        pending = {
+            lang: r.xpending(keys.jobs("final", lang), GROUP)["pending"] for lang in ("en", "ja")
+        }
+        assert sorted(pending.values()) == [0, 1], pending  # one held, one left on its stream
+        serving.append(threading.Thread(target=free.run, args=(stops[1],)))
+        serving[1].start()
+        deadline = time.monotonic() + 60
+        while len(answers) < 1:
+            assert time.monotonic() < deadline, "the free worker did not answer"
+            time.sleep(0.05)
+        assert free.counters.decoded == 1 and busy.counters.decoded == 0
+        held.go.set()
+        for ask in asks:
+            ask.join(timeout=60)
+        assert set(answers) == {"en", "ja"} and "ask not" in answers["en"][0].text.lower()
+        assert busy.counters.decoded == 1 and free.counters.decoded == 1
+    finally:
+        held.go.set()
+        for ask in asks:  # answered before the workers stop
+            ask.join(timeout=60)
+        for stop in stops:
+            stop.set()
+        for thread in serving:
+            thread.join(timeout=10)
+        remote.close()
+        r.close()
