@@ -116,6 +116,17 @@ def interpret(
     ):
         out.remove(agreed)
         del by["agreement"]
+    # a rule heard a yes; the model's price objection on the same words, with no rule
+    # hearing money, is the model mistaking the yes ("ほなそれつけといてもらえる")
+    priced = by.get("price_objection")
+    if (
+        priced is not None
+        and priced.rule_id.startswith("model.")
+        and "agreement" in by
+        and not by["agreement"].rule_id.startswith("model.")
+    ):
+        out.remove(priced)
+        del by["price_objection"]
     added, decided = _customer_acts(final, by, state, catalog, language)
     return out + added, decided
 
@@ -341,7 +352,12 @@ def _customer_acts(
     if state.confirm_asked and yes is not None and "refusal" not in by:
         soft_no = None  # "yes, that's fine" to "is that okay?": 大丈夫 agrees here
     leaving = "cancel_intent" in by
-    if state.phase in _OPEN:
+    last = state.last_offer
+    # an offer made in retention or care opens no phase, but it is open all the same
+    offer_open = state.phase in _OPEN or (
+        state.phase in ("retention", "care") and last is not None and last.outcome == "open"
+    )
+    if offer_open:
         # both a soft no and a yes ("okay, I'll think about it"; いいですね、そうします):
         # the stance the customer ends on counts
         if soft_no is not None and yes is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent_assist.core.budget import addon_allowance
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
 from agent_assist.core.events import ComplianceWarning, Event, SignalDetected
@@ -51,7 +52,7 @@ class ComplianceChecker:
             if sig is None or (rule.in_phases and not contexts & set(rule.in_phases)):
                 continue
             if rule.condition and not self._condition(
-                rule.condition, offer, state, sig.evidence.text
+                rule.condition, offer, state, sig.evidence.text, sig.detail
             ):
                 continue
             if "downsell_after_price_no" in rule.allow and self._tolerated(
@@ -77,7 +78,12 @@ class ComplianceChecker:
         return out
 
     def _condition(
-        self, name: str, offer: tuple[str, str, str], state: CallState, said: str = ""
+        self,
+        name: str,
+        offer: tuple[str, str, str],
+        state: CallState,
+        said: str = "",
+        said_kind: str = "",
     ) -> bool:
         kind, product_id, _ = offer
         if name == "budget_upsell":
@@ -86,20 +92,37 @@ class ComplianceChecker:
             # amount the agent quotes for it, "with the annual discount it is 2,980") is not
             product = self.book.catalog.get(product_id)
             quoted = stated_amount(said) if said else None
-            within = state.budget_yen is not None and (
-                (
+            is_plan = product is None or product.kind == "plan"
+            if state.budget_yen is None:
+                within = False
+            elif quoted is not None and is_plan:
+                # the amount the agent says is what the customer hears: it outweighs a
+                # product guessed from the card on screen
+                within = quoted <= state.budget_yen
+            else:
+                # an add-on's price comes on top of the bill: only a plan's price counts
+                within = (
                     product is not None
                     and product.kind == "plan"
                     and product.monthly_price <= state.budget_yen
                 )
-                # an add-on's price comes on top of the bill: only a plan's quote counts
-                or (
-                    quoted is not None
-                    and quoted <= state.budget_yen
-                    and (product is None or product.kind == "plan")
-                )
+            if product is not None and product.kind == "option" and kind == "cross_sell":
+                # after a decision on price, an add-on within what it leaves is not costly
+                record = self.customer.plan_id if self.customer else ""
+                allowance = addon_allowance(state, self.book.catalog, record)
+                within = allowance is not None and product.monthly_price <= allowance
+            # a plan quoted above the stated amount is pricier whatever card was on
+            # screen, unless the words themselves offer the cheaper plan
+            quoted_over = (
+                state.budget_yen is not None
+                and quoted is not None
+                and is_plan
+                and quoted > state.budget_yen
+                and said_kind != "downsell"
             )
-            return state.budget_stated and kind in ("upsell", "cross_sell") and not within
+            return state.budget_stated and (
+                (kind in ("upsell", "cross_sell") and not within) or quoted_over
+            )
         if name == "unrelated_cross_sell":
             product = self.book.catalog.get(product_id)
             if product is None or product.kind != "option":

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from agent_assist.core.budget import addon_allowance
 from agent_assist.core.catalog import Product
 from agent_assist.core.customer import CustomerContext
 from agent_assist.core.decisions import DecisionLog
@@ -77,6 +78,9 @@ class OfferEngine:
         self._shown: dict[str, _Shown] = {}
         self._current: str | None = None
         self._rules_shown: set[str] = set()
+        self._decided_when_shown: dict[str, str] = {}
+        """For a once-per-decision rule (an add-on after a decision): the decision it
+        answered; a later, different decision is a new moment for one more card."""
         self._dismissed: set[str] = set()
         self._declined: set[str] = set()
         self._downsells_shown = 0
@@ -134,6 +138,13 @@ class OfferEngine:
         named = fresh or named
         plans = [n for n in named if n[0].kind == "plan"]
         product = (plans or named)[0][0] if named else None
+        # two plans named ("300 Mbps gets squeezed; our fiber 1 gig plan is ¥5,180"): the
+        # words' direction says which is put to the customer and which is the ground
+        worded = by_name.get("offer_made")
+        if len(plans) > 1 and worded is not None and worded.detail in ("upsell", "downsell"):
+            prices = [n[0].monthly_price for n in plans]
+            pick = max(prices) if worded.detail == "upsell" else min(prices)
+            product = next(n[0] for n in plans if n[0].monthly_price == pick)
         current = self._valid_current(final.t_ms)
         sid = ""
         if current is not None and current.kind != "retention":
@@ -261,18 +272,27 @@ class OfferEngine:
     def _evaluate(self, rule: OfferRule, state: CallState) -> tuple[str | None, _Target | None]:
         if state.phase not in rule.phases:
             return _BLOCKED_BY_PHASE.get(state.phase, "phase"), None
-        if rule.once and rule.rule_id in self._rules_shown:
+        if rule.once and rule.rule_id in self._rules_shown and not self._new_decision(rule, state):
             return "once", None
         if rule.requires_need and not (state.needs_heard or state.needs_asked):
             return "no_need", None
         if not self._fits(rule, state):
             return "customer_fit", None
-        if rule.kind in ("upsell", "cross_sell") and state.budget_stated:
+        max_price: int | None = None
+        if rule.kind == "upsell" and state.budget_stated:
             return "budget", None
+        if rule.kind == "cross_sell" and state.budget_stated:
+            # after a decision on price, only an add-on that keeps within it
+            record = self.customer.plan_id if self.customer else ""
+            max_price = addon_allowance(state, self.catalog, record)
+            if max_price is None:
+                return "budget", None
         if rule.kind == "downsell" and (self._downsells_shown or state.downsells_offered()):
             return "downsell_once", None
-        target = self._target(rule, state)
+        target = self._target(rule, state, max_price)
         if target is None:
+            if max_price is not None:
+                return "budget", None
             return ("unrelated" if rule.target == "accessory" else "no_target"), None
         if rule.kind != "cross_sell" and any(
             o.outcome == "accepted" and o.product_id == target.product.product_id
@@ -284,6 +304,16 @@ class OfferEngine:
         if target.product.product_id in self._declined_products(state):
             return "declined", target
         return None, target
+
+    def _new_decision(self, rule: OfferRule, state: CallState) -> bool:
+        """An add-on card answers one decision: once the customer has decided on
+        something else since (they took the add-on itself, or a further change), the
+        moment is new."""
+        if rule.target != "accessory":
+            return False
+        accepted = state.last_accepted
+        before = self._decided_when_shown.get(rule.rule_id)
+        return accepted is not None and before is not None and accepted.product_id != before
 
     def _fits(self, rule: OfferRule, state: CallState) -> bool:
         if state.customer_turns < rule.min_customer_turns:
@@ -304,7 +334,9 @@ class OfferEngine:
                 return False
         return True
 
-    def _target(self, rule: OfferRule, state: CallState) -> _Target | None:
+    def _target(
+        self, rule: OfferRule, state: CallState, max_price: int | None = None
+    ) -> _Target | None:
         cat, c = self.catalog, self.customer
         if rule.target == "product":
             product = cat.get(rule.product)
@@ -318,7 +350,7 @@ class OfferEngine:
                 return None
             return _Target(product, cat.get(c.plan_id) if c else None, c is not None)
         if rule.target == "accessory":
-            return self._accessory(state)
+            return self._accessory(state, max_price)
         upward = rule.target == "higher_tier"
         if not upward:
             last = state.last_offer
@@ -344,14 +376,14 @@ class OfferEngine:
         neighbour = cat.get(default.lower_tier if upward else default.higher_tier)
         return _Target(default, neighbour, False)
 
-    def _accessory(self, state: CallState) -> _Target | None:
+    def _accessory(self, state: CallState, max_price: int | None = None) -> _Target | None:
         """The add-on that completes what the customer just decided, best fit to the needs."""
         accepted = state.last_accepted
         decided = self.catalog.get(accepted.product_id) if accepted else None
         if decided is None:
             return None
         if decided.kind == "option":  # an add-on decided: its siblings fit what it attaches to
-            return self._sibling(decided, state)
+            return self._sibling(decided, state, max_price)
         tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
         c = self.customer
         blocked = self._dismissed | self._declined_products(state)
@@ -359,6 +391,7 @@ class OfferEngine:
             o
             for o in self.catalog.accessories_of(decided.product_id)
             if o.product_id not in blocked
+            and (max_price is None or o.monthly_price <= max_price)
             and not (c is not None and c.holds(o.product_id))
             and not (o.needs_only and not o.needs & tags)
         ]
@@ -367,7 +400,9 @@ class OfferEngine:
         best = max(options, key=lambda o: len(o.needs & tags))
         return _Target(best, decided, True, decided)
 
-    def _sibling(self, decided: Product, state: CallState) -> _Target | None:
+    def _sibling(
+        self, decided: Product, state: CallState, max_price: int | None = None
+    ) -> _Target | None:
         tags = {self.book.need_tags.get(n, n) for n in state.needs_heard}
         c = self.customer
         blocked = self._dismissed | self._declined_products(state) | {decided.product_id}
@@ -377,6 +412,7 @@ class OfferEngine:
             if o.kind == "option"
             and o.accessory_of & decided.accessory_of
             and o.product_id not in blocked
+            and (max_price is None or o.monthly_price <= max_price)
             and not (c is not None and c.holds(o.product_id))
             and not (o.needs_only and not o.needs & tags)
         ]
@@ -452,6 +488,8 @@ class OfferEngine:
         self._shown[suggestion.suggestion_id] = _Shown(suggestion)
         self._current = suggestion.suggestion_id
         self._rules_shown.add(rule.rule_id)
+        if rule.target == "accessory" and target.decided is not None:
+            self._decided_when_shown[rule.rule_id] = target.decided.product_id
         if rule.kind == "downsell":
             self._downsells_shown += 1
         return [suggestion, self._decision(suggestion, rule.rule_id, rule.reason[lang], trig)]

@@ -81,6 +81,12 @@ TRANSITIONS: dict[tuple[str, str], tuple[Phase, str]] = {
     ("*", "customer:cancel_intent"): ("retention", "phase.cancel_intent.v1"),
     # the agent wraps up
     ("*", "agent:closing_summary"): ("closing", "phase.closing.v1"),
+    # ... and, asked whether there is anything else, the customer raises a need ("actually,
+    # my contract is up soon"): the call is open again
+    **{
+        ("closing", f"customer:{s}"): ("discovery", "phase.need_reopened.v1")
+        for s in sorted(NEED_SIGNALS)
+    },
 }
 
 TRIGGER_ORDER = ("customer:anger", "customer:cancel_intent")
@@ -124,6 +130,12 @@ class CallState:
     leaving: bool = False
     """The customer said they want to cancel or leave and has not agreed to stay since:
     it outlasts the phase (an offer, a no, anger in between do not end it)."""
+    wanted_to_leave: bool = False
+    """The customer said at some point that they want to cancel or leave (even if they
+    stay now): after a price reason to leave, one cheaper plan is the only fitting offer."""
+    closing_asked: bool = False
+    """The agent's wrap-up asked for more ("anything else I can help with?"): a need the
+    customer names in answer opens the call again."""
     customer_turns: int = 0
     calm_turns: int = 0
 
@@ -144,6 +156,7 @@ class CallState:
             self.customer_turns += 1
         elif speaker == "agent":
             self.confirm_asked = "agent:cue.confirm" in names
+            self.closing_asked = "agent:closing_summary" in names and "agent:cue.question" in names
         for s in batch:
             if s.speaker == "customer" and s.signal in NEED_SIGNALS:
                 if s.signal not in self.needs_heard:
@@ -164,6 +177,7 @@ class CallState:
         self._note_offer_without_phase(names, batch, offer, changes, on_price)
         if "customer:cancel_intent" in names:
             self.leaving = True
+            self.wanted_to_leave = True
         elif self.phase == "accepted":
             self.leaving = False
         if speaker == "customer" and self.phase == "care":
@@ -248,6 +262,8 @@ class CallState:
         target = TRANSITIONS.get((self.phase, trigger)) or TRANSITIONS.get(("*", trigger))
         if target is None or target[0] == self.phase:
             return None
+        if target[1] == "phase.need_reopened.v1" and not self.closing_asked:
+            return None  # a summary that asked nothing: a late remark does not reopen
         to_phase, rule_id = target
         change = PhaseChanged(
             call_id=call_id,

@@ -187,27 +187,10 @@ class SignalDetector:
                     overlaps(hit, h) for h in spans.get(rule.signal, [])
                 ):
                     spans.setdefault(rule.signal, []).append(hit)
-                    more.append(
-                        SignalDetected(
-                            call_id=final.call_id,
-                            t_ms=final.t_ms,
-                            signal=rule.signal,
-                            speaker=final.speaker,
-                            rule_id=rule.rule_id,
-                            evidence=evidence_for(final, analysis.tokens, hit),
-                            detail=rule.detail,
-                        )
-                    )
+                    more.append(rule_signal(final, analysis.tokens, rule, hit, rule.detail))
                 continue
             spans[rule.signal] = [hit]
-            found[rule.signal] = SignalDetected(
-                call_id=final.call_id,
-                t_ms=final.t_ms,
-                signal=rule.signal,
-                speaker=final.speaker,
-                rule_id=rule.rule_id,
-                evidence=evidence_for(final, analysis.tokens, hit),
-            )
+            found[rule.signal] = rule_signal(final, analysis.tokens, rule, hit)
         out = [replace(sig, detail=details.get(signal, "")) for signal, sig in found.items()]
         out += more
         if self._second_opinion is not None:
@@ -244,6 +227,26 @@ class SignalDetector:
                 )
             )
         return out
+
+
+def rule_signal(
+    final: TranscriptFinal,
+    tokens: Sequence[Token],
+    rule: SignalRule,
+    hit: PhraseHit,
+    detail: str = "",
+) -> SignalDetected:
+    """One rule hit as a signal: the first hit of a signal gets its detail later (from
+    whichever rule names one), a further cue keeps its own rule's detail."""
+    return SignalDetected(
+        call_id=final.call_id,
+        t_ms=final.t_ms,
+        signal=rule.signal,
+        speaker=final.speaker,
+        rule_id=rule.rule_id,
+        evidence=evidence_for(final, tokens, hit),
+        detail=detail,
+    )
 
 
 def overlaps(a: PhraseHit, b: PhraseHit) -> bool:

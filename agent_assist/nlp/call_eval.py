@@ -61,8 +61,11 @@ WARNING_RULES = (
     "company_centric",
 )
 HELD_OUT_FOLDERS = ("holdout", "holdout_asr")
-"""The blind set under ``eval/calls/``: aggregates only. ``dev`` and ``test`` are development
-(``test`` was held out in the first round and is read since)."""
+"""The blind set under ``eval/calls/``, put there by the integrator and measured once:
+aggregates only, and skipped when absent."""
+DEVELOPMENT_FOLDERS = ("dev", "test", "round2", "dev_asr", "round2_asr")
+"""Development sets (misses printed and read): ``test`` was blind in round 1, ``round2``
+(and its recognised twin ``round2_asr``) in round 2."""
 OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
 
 
@@ -416,9 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="*",
         type=Path,
         default=[
-            repo / "eval" / "calls" / "dev",
-            repo / "eval" / "calls" / "test",
-            *(repo / "eval" / "calls" / name for name in HELD_OUT_FOLDERS),
+            repo / "eval" / "calls" / name for name in (*DEVELOPMENT_FOLDERS, *HELD_OUT_FOLDERS)
         ],
     )
     parser.add_argument(

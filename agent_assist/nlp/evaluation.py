@@ -29,6 +29,7 @@ from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal
 from agent_assist.core.signals import SignalDetector
 from agent_assist.core.vocabulary import SIGNAL_NAMES
 from agent_assist.nlp.call_eval import (
+    DEVELOPMENT_FOLDERS,
     HELD_OUT_FOLDERS,
     CallResult,
     evaluate_folder,
@@ -257,24 +258,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def call_level_report(
     combined: SignalDetector, rules_only: SignalDetector, config: Config
 ) -> list[str]:
-    """The call sets through the live ``CallSession``: dev and test (development) with
-    their misses, the held-out set (``holdout``, when present) as aggregates only; and the
+    """The call sets through the live ``CallSession``: the development sets with their
+    misses, the held-out set (``holdout``, when present) as aggregates only; and the
     whole live path's time per utterance."""
     book, customers = load_book(config)
     known = sorted(SIGNAL_NAMES)
     out = [
-        "## Call-level evaluation (eval/calls/: dev and test development, holdout blind)",
+        "## Call-level evaluation (eval/calls/: development sets, holdout blind)",
         "",
         "Each call runs turn by turn through `CallSession` (signals, dialogue acts, phase, "
         "offers, compliance), as a live call does; matching is described in "
-        "`agent_assist/nlp/call_eval.py`. `dev` and `test` are development sets (`test` "
-        "was held out in round 1 and is read since); `holdout` is the blind set of round 2 "
-        "and `holdout_asr` the same calls spoken and recognised: only their aggregates "
-        "are shown.",
+        "`agent_assist/nlp/call_eval.py`. `dev`, `test` (held out in round 1), `round2` "
+        "(held out in round 2) and `dev_asr` / `round2_asr` (the same calls spoken and "
+        "recognised) are development sets, read and printed with their misses; `holdout` "
+        "and `holdout_asr`, the blind set the integrator puts there at the end of a round, "
+        "show only their aggregates, and are skipped when absent.",
         "",
     ]
     all_results: list[CallResult] = []
-    sets = [("dev", True), ("test", True), *((name, False) for name in HELD_OUT_FOLDERS)]
+    sets = [
+        *((name, True) for name in DEVELOPMENT_FOLDERS),
+        *((name, False) for name in HELD_OUT_FOLDERS),
+    ]
     for name, show in sets:
         folder = EVAL / "calls" / name
         if not folder.is_dir():
@@ -298,7 +303,7 @@ def call_level_report(
     # timing: the quietest of three passes (other processes inflate wall time)
     folders = [
         EVAL / "calls" / name
-        for name in ("dev", "test", *HELD_OUT_FOLDERS)
+        for name in (*DEVELOPMENT_FOLDERS, *HELD_OUT_FOLDERS)
         if (EVAL / "calls" / name).is_dir()
     ]
     runs = [all_results] + [

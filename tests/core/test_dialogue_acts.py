@@ -13,6 +13,7 @@ from agent_assist.core.events import (
     Event,
     SignalDetected,
     Speaker,
+    Suggestion,
     TranscriptFinal,
 )
 from agent_assist.core.policy import PolicyBook
@@ -671,3 +672,269 @@ def test_the_same_pricier_plan_again_is_past_budget_and_a_push(
     events = play(detector, policy_book, language, turns)
     assert "past_budget" in warnings(events[3])
     assert {"push_after_no", "past_budget"} <= set(warnings(events[5]))
+
+
+QUOTE_AFTER_BUDGET = {
+    "en": (
+        "honestly I need to keep the phone under 2,000 yen a month",
+        "what do you mostly use it for?",
+        "just messages and the odd call",
+    ),
+    "ja": (
+        "携帯は月2,000円までに抑えたいんです",
+        "普段はどんなことにお使いですか",
+        "メッセージと電話くらいですね",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "offer", "past"),
+    [
+        ("en", "then the roomier tier would suit you, it's 4,480 a month, shall I?", True),
+        ("en", "then the light plan would suit you at 1,980 a month, shall I?", False),
+        ("ja", "でしたら大きめのプランはいかがでしょう、月4,480円です", True),
+        ("ja", "でしたらライトプランはいかがでしょう、月1,980円です", False),
+    ],
+)
+def test_the_amount_the_agent_quotes_decides_past_budget(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, offer: str, past: bool
+) -> None:
+    said, asked, answer = QUOTE_AFTER_BUDGET[language]
+    events = play(
+        detector,
+        policy_book,
+        language,
+        [("customer", said), ("agent", asked), ("customer", answer), ("agent", offer)],
+    )
+    assert ("past_budget" in warnings(events[3])) is past
+
+
+TWO_DECISIONS = {
+    "en": [
+        ("customer", "our home internet crawls every evening, it's hopeless for streaming"),
+        ("agent", "how many of you are online at once in the evening?"),
+        ("customer", "three of us, all streaming"),
+        ("agent", "the fibre 1 gig plan would fix that, shall I switch you?"),
+        ("customer", "yes, switch me over"),
+        ("agent", "and a mesh router would help in the back rooms, shall I add one?"),
+        ("customer", "go on then, add that too"),
+    ],
+    "ja": [
+        ("customer", "夜になると家のネットがすごく遅くて動画が止まるんです"),
+        ("agent", "夜は何人くらいで同時にお使いですか"),
+        ("customer", "三人で動画を見てます"),
+        ("agent", "光1ギガプランにされると解決できますが、いかがでしょう"),
+        ("customer", "じゃあそれでお願いします"),
+        ("agent", "あわせてメッシュWi-Fiを付けると奥の部屋まで届きますが、いかがですか"),
+        ("customer", "それも付けてください"),
+    ],
+}
+
+
+def cards(events: list[Event]) -> list[str]:
+    return [e.kind for e in events if isinstance(e, Suggestion)]
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_each_decision_is_a_moment_for_one_add_on_card(
+    detector: SignalDetector, policy_book: PolicyBook, language: str
+) -> None:
+    events = play(detector, policy_book, language, TWO_DECISIONS[language])
+    assert "cross_sell" in cards(events[4])  # the plan decided
+    assert "cross_sell" in cards(events[6])  # the add-on decided: a new moment
+    # the same decision heard twice is still one moment
+    again = play(
+        detector, policy_book, language, [*TWO_DECISIONS[language][:5], TWO_DECISIONS[language][4]]
+    )
+    assert "cross_sell" not in cards(again[5])
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        (
+            "en",
+            [
+                ("agent", "that's all updated for you. is there anything else I can do today?"),
+                ("customer", "actually yes, my data always runs out around the 20th"),
+            ],
+        ),
+        (
+            "ja",
+            [
+                ("agent", "手続きは以上です。ほかに何かお困りのことはございますか"),
+                ("customer", "そういえば、毎月20日ごろにはギガが足りなくなるんです"),
+            ],
+        ),
+    ],
+)
+def test_a_need_named_when_asked_for_anything_else_reopens_the_call(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, turns: list[Turn]
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    assert "closing_summary" in signals(events[0])
+    assert "upsell" in cards(events[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "objects"),
+    [
+        ("今のプラン、やっぱりちょっと高いかなと思ってて", True),
+        ("光のやつでも結構高いですよね", True),
+        ("ちょっと高い階に住んでるので電波が心配です", False),
+        ("評判はかなり高いみたいですね", False),
+        ("高くはないと思いますよ、今のままで", False),
+    ],
+)
+def test_a_bit_dear_without_a_money_word(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, objects: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is objects
+
+
+@pytest.mark.parametrize(
+    ("text", "angry"),
+    [
+        ("苦情ではないんです、お礼を伝えたくて", False),
+        ("クレームじゃないですよ、ちょっと聞きたいだけで", False),
+        ("もう苦情を入れたいくらいです", True),
+    ],
+)
+def test_a_complaint_denied_is_no_anger(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, angry: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert ("anger" in signals(events[0])) is angry
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        (
+            "en",
+            [
+                ("customer", "the home broadband crawls when the kids are all online"),
+                ("agent", "how many devices are on it in the evening?"),
+                ("customer", "five or six at once"),
+                ("agent", "300 Mbps struggles with that; the fibre 1 gig plan would handle it."),
+                ("customer", "ok let's do that"),
+                ("agent", "and a mesh router would help upstairs, shall I add one?"),
+                ("customer", "no thanks"),
+                ("agent", "no problem, you're set with the fibre then, confirmation to follow"),
+            ],
+        ),
+    ],
+)
+def test_the_plan_put_to_the_customer_is_the_one_the_words_point_to(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, turns: list[Turn]
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    # the upsell was the fibre, so naming the fibre they took after the no pushes nothing
+    assert warnings(events[7]) == []
+
+
+ASK_THEN_OFFER: dict[str, list[Turn]] = {
+    "en": [
+        ("agent", "How do you use your phone day to day?"),
+        ("agent", "The security pack would help, shall I add it?"),
+    ],
+    "ja": [
+        ("agent", "普段はどのようにお使いですか"),
+        ("agent", "セキュリティパックはいかがですか"),
+    ],
+}
+
+
+class PriceEverywhere:
+    """A second opinion that hears a price objection in every utterance: what a model
+    does on words it was not trained for. The rules must keep it honest."""
+
+    model_id = "always-price"
+
+    def __init__(self) -> None:
+        self.thresholds = {"price_objection": 0.5}
+
+    def scores(self, text: str, language: str) -> dict[str, float]:
+        return {"price_objection": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "priced"),
+    [
+        ("ja", "ほな、それ付けといてもらえる？", False),
+        ("ja", "じゃあそれでお願いします", False),
+        ("en", "yes please, go ahead and add it", False),
+        ("en", "hmm, well, hmm", True),
+    ],
+)
+def test_a_yes_heard_by_the_rules_outweighs_a_models_price_objection(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, priced: bool
+) -> None:
+    doubting = SignalDetector(
+        detector._analyzers, detector._rules, detector._negation, PriceEverywhere()
+    )
+    events = play(
+        doubting,
+        policy_book,
+        language,
+        [
+            (
+                "agent",
+                "How do you use your phone day to day?"
+                if language == "en"
+                else "普段はどのようにお使いですか",
+            ),
+            (
+                "agent",
+                "The security pack would help, shall I add it?"
+                if language == "en"
+                else "セキュリティパックはいかがですか",
+            ),
+            ("customer", text),
+        ],
+    )
+    assert ("price_objection" in signals(events[2])) is priced
+
+
+DECIDED_ON_PRICE = {
+    "en": [
+        ("customer", "I'm on the 50 gig plan and honestly it's too expensive for me now"),
+        ("agent", "how much data do you use in a month?"),
+        ("customer", "about ten gig, mostly at home on the wifi"),
+        ("agent", "then the 20 gig plan would save you a thousand a month, shall I switch you?"),
+        ("customer", "yes please, switch me over"),
+    ],
+    "ja": [
+        ("customer", "今は50ギガプランなんですけど、毎月の料金が高すぎるんです"),
+        ("agent", "月にどのくらいお使いですか"),
+        ("customer", "10ギガくらいで、家ではWi-Fiです"),
+        ("agent", "でしたら20ギガプランにされると月1,000円お安くなりますが、いかがですか"),
+        ("customer", "じゃあ、それでお願いします"),
+    ],
+}
+ADD_ON = {
+    "en": {
+        "device_protection": "and device protection is 700 a month, shall I add that too?",
+        "security_pack": "and the security pack is 330 a month, shall I add that too?",
+    },
+    "ja": {
+        "device_protection": "あわせて端末補償も月700円でいかがですか",
+        "security_pack": "あわせてセキュリティパックも月330円でいかがですか",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_after_a_decision_on_price_only_an_add_on_within_the_saving(
+    detector: SignalDetector, policy_book: PolicyBook, language: str
+) -> None:
+    events = play(detector, policy_book, language, DECIDED_ON_PRICE[language])
+    shown = [e for e in events[4] if isinstance(e, Suggestion)]
+    # half of the ¥1,000 saved: the security pack (¥330) fits, device protection does not
+    assert [(s.kind, s.offer_id) for s in shown] == [("cross_sell", "security_pack")]
+    for product, past in (("device_protection", True), ("security_pack", False)):
+        turns = [*DECIDED_ON_PRICE[language], ("agent", ADD_ON[language][product])]
+        after = play(detector, policy_book, language, turns)
+        assert ("past_budget" in warnings(after[5])) is past, product

@@ -131,7 +131,8 @@ def test_odd_input_never_raises(detector: SignalDetector, text: str) -> None:
         ("ja", "customer", "ギガが足りないんです。", ["usage_limit"]),
         ("ja", "customer", "来月で契約が満了します。", ["renewal_timing"]),
         ("ja", "customer", "来月引っ越すんです。", ["life_change"]),
-        ("ja", "customer", "他社の方が安いんですよね。", ["competitor_mention"]),
+        # a competitor is cheaper: a price objection by the definitions, and the competitor
+        ("ja", "customer", "他社の方が安いんですよね。", ["competitor_mention", "price_objection"]),
         ("ja", "customer", "とても満足しています。", ["satisfaction"]),
         ("ja", "customer", "不満はありません。", ["satisfaction"]),
         ("ja", "customer", "いい加減にしてください！", ["anger"]),

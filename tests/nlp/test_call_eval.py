@@ -1,10 +1,11 @@
 """The call-level evaluation: the development calls through the live session path.
 
-Floors are what the product reaches on the development sets (dev, and test, held out in
-round 1 and read since) today, so a regression in any situation kind fails here. The
-held-out set (``eval/calls/holdout``, written by others, measured once by the
-integrator) is only run for its aggregates, and the test checks that its report never
-names a call.
+Floors are what the product reaches on the development sets (dev; test, held out in
+round 1; round2 and its recognised twin round2_asr, held out in round 2; all read since)
+today, so a regression fails here. The held-out set (``eval/calls/holdout`` and
+``holdout_asr``, written by others and put there by the integrator, measured once) is
+only run for its aggregates, and the test checks that its report never names a call, and
+that its absence is reported, not an error.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from tests.conftest import REPO
 EVAL_CALLS = REPO / "eval" / "calls"
 DEV = EVAL_CALLS / "dev"
 TEST = REPO / "eval" / "calls" / "test"
+ROUND2 = EVAL_CALLS / "round2"
+ROUND2_ASR = EVAL_CALLS / "round2_asr"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def dev_results(
 
 
 def test_the_sets_are_complete() -> None:
-    for folder, per_language in ((DEV, 15), (TEST, 45)):
+    for folder, per_language in ((DEV, 15), (TEST, 45), (ROUND2, 40), (ROUND2_ASR, 40)):
         for lang in ("en", "ja"):
             assert len(list(folder.glob(f"{lang}_*.toml"))) == per_language
 
@@ -86,16 +89,22 @@ def test_only_the_holdout_folder_is_aggregate_only(
     blind = tmp_path / "blind"
     blind.mkdir()
     names = sorted(DEV.glob("en_*.toml"))[:3]
-    for path in names:
-        (blind / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    stems = [f"en_9{i}_unseen_call_{i}" for i in range(len(names))]
+    for path, stem in zip(names, stems, strict=True):
+        (blind / f"{stem}.toml").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     assert main(["--rules-only", "--aggregate-only", str(blind)]) == 0
     out = capsys.readouterr().out
     assert "### blind, all: 3 calls" in out
-    assert not any(p.stem in out for p in names)
+    assert not any(stem in out for stem in stems)
     assert "### test, all: 90 calls" in out  # development: its misses may be printed
+    assert "### round2, all: 80 calls" in out
     for name in HELD_OUT_FOLDERS:
-        assert f"### {name}, all: 80 calls" in out
-        assert not any(p.stem in out for p in (EVAL_CALLS / name).glob("*.toml"))
+        folder = EVAL_CALLS / name
+        if folder.is_dir():  # the integrator's blind set: aggregates, never a call
+            assert f"### {name}, all:" in out
+            assert not any(p.stem in out for p in folder.glob("*.toml"))
+        else:
+            assert f"{folder} not found: skipped" in out
 
 
 def test_a_held_out_report_names_no_call(dev_results: list[CallResult]) -> None:
@@ -128,3 +137,29 @@ def test_calls_can_run_without_punctuation(tmp_path: Path) -> None:
         assert not turn.text.endswith(".")
     ja = without_punctuation(load_call(sorted(DEV.glob("ja_*.toml"))[0]))
     assert not any(mark in t.text for t in ja.script.turns for mark in "。、？！")
+
+
+@pytest.mark.parametrize(
+    ("folder", "compliance", "offers", "clean_share", "scorecard"),
+    [(ROUND2, 0.97, 0.86, 0.05, 0.97), (ROUND2_ASR, 0.78, 0.72, 0.05, 0.90)],
+)
+def test_round2_floors(
+    combined_detector: SignalDetector,
+    policy_book: PolicyBook,
+    config: Config,
+    folder: Path,
+    compliance: float,
+    offers: float,
+    clean_share: float,
+    scorecard: float,
+) -> None:
+    _, customers = load_book(config)
+    s = summarise(
+        evaluate_folder(folder, combined_detector, policy_book, customers, sorted(SIGNAL_NAMES))
+    )
+    warnings, shown = s.warning_total(), s.offer_total()
+    assert s.calls == 80
+    assert warnings.hit / warnings.total >= compliance
+    assert shown.hit / shown.total >= offers
+    assert s.clean_share <= clean_share
+    assert s.scorecard.hit / s.scorecard.total >= scorecard
