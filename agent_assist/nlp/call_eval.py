@@ -61,7 +61,7 @@ WARNING_RULES = (
     "company_centric",
 )
 HELD_OUT_FOLDERS = ("holdout", "holdout_asr")
-"""The blind set under ``eval/calls/``, put there by the integrator and measured once:
+"""The round's blind set under ``eval/calls/``, written from the definitions only:
 aggregates only, and skipped when absent."""
 DEVELOPMENT_FOLDERS = ("dev", "test", "round2", "dev_asr", "round2_asr")
 """Development sets (misses printed and read): ``test`` was blind in round 1, ``round2``

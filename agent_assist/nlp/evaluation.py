@@ -271,7 +271,7 @@ def call_level_report(
         "`agent_assist/nlp/call_eval.py`. `dev`, `test` (held out in round 1), `round2` "
         "(held out in round 2) and `dev_asr` / `round2_asr` (the same calls spoken and "
         "recognised) are development sets, read and printed with their misses; `holdout` "
-        "and `holdout_asr`, the blind set the integrator puts there at the end of a round, "
+        "and `holdout_asr`, the blind set of the round (written from the definitions only), "
         "show only their aggregates, and are skipped when absent.",
         "",
     ]
@@ -284,8 +284,8 @@ def call_level_report(
         folder = EVAL / "calls" / name
         if not folder.is_dir():
             out += [
-                f"(eval/calls/{name} not found: skipped; the blind set is put there and "
-                "measured once by the integrator)",
+                f"(eval/calls/{name} not found: skipped; it holds the round's blind set, "
+                "measured for its aggregates only)",
                 "",
             ]
             continue

@@ -3,7 +3,7 @@
 Floors are what the product reaches on the development sets (dev; test, held out in
 round 1; round2 and its recognised twin round2_asr, held out in round 2; all read since)
 today, so a regression fails here. The held-out set (``eval/calls/holdout`` and
-``holdout_asr``, written by others and put there by the integrator, measured once) is
+``holdout_asr``, written by others from the definitions only) is
 only run for its aggregates, and the test checks that its report never names a call, and
 that its absence is reported, not an error.
 """
@@ -100,7 +100,7 @@ def test_only_the_holdout_folder_is_aggregate_only(
     assert "### round2, all: 80 calls" in out
     for name in HELD_OUT_FOLDERS:
         folder = EVAL_CALLS / name
-        if folder.is_dir():  # the integrator's blind set: aggregates, never a call
+        if folder.is_dir():  # the blind set: aggregates, never a call
             assert f"### {name}, all:" in out
             assert not any(p.stem in out for p in folder.glob("*.toml"))
         else:
