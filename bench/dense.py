@@ -300,7 +300,8 @@ def run(n: int, seconds: float, args: dict[str, Any], seed: int = 0) -> dict[str
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             try:
-                return _drive(server.pid, port, calls, env, folder, [w.pid for w in workers])
+                pids = [w.pid for w in workers]
+                return _drive(server.pid, port, calls, env, folder, pids, args.get("frame_ms"))
             finally:
                 if spy is not None:
                     spy.send_signal(2)
@@ -328,6 +329,7 @@ def _drive(
     env: dict[str, str],
     folder: Path,
     worker_pids: list[int] | None = None,
+    frame_ms: int | None = None,
 ) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}/ws"
     pids = [pid, *(worker_pids or [])]  # the server and its workers: all of the set-up's CPU
@@ -336,6 +338,7 @@ def _drive(
     for i, (path, lang) in enumerate(calls):
         out = folder / f"events_{i:02d}.json"
         cmd = [sys.executable, "-m", "bench.dense_client", url, str(path), lang, str(out)]
+        cmd += [str(frame_ms)] if frame_ms else []
         clients.append((subprocess.Popen(cmd, cwd=REPO, env=env), path, out))
         time.sleep(0.37)  # calls do not all start on the same frame
     lag: list[int] = []
@@ -487,8 +490,13 @@ def main() -> int:
         help="runs per call count, each with other turns (--seed + run), latencies pooled",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="where the calls' turns start")
+    p.add_argument(
+        "--frame-ms", type=int, help="audio per frame the clients send (replay: 100; phones: 20)"
+    )
     a = p.parse_args()
     args: dict[str, Any] = {"profile": a.profile, "py_spy": a.py_spy, "degrade": not a.no_degrade}
+    if a.frame_ms:
+        args["frame_ms"] = a.frame_ms
     if a.decoders:
         args.update(asr_workers=a.decoders, cpu_threads=a.threads)
     if a.cluster_workers:

@@ -1,8 +1,9 @@
 """One dense call pushed at real pace, as a gateway would: its own process, its own socket.
 
-``python -m bench.dense_client URL FILE.flac LANG OUT.json`` (token from
+``python -m bench.dense_client URL FILE.flac LANG OUT.json [FRAME_MS]`` (token from
 ``$AGENT_ASSIST_TOKEN``) writes every event it received with ``at``: seconds since
-``call.started`` arrived, which is the call's audio clock.
+``call.started`` arrived, which is the call's audio clock. ``FRAME_MS``: audio per frame
+(replay's 100 ms by default; phone gateways send 20 ms).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 import soundfile as sf
 
 from agent_assist.audio.files import CallAudio
-from agent_assist.clients.replay import replay
+from agent_assist.clients.replay import FRAME_MS, replay
 
 
-async def push(url: str, path: Path, lang: str) -> list[dict[str, Any]]:
+async def push(url: str, path: Path, lang: str, frame_ms: int) -> list[dict[str, Any]]:
     data, rate = sf.read(path, dtype="int16", always_2d=True)
     t0: list[float] = []
     got: list[dict[str, Any]] = []
@@ -39,13 +40,15 @@ async def push(url: str, path: Path, lang: str) -> list[dict[str, Any]]:
         language=lang,
         on_event=on_event,
         token=os.environ.get("AGENT_ASSIST_TOKEN"),
+        frame_ms=frame_ms,
     )
     return got
 
 
 def main() -> int:
     url, path, lang, out = sys.argv[1], Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
-    got = asyncio.run(push(url, path, lang))
+    frame_ms = int(sys.argv[5]) if len(sys.argv) > 5 else FRAME_MS
+    got = asyncio.run(push(url, path, lang, frame_ms))
     out.write_text(json.dumps(got, ensure_ascii=False), encoding="utf-8")
     return 0
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from agent_assist.runtime.desk import CallDesk
 
 FRAME_MS = 100
+"""Audio per frame a replay sends; phone gateways send 20 ms (``frame_ms``)."""
 
 
 @dataclass
@@ -55,16 +56,18 @@ async def replay(
     token: str | None = None,
     agent: str | None = None,
     on_progress: Callable[[float], None] | None = None,
+    frame_ms: int = FRAME_MS,
 ) -> ReplayResult:
     """Stream ``call`` to the server at ``url`` and return the events it sent back.
 
     ``token`` signs the connection in (``Authorization: Bearer``); ``agent`` names the
-    agent the call belongs to; ``on_progress`` hears the fraction of the call sent.
+    agent the call belongs to; ``on_progress`` hears the fraction of the call sent;
+    ``frame_ms``: audio per frame (the end of speech is seen at a frame's end).
     """
     async with SourceClient.connect(
         url, token=token, sink=events_out, on_event=on_event
     ) as client:
-        return await play(client, call, language, title, fast, agent, on_progress)
+        return await play(client, call, language, title, fast, agent, on_progress, frame_ms)
 
 
 async def replay_in_process(
@@ -111,6 +114,7 @@ async def play(
     fast: bool,
     agent: str | None,
     on_progress: Callable[[float], None] | None,
+    frame_ms: int = FRAME_MS,
 ) -> ReplayResult:
     """Start the call, send its audio or turns (and the agent's marks), end it."""
     call_id = await source.start(call_start(call, language, title, agent))
@@ -118,7 +122,7 @@ async def play(
     if isinstance(call, ScriptedCall):
         end_ms = await _send_turns(source, call, call_id, t0, fast)
     else:
-        end_ms = await _send_audio(source, call, t0, fast, on_progress)
+        end_ms = await _send_audio(source, call, t0, fast, on_progress, frame_ms)
     await source.end(call_id, end_ms)
     if source.errors:
         first = source.errors[0]["data"]
@@ -143,12 +147,14 @@ async def _send_audio(
     t0: float,
     fast: bool,
     on_progress: Callable[[float], None] | None = None,
+    frame_ms: int = FRAME_MS,
 ) -> int:
-    step = audio.sample_rate * FRAME_MS // 1000
+    step = audio.sample_rate * frame_ms // 1000
     total = int(audio.pcm16.shape[0])
+    every = max(1, 1000 // frame_ms)  # progress about once a second
     for i, start in enumerate(range(0, total, step)):
-        await _pace(t0, i * FRAME_MS, fast)
-        if on_progress is not None and i % 10 == 0:
+        await _pace(t0, i * frame_ms, fast)
+        if on_progress is not None and i % every == 0:
             on_progress(start / total)
         await source.send_block(audio.pcm16[start : start + step])
     return round(total * 1000 / audio.sample_rate)
