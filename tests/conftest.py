@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -70,6 +74,14 @@ class RunningServer:
         self.db = db
         self.token = self.token_for("test-supervisor", "supervisor")
         self.url = f"{self.ws}?token={self.token}"
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """``GET /api/health``: its status (200 accepting, 503 full) and report."""
+        try:
+            with urllib.request.urlopen(f"{self.http}/api/health", timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:  # 503 still carries the report
+            return refused.code, json.loads(refused.read())
 
     def token_for(self, name: str, role: str) -> str:
         """An API token for ``name`` (created with ``role`` if new)."""

@@ -11,11 +11,8 @@ once a second worker joins, and refused again when that worker stops beating.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -168,14 +165,6 @@ async def until(check: Any, what: str, timeout: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
-def health(gw: RunningServer) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"{gw.http}/api/health", timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
-
-
 @pytest.fixture(scope="module")
 def faults_config(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The cluster test config under its own key prefix, for the workers below."""
@@ -224,7 +213,7 @@ async def test_admission_counts_every_gateways_calls_against_the_live_workers(
             sockets.append(ws)
             assert refused["type"] == "error" and refused["data"]["code"] == "call.limit"
             assert "1 live audio calls across 2 gateway(s)" in refused["data"]["message"]
-            status, report = await asyncio.to_thread(health, b)
+            status, report = await asyncio.to_thread(b.health)
             assert status == 503 and not report["accepting"], report
             assert report["cluster"]["capacity"] == 1 and report["cluster"]["audio_calls"] == 1
 
@@ -235,7 +224,7 @@ async def test_admission_counts_every_gateways_calls_against_the_live_workers(
             assert answer["type"] == "call.started", answer
 
             async def a_reports_full() -> bool:  # as of the gateways' last heartbeats
-                status, report = await asyncio.to_thread(health, a)
+                status, report = await asyncio.to_thread(a.health)
                 return status == 503 and bool(report["cluster"]["audio_calls"] == 2)
 
             await until(a_reports_full, "A's health report never counted B's call", timeout=10)

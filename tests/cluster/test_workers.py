@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -230,10 +229,6 @@ async def test_a_call_no_worker_can_decode_is_refused(
             assert refused["type"] == "error" and refused["data"]["code"] == "cluster.no_worker"
             assert "'ja'" in refused["data"]["message"]
 
-        def health() -> dict[str, Any]:
-            with urllib.request.urlopen(f"{gw.http}/api/health", timeout=5) as answer:
-                return json.loads(answer.read())  # type: ignore[no-any-return]
-
-        report = await asyncio.to_thread(health)  # the load balancer sees the cluster
-        assert report["accepting"] and report["cluster"]["workers"] == 2
+        status, report = await asyncio.to_thread(gw.health)  # the load balancer sees the cluster
+        assert status == 200 and report["accepting"] and report["cluster"]["workers"] == 2
         assert report["cluster"]["languages"] == ["en"] and report["cluster"]["gateways"] >= 1

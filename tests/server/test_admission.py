@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,14 +25,6 @@ from tests.conftest import RunningServer, _serve
 from tests.server.test_server import msg, recv_json
 
 
-def health(server: RunningServer) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"{server.http}/api/health", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
 async def call_start(ws: ClientConnection, mode: str = "text") -> dict[str, Any]:
     await ws.send(msg("hello", {"role": "source"}))
     assert (await recv_json(ws))["type"] == "ready"
@@ -50,7 +40,7 @@ async def test_a_call_past_max_calls_is_refused_and_health_says_full(
 ) -> None:
     limited = replace(config, server=replace(config.server, max_calls=2))
     async with _serve(limited, tmp_path / "calls.sqlite3", with_asr=False) as server:
-        status, report = await asyncio.to_thread(health, server)
+        status, report = await asyncio.to_thread(server.health)
         assert status == 200 and report["accepting"] and report["calls"] == 0
         assert report["max_calls"] == 2
         first, second = await connect(server.url), await connect(server.url)
@@ -62,7 +52,7 @@ async def test_a_call_past_max_calls_is_refused_and_health_says_full(
             assert refused["data"]["code"] == "call.limit"
             assert refused["data"]["fault"] == "server"
             assert "server.max_calls" in refused["data"]["message"]
-            status, report = await asyncio.to_thread(health, server)
+            status, report = await asyncio.to_thread(server.health)
             assert status == 503 and not report["accepting"] and report["calls"] == 2
             body = json.dumps(report)
             assert all(c not in body for c in server.server.calls)  # no call data in it
@@ -78,7 +68,7 @@ async def test_a_call_past_max_calls_is_refused_and_health_says_full(
                     pass
         await first.close()
         await second.close()
-        status, report = await asyncio.to_thread(health, server)
+        status, report = await asyncio.to_thread(server.health)
         assert status == 200 and report["accepting"] and report["calls"] == 0
 
 
@@ -118,7 +108,7 @@ async def test_audio_calls_are_refused_while_recognition_is_behind(
             services.engine.submit(UtteranceAudio(1, t, t + 1000, silence), "en") for t in busy
         ]
         await asyncio.sleep(0.4)
-        status, report = await asyncio.to_thread(health, server)
+        status, report = await asyncio.to_thread(server.health)
         assert status == 503 and report["lag_ms"] >= 200 and "behind" in report["reason"]
         async with connect(server.url) as ws:
             refused = await call_start(ws, "audio")
@@ -128,7 +118,7 @@ async def test_audio_calls_are_refused_while_recognition_is_behind(
             assert (await call_start(ws, "text"))["type"] == "call.started"
         rec.gate.set()
         await asyncio.gather(*pending)
-        status, report = await asyncio.to_thread(health, server)
+        status, report = await asyncio.to_thread(server.health)
         assert status == 200 and report["lag_ms"] == 0 and report["level"] == 0
         # where those finals' time went: the first held in its decode, the second queued
         assert report["final_decode_p95_ms"] >= 300 and report["final_wait_p95_ms"] >= 300
