@@ -381,11 +381,7 @@ def _drive(
         "speech_share_min": min(shares),
         "customer_turns": turns_n,
         "missed_turns": missed,
-        **{
-            f"{k}_{q}_s": pct(v, q) if q != 100 else (max(v) if v else float("nan"))
-            for k, v in marks.items()
-            for q in (50, 95, 100)
-        },
+        **percentiles(marks),
         "suggestions": len(marks["suggestion"]),
         "server_cores": cpu / wall,
         "cpu_per_audio_s": cpu / (2 * audio_s),
@@ -407,6 +403,15 @@ def _drive(
     }
 
 
+def percentiles(marks: dict[str, list[float]]) -> dict[str, float]:
+    """``KIND_50_s``, ``KIND_95_s`` and ``KIND_100_s`` (the max) of each kind of latency."""
+    return {
+        f"{k}_{q}_s": pct(v, q) if q != 100 else (max(v) if v else float("nan"))
+        for k, v in marks.items()
+        for q in (50, 95, 100)
+    }
+
+
 def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One figure from several runs of the same set-up: latencies pooled turn by turn
     (a single call yields few suggestions; separate calls give the policy fresh state)."""
@@ -416,11 +421,7 @@ def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "calls": rows[0]["calls"],
         "customer_turns": sum(r["customer_turns"] for r in rows),
         "missed_turns": sum(r["missed_turns"] for r in rows),
-        **{
-            f"{k}_{q}_s": pct(v, q) if q != 100 else (max(v) if v else float("nan"))
-            for k, v in marks.items()
-            for q in (50, 95, 100)
-        },
+        **percentiles(marks),
         "suggestions": len(marks["suggestion"]),
         "server_cores": sum(r["server_cores"] for r in rows) / len(rows),
         "max_level": max(r["max_level"] for r in rows),
