@@ -394,12 +394,17 @@ def readings_by_first_kana(
     folded: dict[str, list[tuple[str, str]]] = {}
     for rule_id, kana_list in readings.items():
         for kana in kana_list:
-            if len(kana) >= VOICING_FOLD_FROM:
-                target = unvoiced(kana)
-                folded.setdefault(target[0], []).append((rule_id, target))
-            else:
-                exact.setdefault(kana[0], []).append((rule_id, kana))
+            target, fold = spelled_as(kana)
+            (folded if fold else exact).setdefault(target[0], []).append((rule_id, target))
     return exact, folded
+
+
+def spelled_as(kana: str) -> tuple[str, bool]:
+    """What a rule reading is matched as: itself, or unvoiced when it is long enough for
+    voicing to be forgiven (then True)."""
+    if len(kana) >= VOICING_FOLD_FROM:
+        return unvoiced(kana), True
+    return kana, False
 
 
 VOICING_FOLD_FROM = 7
@@ -430,8 +435,7 @@ class TokenKana:
 def find_reading(lattice: list[TokenKana], kana: str) -> list[tuple[int, int]]:
     """Token spans ``[start, end)`` whose readings spell ``kana`` from a token's start
     (the last token may go on past it)."""
-    folded = len(kana) >= VOICING_FOLD_FROM
-    target = unvoiced(kana) if folded else kana
+    target, folded = spelled_as(kana)
     out: list[tuple[int, int]] = []
     for start in range(len(lattice)):
         end = _spell(lattice, start, target, folded)
