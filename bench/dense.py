@@ -191,6 +191,8 @@ def server_config(
         doc["cluster"].update(redis_url=args["redis_url"], worker_calls=1000)
     if args.get("partials") is not None:
         doc["partials"]["enabled"] = bool(args["partials"])
+    if args.get("sentence_end_ms") is not None:
+        doc["vad"]["sentence_end_ms"] = int(args["sentence_end_ms"])
     path = folder / name
     path.write_text(_toml(doc), encoding="utf-8")
     return path
@@ -494,8 +496,13 @@ def main() -> int:
     p.add_argument(
         "--frame-ms", type=int, help="audio per frame the clients send (replay: 100; phones: 20)"
     )
+    p.add_argument(
+        "--sentence-end-ms", type=int, help="vad.sentence_end_ms for the server (0: off)"
+    )
     a = p.parse_args()
     args: dict[str, Any] = {"profile": a.profile, "py_spy": a.py_spy, "degrade": not a.no_degrade}
+    if a.sentence_end_ms is not None:
+        args["sentence_end_ms"] = a.sentence_end_ms
     if a.frame_ms:
         args["frame_ms"] = a.frame_ms
     if a.decoders:
