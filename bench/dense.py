@@ -385,6 +385,7 @@ def _drive(
         "missed_turns": missed,
         **percentiles(marks),
         "suggestions": len(marks["suggestion"]),
+        "suggestions_in_turn": in_turn(marks["suggestion"]),
         "server_cores": cpu / wall,
         "cpu_per_audio_s": cpu / (2 * audio_s),
         "peak_mb": sum(map(_proc_peak_mb, pids)),
@@ -414,6 +415,12 @@ def percentiles(marks: dict[str, list[float]]) -> dict[str, float]:
     }
 
 
+def in_turn(suggestion_latencies: list[float]) -> int:
+    """Suggestions that came while the customer was still speaking: the turn's first
+    sentence, ended on its own (``vad.sentence_end_ms``), carried the evidence."""
+    return sum(x < 0 for x in suggestion_latencies)
+
+
 def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One figure from several runs of the same set-up: latencies pooled turn by turn
     (a single call yields few suggestions; separate calls give the policy fresh state)."""
@@ -425,6 +432,7 @@ def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "missed_turns": sum(r["missed_turns"] for r in rows),
         **percentiles(marks),
         "suggestions": len(marks["suggestion"]),
+        "suggestions_in_turn": in_turn(marks["suggestion"]),
         "server_cores": sum(r["server_cores"] for r in rows) / len(rows),
         "max_level": max(r["max_level"] for r in rows),
         "final_wait_p95_s": max(r["final_wait_p95_s"] for r in rows),
@@ -582,7 +590,8 @@ def single_lines(r: dict[str, Any], seconds: float) -> list[str]:
         f"{r['runs']} dense calls of {seconds:.0f} s, one at a time, each with other turns "
         "(`python -m bench.dense 1 --repeat N`), latencies pooled: "
         f"{r['customer_turns']} customer turns ({r['missed_turns']} lost), "
-        f"{r['suggestions']} suggestions.",
+        f"{r['suggestions']} suggestions ({r.get('suggestions_in_turn', 0)} while the customer "
+        "was still speaking: negative latencies, counted as they are).",
         "",
         "| turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
         "suggestion after its final p50 / p95 s | cores | level | load |",
