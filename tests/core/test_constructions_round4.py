@@ -1,0 +1,331 @@
+"""Constructions behind round 3's misses, each tested as a family of phrasings of our own.
+
+Every case is written here from the construction named in ``TAXONOMY.md`` (not from any
+evaluation call): a positive set in both languages, and look-alikes that must not match.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_assist.core.phases import stated_amount
+from agent_assist.core.policy import PolicyBook
+from agent_assist.core.signals import SignalDetector
+from tests.core.test_dialogue_acts import OFFER_THEN_NO, Turn, play, signals, warnings
+
+# -- a re-ask that names nothing: "shall I just put it on?" after a no -------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "plea"),
+    [
+        ("en", "I hear you, but why wait? Shall I just set it up for you now?"),
+        ("en", "Still, I really would take it, you'll only run short again."),
+        ("en", "honestly I'd just go for it, let me put it through for you"),
+        ("en", "shall I just go ahead and switch you, you can always see how it goes"),
+        ("ja", "ですが、結局また足りなくなりますので、今のうちにお手続きだけ進めてしまいませんか。"),
+        ("ja", "とはいえ、この際ですので変更だけしておかれてはいかがでしょうか。"),
+        ("ja", "せやけど、やっといたほうが絶対ええですよ。"),
+        ("ja", "でしたら、お試しで一か月だけでも切り替えてみませんか。"),
+    ],
+)
+def test_a_re_ask_that_names_nothing_is_a_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, plea: str
+) -> None:
+    events = play(detector, policy_book, language, [*OFFER_THEN_NO[language], ("agent", plea)])
+    assert "refusal" in signals(events[4])
+    assert "push_after_no" in warnings(events[5])
+
+
+@pytest.mark.parametrize(
+    ("language", "reply"),
+    [
+        ("en", "No problem at all. Shall I email you the details so you can compare?"),
+        ("en", "Of course. I'll send a summary over, no need to decide anything today."),
+        ("ja", "承知しました。資料だけお送りしておきましょうか。"),
+        ("ja", "かしこまりました。ご検討の際はいつでもお電話ください。"),
+    ],
+)
+def test_accepting_a_no_and_offering_information_is_no_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, reply: str
+) -> None:
+    events = play(detector, policy_book, language, [*OFFER_THEN_NO[language], ("agent", reply)])
+    assert warnings(events[5]) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "deferral"),
+    [
+        ("en", "hmm, let me think it over, I need to check my finances first"),
+        ("en", "I'll have a think, I want to look at what I'm spending first"),
+        ("ja", "一度、家計と相談して考えます"),
+    ],
+)
+def test_a_deferral_with_a_money_reason_is_still_a_no(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, deferral: str
+) -> None:
+    turns = [*OFFER_THEN_NO[language][:4], ("customer", deferral)]
+    events = play(detector, policy_book, language, turns)
+    assert "refusal" in signals(events[4])
+
+
+# -- the company's gain said as the team's or the company's drive -----------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "centric"),
+    [
+        ("en", "we're nearly at our fibre target this month, it'd be a big help to the team", True),
+        ("en", "we've been asked to get as many people onto annual as we can this quarter", True),
+        ("en", "management is really pushing the mesh router right now, so it'd help us", True),
+        ("en", "it would be a massive help to us if you signed today", True),
+        ("en", "the team is working on the outage in your area right now", False),
+        ("en", "our aim is to get your speed back to normal by Friday", False),
+        ("en", "it would help us find the fault if you restart the router", False),
+        ("ja", "会社としても今は光の契約を増やす方針でして、ぜひお願いしたいんです", True),
+        ("ja", "弊社としても今メッシュの導入を強化しておりまして", True),
+        ("ja", "今月はうちの営業所の重点商品でして、一件でも取れると助かるんです", True),
+        ("ja", "弊社として責任をもって対応いたします", False),
+        ("ja", "担当部署が復旧に向けて作業しております", False),
+    ],
+)
+def test_company_gain_said_as_a_drive_or_a_favour(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, centric: bool
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert ("company_centric" in signals(events[0])) is centric
+
+
+# -- a ceiling said in words: "four thousand a month, max" ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("I can do about four thousand a month, max", 4000),
+        ("three and a half thousand is my limit", 3500),
+        ("four grand a month tops", 4000),
+        ("no more than 3.5k a month", 3500),
+        ("two thousand five hundred is the most I'd pay", 2500),
+        ("月四千円までなら", 4000),
+        ("三千五百円くらいが限度です", 3500),
+        ("the fifty gig plan", None),
+    ],
+)
+def test_amounts_in_words_are_read(text: str, amount: int | None) -> None:
+    assert stated_amount(text) == amount
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "budget"),
+    [
+        ("en", "I can do about four thousand a month, max.", True),
+        ("en", "three and a half thousand is my limit, honestly", True),
+        ("en", "my ceiling is roughly three grand a month", True),
+        ("en", "anything over five thousand a month is too much for me", True),
+        ("ja", "月四千円までなら出せます", True),
+        ("ja", "三千五百円くらいが限度ですね", True),
+        ("en", "I'm at my data limit again", False),
+        ("en", "I can do about four hours of calls a day", False),
+        ("ja", "データの上限に達しました", False),
+    ],
+)
+def test_a_ceiling_in_words_is_a_budget(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, budget: bool
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is budget
+
+
+def test_an_upsell_past_a_ceiling_in_words_is_past_budget(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns: list[Turn] = [
+        ("customer", "I want a SIM-only plan, I can do around three thousand a month, max"),
+        ("agent", "How much data do you get through?"),
+        ("customer", "about fifteen gigs"),
+        ("agent", "I'd just go for the unlimited one at six four eighty, no worries then."),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert "past_budget" in warnings(events[3])
+
+
+# -- asking for the budget is discovery, not an offer ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "question"),
+    [
+        ("en", "Is there a monthly amount you'd like to stay under?"),
+        ("en", "is there a figure you'd rather not go above each month?"),
+        ("en", "What would you like to keep the bill under?"),
+        ("ja", "月々おいくらくらいまでに抑えたいなどはございますか。"),
+        ("ja", "ご予算の上限はございますか。"),
+    ],
+)
+def test_asking_for_a_budget_is_a_needs_question(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, question: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", question)])
+    assert "needs_question" in signals(events[0])
+    assert "offer_made" not in signals(events[0])
+
+
+@pytest.mark.parametrize(
+    ("language", "question"),
+    [
+        ("ja", "最近のネットの使い心地はいかがですか。"),
+        ("ja", "スマホの調子はいかがでしょうか。"),
+        ("en", "How's the signal been treating you lately?"),
+    ],
+)
+def test_asking_how_the_service_feels_is_no_offer(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, question: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", question)])
+    assert "offer_made" not in signals(events[0])
+    assert warnings(events[0]) == []
+
+
+# -- after a no to an add-on, confirming what stays is no push ---------------------------
+
+PLAN_AND_ADDON_THEN_NO = {
+    "en": [
+        ("customer", "the bill's too much for me these days"),
+        ("agent", "What do you mostly use the phone for?"),
+        ("customer", "messages and maps"),
+        (
+            "agent",
+            "The light plan would save you 1,500 a month, and device protection is 700 on top.",
+        ),
+        ("customer", "the cheaper plan yes, but no protection thanks"),
+    ],
+    "ja": [
+        ("customer", "最近スマホ代が高くて困ってるんです"),
+        ("agent", "普段はどのようにお使いですか。"),
+        ("customer", "連絡と地図くらいです"),
+        ("agent", "でしたらライトプランで1500円お安くなります。端末補償も月700円でお付けできます。"),
+        ("customer", "プランはそれで。補償はいらないです"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "confirm"),
+    [
+        ("en", "Understood, just the light plan then."),
+        ("en", "Got it, only the plan change, nothing else added."),
+        ("ja", "失礼しました、ライトプランのみで変更いたします。"),
+        ("ja", "かしこまりました、プラン変更のみで承ります。"),
+    ],
+)
+def test_confirming_only_what_was_taken_is_no_push(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, confirm: str
+) -> None:
+    turns = [*PLAN_AND_ADDON_THEN_NO[language], ("agent", confirm)]
+    events = play(detector, policy_book, language, turns)
+    assert warnings(events[5]) == []
+
+
+# -- an add-on after an add-on: related only through a need or the same kind of line -----
+
+
+@pytest.mark.parametrize(
+    ("language", "turns", "unrelated"),
+    [
+        (
+            "en",
+            [
+                ("customer", "I keep getting scam texts, I want something that blocks them"),
+                ("agent", "Do you use your phone for banking?"),
+                ("customer", "yes, every day"),
+                ("agent", "Our security pack blocks fraud sites, it's 330 a month. Shall I?"),
+                ("customer", "yes please, add that"),
+                ("agent", "Done. Shall I add device protection too, 700 a month?"),
+            ],
+            True,
+        ),
+        (
+            "ja",
+            [
+                ("customer", "娘が高校生になるので、スマホを持たせたいんです"),
+                ("agent", "娘さんはどんな使い方をされそうですか。"),
+                ("customer", "連絡と動画くらいですね"),
+                ("agent", "家族回線が月1100円でデータを分け合えます。いかがですか。"),
+                ("customer", "じゃあそれでお願いします"),
+                ("agent", "ありがとうございます。ご自宅用にメッシュWi-Fiもいかがですか。"),
+            ],
+            True,
+        ),
+        (
+            "en",
+            [
+                ("customer", "my son is getting his first phone, can he go on my account?"),
+                ("agent", "What will he mostly use it for?"),
+                ("customer", "games and messages, and he drops everything"),
+                ("agent", "A family line is 1,100 a month and shares your data, shall I add it?"),
+                ("customer", "yes, let's do that"),
+                ("agent", "And device protection for his phone, 700 a month, would you like it?"),
+            ],
+            False,
+        ),
+    ],
+)
+def test_an_add_on_after_an_add_on_needs_a_link(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    turns: list[Turn],
+    unrelated: bool,
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    assert "agreement" in signals(events[4])
+    assert ("unrelated_cross_sell" in warnings(events[5])) is unrelated
+
+
+# -- an offer put as "there is also": もございまして, "there's also" ------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "offer"),
+    [
+        ("ja", "より速い光1ギガというプランもございまして、月千円の追加でご利用いただけます。", True),
+        ("ja", "補償サービスもございまして、月700円で画面割れもカバーできます。", True),
+        ("en", "There's also the fibre plan, a thousand more a month, if speed matters.", True),
+        ("en", "Done. Oh, and our mesh router, 550 a month, is great for coverage, want it?", True),
+        ("ja", "お支払い方法はクレジットカードと口座振替がございます。", False),
+        ("en", "There's also a charge from last month that I've refunded.", False),
+    ],
+)
+def test_an_offer_put_as_there_is_also(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, offer: bool
+) -> None:
+    turns: list[Turn] = [
+        ("customer", "I'd like to ask about my bill" if language == "en" else "請求について伺いたくて"),
+        ("agent", "How do you mostly use the line?" if language == "en" else "普段はどのようにお使いですか。"),
+        ("customer", "video calls mostly" if language == "en" else "ビデオ通話が多いです"),
+        ("agent", text),
+    ]
+    events = play(detector, policy_book, language, turns)
+    assert ("offer_made" in signals(events[3])) is offer
+
+
+# -- scarcity and a same-day decision as pressure ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "pressing"),
+    [
+        ("en", "there's only a handful left in stock this month, so let's reserve one for you", True),
+        ("en", "we've only got a few of these routers left, they'll be gone soon", True),
+        ("ja", "今日決めてもろたら、その枠押さえられますよ", True),
+        ("ja", "本日ご決断いただければ、この価格でお約束できます", True),
+        ("en", "there's only a little data left on your plan this month", False),
+        ("ja", "今日決めなくても大丈夫ですよ", False),
+    ],
+)
+def test_scarcity_and_a_same_day_decision_are_pressure(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, pressing: bool
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert ("pressure_language" in signals(events[0])) is pressing
