@@ -168,6 +168,17 @@ def _agent_acts(
     ):
         out.remove(model_offer)
         del by["offer_made"]
+    # "how is the connection treating you?" (「使い心地はいかがですか」): a question about
+    # the customer's own experience that names no product and no price is discovery
+    asking_how = (
+        "cue.question" in by
+        and "cue.topic" in by
+        and product is None
+        and named is None
+        and "cue.price" not in by
+    )
+    if asking_how and "offer_made" in by and not after_no:
+        out.remove(by.pop("offer_made"))
     # asking to confirm the terms of what was just taken (「1年間のご契約となりますが、
     # よろしいですか」) names nothing new: no offer
     confirming = (
@@ -233,17 +244,6 @@ def _agent_acts(
             detail = product.detail if product is not None else ""
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
-        elif (
-            after_no
-            and (service is None or proposal is not None)  # selling beside a service word
-            and "cue.calm" not in by
-            and (reask is not None or "pressure_language" in by or "company_centric" in by)
-        ):
-            # after a no, insisting, hurrying the decision or pleading the company's (or
-            # the agent's own) need is the offer made again
-            cue = reask or by.get("pressure_language") or by["company_centric"]
-            out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
-            offered = True
         elif after_no and strong and service is None and yours is None and product is not None:
             out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))
             offered = True
@@ -261,6 +261,19 @@ def _agent_acts(
             price = by["cue.price"]
             out.append(_derived(final, "offer_made", OFFER_RULE, price.evidence, ""))
             offered = True
+    if (
+        not offered
+        and after_no
+        and (service is None or proposal is not None)  # selling beside a service word
+        and "cue.calm" not in by
+        and (reask is not None or "pressure_language" in by or "company_centric" in by)
+    ):
+        # after a no, insisting, hurrying the decision or pleading the company's (or the
+        # agent's own) need is the offer made again, named or not ("shall I just set it
+        # up?", 「お手続きだけ進めておかれては」): what the customer has does not excuse it
+        cue = reask or by.get("pressure_language") or by["company_centric"]
+        out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
+        offered = True
     # a question about usage, budget, habits or problems is needs discovery; an offer put
     # as a question ("how about our light plan?") is an offer, not discovery
     asks = "cue.question" in by and "cue.topic" in by

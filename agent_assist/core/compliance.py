@@ -132,12 +132,14 @@ class ComplianceChecker:
             decided = self.book.catalog.get(bought[-1].product_id) if bought else None
             if decided is None:
                 return False  # nothing decided that the add-on could be unrelated to
-            related = {decided.product_id} | (
-                decided.accessory_of if decided.kind == "option" else set()
-            )
             if product.needs_only:  # it fits only through a need the customer named
                 return not (product.needs & tags)
-            return not (product.needs & tags) and not (product.accessory_of & related)
+            if decided.kind == "option":
+                # an add-on after an add-on: related through a need named, or as another
+                # add-on of the same kind (a family line and its phone's protection), not
+                # because both could sit on some line (security pack -> device protection)
+                return not (product.needs & tags) and product.family != decided.family
+            return not (product.needs & tags) and decided.product_id not in product.accessory_of
         return False
 
     def _tolerated(self, kind: str, phase_before: Phase, state: CallState) -> bool:

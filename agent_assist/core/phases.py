@@ -332,20 +332,103 @@ class CallState:
         return sum(1 for o in self.offers if o.kind == "downsell")
 
 
-_AMOUNT = re.compile(r"(\d[\d,]*)(?:\.\d+)?\s*(千|k\b)?")
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(千|k\b|grand\b|thousand\b)?")
+
+_UNIT_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+)
+_TEN_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety"
+_UNITS = {w: i for i, w in enumerate(_UNIT_WORDS.split(" "))}
+_TENS = {w: 10 * i for i, w in enumerate(_TEN_WORDS.split(" "), start=2)}
+_SCALES = {"hundred": 100, "thousand": 1000, "grand": 1000}
+_NUMBER_WORD = re.compile(
+    r"\b(?:" + "|".join([*_UNITS, *_TENS, *_SCALES, "and", "a", "half"]) + r")\b(?:[\s-]+|$)",
+    re.IGNORECASE,
+)
+_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_KANJI_NUMBER = re.compile(r"[〇一二三四五六七八九十百千]+")
+
+
+def _english_run(words: list[str]) -> str | None:
+    """One run of number words as digits: arithmetic when it has a scale ("three and a
+    half thousand" 3500, "eleven hundred" 1100), else the pieces said one after another,
+    as prices are read out ("four four eighty" 4480, "five fifty" 550, "twenty five" 25)."""
+    words = [w for w in words if w]
+    while words and words[-1] in ("and", "a", "half"):
+        words.pop()
+    while words and words[0] in ("and", "a", "half"):
+        words.pop(0)
+    if not words:
+        return None
+    if any(w in _SCALES for w in words):
+        total, part = 0.0, 0.0
+        for i, w in enumerate(words):
+            if w in _UNITS:
+                part += _UNITS[w]
+            elif w in _TENS:
+                part += _TENS[w]
+            elif w == "half" and i > 0 and words[i - 1] == "a":
+                part += 0.5
+            elif w == "hundred":
+                part = (part or 1) * 100
+            elif w in ("thousand", "grand"):
+                total += (part or 1) * 1000
+                part = 0
+        return str(int(total + part))
+    pieces: list[str] = []
+    for w in words:
+        if w in _UNITS and pieces and pieces[-1].endswith("0") and len(pieces[-1]) == 2:
+            pieces[-1] = str(int(pieces[-1]) + _UNITS[w])  # "forty five"
+        elif w in _UNITS:
+            pieces.append(str(_UNITS[w]))
+        elif w in _TENS:
+            pieces.append(str(_TENS[w]))
+        else:
+            return None  # "and" / "a" inside a run with no scale: not one number
+    return "".join(pieces)
+
+
+def spoken_numbers(text: str) -> str:
+    """The text with numbers said in words written as digits, for reading amounts only
+    (a run's trailing "a" / "and" goes with it):
+    English number words (one run at a time) and Japanese kanji numerals (四千 4000,
+    三千五百 3500, 千 1000)."""
+    out: list[str] = []
+    pos = 0
+    for m in re.finditer(r"(?:" + _NUMBER_WORD.pattern + r")+", text, re.IGNORECASE):
+        run = [w.lower() for w in re.split(r"[\s-]+", m.group(0)) if w]
+        digits = _english_run(run)
+        if digits is None or not any(w not in ("and", "a", "half") for w in run):
+            continue
+        out += [text[pos : m.start()], digits, " " if m.group(0)[-1:].isspace() else ""]
+        pos = m.end()
+    text = "".join(out) + text[pos:]
+    return _KANJI_NUMBER.sub(lambda m: str(_kanji_value(m.group(0))), text)
+
+
+def _kanji_value(numeral: str) -> int:
+    total, digit = 0, 0
+    for c in numeral:
+        if c in _KANJI_DIGITS:
+            digit = digit * 10 + _KANJI_DIGITS[c]
+        else:
+            total += (digit or 1) * {"十": 10, "百": 100, "千": 1000}[c]
+            digit = 0
+    return total + digit
 
 
 def stated_amount(text: str) -> int | None:
-    """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい), if any: the
-    largest number that reads as yen (300 to 30,000)."""
-    folded = unicodedata.normalize("NFKC", text)
+    """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい, "four grand
+    tops", 四千円まで), if any: the largest number that reads as yen (300 to 30,000)."""
+    folded = spoken_numbers(unicodedata.normalize("NFKC", text))
     amounts = []
     for m in _AMOUNT.finditer(folded):
-        value = int(m.group(1).replace(",", "") or 0)
+        value = float(m.group(1).replace(",", "") or 0)
         if m.group(2):
             value *= 1000
         if 300 <= value <= 30_000:
-            amounts.append(value)
+            amounts.append(int(value))
     return max(amounts) if amounts else None
 
 

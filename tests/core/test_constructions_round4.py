@@ -23,7 +23,7 @@ from tests.core.test_dialogue_acts import OFFER_THEN_NO, Turn, play, signals, wa
         ("en", "Still, I really would take it, you'll only run short again."),
         ("en", "honestly I'd just go for it, let me put it through for you"),
         ("en", "shall I just go ahead and switch you, you can always see how it goes"),
-        ("ja", "ですが、結局また足りなくなりますので、今のうちにお手続きだけ進めてしまいませんか。"),
+        ("ja", "ですが、結局また足りなくなりますので、今のうちに手続きだけ進めてしまいませんか。"),
         ("ja", "とはいえ、この際ですので変更だけしておかれてはいかがでしょうか。"),
         ("ja", "せやけど、やっといたほうが絶対ええですよ。"),
         ("ja", "でしたら、お試しで一か月だけでも切り替えてみませんか。"),
@@ -204,7 +204,7 @@ PLAN_AND_ADDON_THEN_NO = {
         ("customer", "最近スマホ代が高くて困ってるんです"),
         ("agent", "普段はどのようにお使いですか。"),
         ("customer", "連絡と地図くらいです"),
-        ("agent", "でしたらライトプランで1500円お安くなります。端末補償も月700円でお付けできます。"),
+        ("agent", "ライトプランで1500円お安くなります。端末補償も月700円でお付けできます。"),
         ("customer", "プランはそれで。補償はいらないです"),
     ],
 }
@@ -289,7 +289,7 @@ def test_an_add_on_after_an_add_on_needs_a_link(
 @pytest.mark.parametrize(
     ("language", "text", "offer"),
     [
-        ("ja", "より速い光1ギガというプランもございまして、月千円の追加でご利用いただけます。", True),
+        ("ja", "より速い光1ギガというプランもございまして、月千円の追加で使えます。", True),
         ("ja", "補償サービスもございまして、月700円で画面割れもカバーできます。", True),
         ("en", "There's also the fibre plan, a thousand more a month, if speed matters.", True),
         ("en", "Done. Oh, and our mesh router, 550 a month, is great for coverage, want it?", True),
@@ -300,12 +300,19 @@ def test_an_add_on_after_an_add_on_needs_a_link(
 def test_an_offer_put_as_there_is_also(
     detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, offer: bool
 ) -> None:
-    turns: list[Turn] = [
-        ("customer", "I'd like to ask about my bill" if language == "en" else "請求について伺いたくて"),
-        ("agent", "How do you mostly use the line?" if language == "en" else "普段はどのようにお使いですか。"),
-        ("customer", "video calls mostly" if language == "en" else "ビデオ通話が多いです"),
-        ("agent", text),
-    ]
+    opening: dict[str, list[Turn]] = {
+        "en": [
+            ("customer", "I'd like to ask about my bill"),
+            ("agent", "How do you mostly use the line?"),
+            ("customer", "video calls mostly"),
+        ],
+        "ja": [
+            ("customer", "請求について伺いたくて"),
+            ("agent", "普段はどのようにお使いですか。"),
+            ("customer", "ビデオ通話が多いです"),
+        ],
+    }
+    turns = [*opening[language], ("agent", text)]
     events = play(detector, policy_book, language, turns)
     assert ("offer_made" in signals(events[3])) is offer
 
@@ -316,7 +323,7 @@ def test_an_offer_put_as_there_is_also(
 @pytest.mark.parametrize(
     ("language", "text", "pressing"),
     [
-        ("en", "there's only a handful left in stock this month, so let's reserve one for you", True),
+        ("en", "there's only a handful left in stock this month, let's reserve one for you", True),
         ("en", "we've only got a few of these routers left, they'll be gone soon", True),
         ("ja", "今日決めてもろたら、その枠押さえられますよ", True),
         ("ja", "本日ご決断いただければ、この価格でお約束できます", True),
