@@ -134,11 +134,15 @@ class ComplianceChecker:
                 return False  # nothing decided that the add-on could be unrelated to
             if product.needs_only:  # it fits only through a need the customer named
                 return not (product.needs & tags)
-            if decided.kind == "option":
-                # an add-on after an add-on: related through a need named, or as another
-                # add-on of the same kind (a family line and its phone's protection), not
-                # because both could sit on some line (security pack -> device protection)
+            if decided.kind == "option" and not decided.adds_line:
+                # an add-on after an add-on: related through a need named or as one of the
+                # same kind, not because both could sit on some line (security pack ->
+                # device protection); an option that is a line (a family line) takes the
+                # add-ons of its kind of line, as a plan does
                 return not (product.needs & tags) and product.family != decided.family
+            if decided.kind == "option":
+                shared = product.accessory_of & decided.accessory_of
+                return not (product.needs & tags) and not shared
             return not (product.needs & tags) and decided.product_id not in product.accessory_of
         return False
 

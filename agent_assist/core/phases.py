@@ -315,13 +315,15 @@ class CallState:
         last = self.last_offer
         if last is not None and last.outcome == "declined" and phase in ("retention", "care"):
             found.add("declined")
-        # a re-ask (an offer naming nothing new) does not undo the no before it: until the
-        # customer says yes, what follows is still after that no
+        # a re-ask (an offer naming nothing new, or the refused product again) does not
+        # undo the no before it: until the customer says yes, what follows is after it
         if (
             phase == "offer_open"
             and last is not None
-            and not last.product_id
-            and any(o.outcome == "declined" for o in self.offers[:-1])
+            and any(
+                o.outcome == "declined" and (not last.product_id or o.product_id == last.product_id)
+                for o in self.offers[:-1]
+            )
         ):
             found.add("declined")
         if "retention" in found:
@@ -343,7 +345,9 @@ _UNITS = {w: i for i, w in enumerate(_UNIT_WORDS.split(" "))}
 _TENS = {w: 10 * i for i, w in enumerate(_TEN_WORDS.split(" "), start=2)}
 _SCALES = {"hundred": 100, "thousand": 1000, "grand": 1000}
 _NUMBER_WORD = re.compile(
-    r"\b(?:" + "|".join([*_UNITS, *_TENS, *_SCALES, "and", "a", "half"]) + r")\b(?:[\s-]+|$)",
+    r"\b(?:"
+    + "|".join([*_UNITS, *_TENS, *_SCALES, "and", "a", "half"])
+    + r")\b(?:[\s-]+|(?=[^\w\s])|$)",
     re.IGNORECASE,
 )
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}

@@ -174,6 +174,8 @@ def test_asking_for_a_budget_is_a_needs_question(
 @pytest.mark.parametrize(
     ("language", "question"),
     [
+        ("en", "Quick one: how's your data lasting you, on the 20 gig?"),
+        ("en", "how is the light plan treating you these days?"),
         ("ja", "最近のネットの使い心地はいかがですか。"),
         ("ja", "スマホの調子はいかがでしょうか。"),
         ("en", "How's the signal been treating you lately?"),
@@ -258,6 +260,18 @@ def test_confirming_only_what_was_taken_is_no_push(
             True,
         ),
         (
+            "ja",
+            [
+                ("customer", "母がスマホデビューするので、私の契約に入れたいんです"),
+                ("agent", "お母様はどんなことに使われそうですか。"),
+                ("customer", "電話と孫の写真を見るくらいです"),
+                ("agent", "家族回線が月1100円でございます。お付けしましょうか。"),
+                ("customer", "はい、お願いします"),
+                ("agent", "お母様の端末にセキュリティパックも月330円でお付けできますが。"),
+            ],
+            False,
+        ),
+        (
             "en",
             [
                 ("customer", "my son is getting his first phone, can he go on my account?"),
@@ -336,3 +350,29 @@ def test_scarcity_and_a_same_day_decision_are_pressure(
 ) -> None:
     events = play(detector, policy_book, language, [("agent", text)])
     assert ("pressure_language" in signals(events[0])) is pressing
+
+
+# -- a price read out as agents say it --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "offer"),
+    [
+        ("Then the 50 gig plan at four four eighty would stop that for good.", True),
+        ("The security pack is three thirty, it blocks dodgy links. Want it?", True),
+        ("Fibre's the one for you, five one eight zero a month.", True),
+        ("I'll call you back at five thirty with the engineer's slot.", False),
+    ],
+)
+def test_a_price_read_out_in_words_puts_the_product(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, offer: bool
+) -> None:
+    turns: list[Turn] = [
+        ("customer", "my data runs out before the end of every month"),
+        ("agent", "What do you use it for mostly?"),
+        ("customer", "streaming on the train"),
+        ("agent", text),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert ("offer_made" in signals(events[3])) is offer
+
