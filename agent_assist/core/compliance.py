@@ -86,6 +86,13 @@ class ComplianceChecker:
         said_kind: str = "",
     ) -> bool:
         kind, product_id, _ = offer
+        if name == "budget_upsell" and state.budget_stated and kind == "downsell" and said:
+            # a cheaper plan with an add-on put on top in the same breath ("the 20 GB plan
+            # saves you 1,000, and I'd add device protection at 700"): the add-on is
+            # pricier than what the customer asked for, before anything was decided
+            beside = self.book.catalog.find_all_named(said, self.language)
+            if any(p.kind == "option" and p.monthly_price > 0 for p, _, _ in beside):
+                return True
         if name == "budget_upsell":
             # something pricier than the customer said they can pay for: a bigger plan or
             # an add-on on top; within a stated amount (the plan's price, or the monthly

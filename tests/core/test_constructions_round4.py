@@ -341,6 +341,7 @@ def test_an_offer_put_as_there_is_also(
         ("en", "we've only got a few of these routers left, they'll be gone soon", True),
         ("ja", "今日決めてもろたら、その枠押さえられますよ", True),
         ("ja", "本日ご決断いただければ、この価格でお約束できます", True),
+        ("ja", "今週だけの特別価格なので、ここでお決めいただくのが一番です", True),
         ("en", "there's only a little data left on your plan this month", False),
         ("ja", "今日決めなくても大丈夫ですよ", False),
     ],
@@ -375,4 +376,107 @@ def test_a_price_read_out_in_words_puts_the_product(
     ]
     events = play(detector, policy_book, "en", turns)
     assert ("offer_made" in signals(events[3])) is offer
+
+
+@pytest.mark.parametrize(
+    ("language", "turns", "past"),
+    [
+        (
+            "en",
+            [
+                ("customer", "money's tight, I need the phone bill lower"),
+                ("agent", "How much data do you use?"),
+                ("customer", "about eight gigs"),
+                ("agent", "The 20 GB plan saves you 1,000, and I'd add the security pack at 330."),
+            ],
+            True,
+        ),
+        (
+            "ja",
+            [
+                ("customer", "スマホ代を安くしたいんです"),
+                ("agent", "普段はどのくらい使われますか。"),
+                ("customer", "連絡くらいです"),
+                ("agent", "ライトプランで1500円お安くなります。補償も月700円でお付けしますね。"),
+            ],
+            True,
+        ),
+        (
+            "en",
+            [
+                ("customer", "money's tight, I need the phone bill lower"),
+                ("agent", "How much data do you use?"),
+                ("customer", "about eight gigs"),
+                ("agent", "The 20 GB plan would save you 1,000 a month, shall I switch you?"),
+            ],
+            False,
+        ),
+    ],
+)
+def test_an_add_on_beside_a_cheaper_plan_is_past_the_budget(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    turns: list[Turn],
+    past: bool,
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    assert ("past_budget" in warnings(events[3])) is past
+
+
+# -- outbound openings, choosing by number, a customer's own date, checking a budget ----
+
+
+@pytest.mark.parametrize(
+    ("language", "opening"),
+    [
+        ("en", "hi its sam from nova mobile were offering our fibre plan to a few customers"),
+        ("en", "Hello, Nova Mobile here, I wanted to get a mesh router reserved for you."),
+        ("ja", "ノヴァモバイルの田中です！突然ですけど、光に切り替えません？"),
+    ],
+)
+def test_an_outbound_opening_pitch_is_before_needs(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, opening: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", opening)])
+    assert "pitch_before_needs" in warnings(events[0])
+
+
+@pytest.mark.parametrize("choice", ["じゃあ50で。", "ほな、20ギガで", "なら 50 で"])
+def test_choosing_by_the_number_offered_is_a_yes(
+    detector: SignalDetector, policy_book: PolicyBook, choice: str
+) -> None:
+    turns = [*OFFER_THEN_NO["ja"][:4], ("customer", choice)]
+    events = play(detector, policy_book, "ja", turns)
+    assert "agreement" in signals(events[4])
+
+
+@pytest.mark.parametrize(
+    ("text", "pressing"),
+    [
+        ("okay I've noted your last day as the thirty first, no fees on monthly", False),
+        ("your final bill goes out on the fifth", False),
+        ("this is the last day of the offer, so decide now", True),
+    ],
+)
+def test_the_customers_own_date_is_no_pressure(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, pressing: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("agent", text)])
+    assert ("pressure_language" in signals(events[0])) is pressing
+
+
+@pytest.mark.parametrize(
+    ("text", "objection"),
+    [
+        ("I'll think about it, I want to look at my budget first", False),
+        ("let me go over our finances and get back to you", False),
+        ("it's over my budget, to be honest", True),
+    ],
+)
+def test_checking_a_budget_is_no_price_objection(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, objection: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is objection
 
