@@ -127,7 +127,7 @@ def interpret(
     ):
         out.remove(priced)
         del by["price_objection"]
-    added, decided = _customer_acts(final, by, state, catalog, language)
+    added, decided = _customer_acts(final, by, state, catalog, language, held)
     return out + added, decided
 
 
@@ -359,6 +359,7 @@ def _customer_acts(
     state: CallState,
     catalog: Catalog,
     language: str,
+    held: frozenset[str] = frozenset(),
 ) -> tuple[list[SignalDetected], Decided | None]:
     out: list[SignalDetected] = []
     soft_no, yes, decision = by.get("cue.soft_no"), by.get("cue.yes"), by.get("cue.decision")
@@ -391,7 +392,8 @@ def _customer_acts(
             cue = yes or decision
             assert cue is not None
             out.append(_derived(final, "agreement", AGREEMENT_RULE, cue.evidence, ""))
-        return out, None
+        agreed = "agreement" in by or any(s.signal == "agreement" for s in out)
+        return out, (_chosen(final, state, catalog, language, held) if agreed else None)
     if decision is None or leaving or "refusal" in by or state.phase in ("retention", "care"):
         return out, None
     # a decision to buy needs something to buy: a product named, or the one last offered
@@ -407,6 +409,24 @@ def _customer_acts(
     if "agreement" not in by:
         out.append(_derived(final, "agreement", DECISION_RULE, decision.evidence, ""))
     return out, Decided(kind, product.product_id)
+
+
+def _chosen(
+    final: TranscriptFinal,
+    state: CallState,
+    catalog: Catalog,
+    language: str,
+    held: frozenset[str],
+) -> Decided | None:
+    """A yes that names its choice (「じゃあ、50ギガで」 after the unlimited plan and then
+    the 50 GB were put): the product named is what was taken, not the last one recorded."""
+    named = [p for p, _, _ in catalog.find_all_named(final.text, language)]
+    fresh = [p for p in named if p.product_id not in held]
+    last = state.last_offer
+    if len(fresh) != 1 or (last is not None and last.product_id == fresh[0].product_id):
+        return None
+    product = fresh[0]
+    return Decided("cross_sell" if product.kind == "option" else "upsell", product.product_id)
 
 
 def _span_of(final: TranscriptFinal, named: tuple[object, int, int]) -> Evidence:

@@ -118,6 +118,9 @@ class CallState:
     budget_yen: int | None = None
     """The monthly amount the customer named with a price objection ("about 2,000 a
     month"), when they named one: an offer within it is not past the budget."""
+    saving_yen: int | None = None
+    """The monthly saving the agent quoted with a cheaper offer ("saves you 1,000 a
+    month", 今より1500円お安く), for calls where the customer's plan is not known."""
     own_plans: list[str] = field(default_factory=list)
     """Plans the customer said they have ("I'm on the light plan"), for calls without a
     record: offers are judged up or down from them."""
@@ -166,6 +169,8 @@ class CallState:
                     self.budget_yen = stated_amount(s.evidence.text) or self.budget_yen
             if s.speaker == "agent" and s.signal == "needs_question":
                 self.needs_asked = True
+            if s.speaker == "agent" and s.signal in ("offer_made", "downsell_offer"):
+                self.saving_yen = quoted_saving(s.evidence.text) or self.saving_yen
         ordered = sorted(batch, key=lambda s: _order(f"{s.speaker}:{s.signal}"))
         changes: list[PhaseChanged] = []
         on_price = bool({"customer:price_objection", "customer:competitor_mention"} & set(names))
@@ -290,6 +295,11 @@ class CallState:
         ):
             # the customer's own decision: what they chose becomes the accepted offer
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], outcome="accepted"))
+        elif to_phase == "accepted" and offer[1] and self.offers[-1].product_id != offer[1]:
+            # a yes that names another product than the last one put takes the one named
+            chosen = next((o for o in reversed(self.offers) if o.product_id == offer[1]), None)
+            record = OfferRecord(t_ms, offer[0], offer[1]) if chosen is None else chosen
+            self.offers.append(replace(record, t_ms=t_ms, outcome="accepted"))
         elif to_phase in ("declined", "accepted") and self.offers:
             last = self.offers[-1]
             outcome = "declined" if to_phase == "declined" else "accepted"
@@ -420,6 +430,26 @@ def _kanji_value(numeral: str) -> int:
             total += (digit or 1) * {"十": 10, "百": 100, "千": 1000}[c]
             digit = 0
     return total + digit
+
+
+_SAVING = re.compile(
+    r"(?:save|saves|saving|down|off|less|cheaper|lower)\s+(?:you\s+|by\s+|of\s+)?(?:about\s+)?"
+    r"[¥$]?(\d[\d,]*)"
+    r"|[¥$]?(\d[\d,]*)\s*(?:yen\s*)?(?:a month\s*)?(?:less|off|cheaper|lower|saving)"
+    r"|(\d[\d,]*)\s*円\s*(?:ほど|くらい|ぐらい|程度|も)?\s*(?:お?安く|お?安い|引き|割引|下が|節約|お得)",
+    re.IGNORECASE,
+)
+
+
+def quoted_saving(text: str) -> int | None:
+    """The monthly saving an agent quotes with a cheaper offer ("would save you a thousand
+    a month", "1,500 less", 「今より1500円お安くなります」), if any."""
+    folded = spoken_numbers(unicodedata.normalize("NFKC", text))
+    found = [
+        int(next(g for g in m.groups() if g).replace(",", "")) for m in _SAVING.finditer(folded)
+    ]
+    found = [v for v in found if 100 <= v <= 10_000]
+    return max(found) if found else None
 
 
 def stated_amount(text: str) -> int | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent_assist.core.phases import stated_amount
+from agent_assist.core.events import Suggestion
+from agent_assist.core.phases import quoted_saving, stated_amount
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.signals import SignalDetector
 from tests.core.test_dialogue_acts import OFFER_THEN_NO, Turn, play, signals, warnings
@@ -479,4 +480,73 @@ def test_checking_a_budget_is_no_price_objection(
 ) -> None:
     events = play(detector, policy_book, "en", [("customer", text)])
     assert ("price_objection" in signals(events[0])) is objection
+
+
+# -- a decision after a price no: the add-on card keeps within the saving ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "saving"),
+    [
+        ("the home 300 plan would save you a thousand a month", 1000),
+        ("that's 1,500 less than you pay now", 1500),
+        ("今より1500円お安くなります", 1500),
+        ("年間契約なら月500円引きになります", 500),
+        ("the 50 GB plan is 4,480 a month", None),
+    ],
+)
+def test_the_saving_the_agent_quotes_is_read(text: str, saving: int | None) -> None:
+    assert quoted_saving(text) == saving
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        (
+            "en",
+            [
+                ("customer", "my phone bill is just too high for me these days"),
+                ("agent", "What do you use the phone for, mostly?"),
+                ("customer", "messages and the odd call"),
+                ("agent", "The light plan would save you 1,500 a month, shall I switch you?"),
+                ("customer", "yes please, do that"),
+            ],
+        ),
+        (
+            "ja",
+            [
+                ("customer", "スマホ代が高くて、なんとかならへんかな"),
+                ("agent", "普段はどんなふうにお使いですか。"),
+                ("customer", "電話とLINEくらいやね"),
+                ("agent", "ライトプランでしたら、今より1500円お安くなります。"),
+                ("customer", "ほな、それにしてもらえる？"),
+            ],
+        ),
+    ],
+)
+def test_a_cheaper_plan_taken_opens_one_modest_add_on_card(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, turns: list[Turn]
+) -> None:
+    events = play(detector, policy_book, language, turns)
+    cards = [e for e in events[4] if isinstance(e, Suggestion)]
+    assert [c.kind for c in cards] == ["cross_sell"]
+    assert cards[0].offer_id == "security_pack"  # within half the saving; the mesh is not
+
+
+def test_a_yes_that_names_the_second_product_takes_it(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns: list[Turn] = [
+        ("customer", "予算は月5000円までなんですけど、ギガが足りなくて"),
+        ("agent", "普段はどんなことに使われますか。"),
+        ("customer", "動画をよく撮ります"),
+        ("agent", "使い放題がおすすめです。"),
+        ("customer", "うーん"),
+        ("agent", "50ギガでしたら4480円で、ご予算内です。"),
+        ("customer", "じゃあ、50ギガで。"),
+    ]
+    events = play(detector, policy_book, "ja", turns)
+    cards = [e for e in events[6] if isinstance(e, Suggestion)]
+    assert [c.kind for c in cards] == ["cross_sell"]
+    assert cards[0].offer_id == "security_pack"  # within the 520 yen left under the budget
 
