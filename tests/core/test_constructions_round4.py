@@ -550,3 +550,43 @@ def test_a_yes_that_names_the_second_product_takes_it(
     assert [c.kind for c in cards] == ["cross_sell"]
     assert cards[0].offer_id == "security_pack"  # within the 520 yen left under the budget
 
+
+# -- data that does not last, and streams that stutter ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "limit"),
+    [
+        ("en", "my daughter's run out again and it's only the ninth", True),
+        ("en", "this new phone is chewing through my gigs", True),
+        ("en", "I'm nearly out already and it's mid-month", True),
+        ("en", "sorry, we ran out of time last call", False),
+        ("en", "I'm nearly out the door, can we be quick?", False),
+        ("ja", "ギガが全然月末までもたないんです", True),
+        ("ja", "今月もう残り少ないって通知が来ました", True),
+        ("ja", "あとちょっとしかないんですよ、まだ中旬なのに", True),
+        ("ja", "30ギガだと毎月ギリギリで", True),
+        ("ja", "スマホの電池が夕方までもたないんです", False),
+    ],
+)
+def test_data_that_does_not_last_is_a_usage_limit(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, limit: bool
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert ("usage_limit" in signals(events[0])) is limit
+
+
+@pytest.mark.parametrize(
+    ("text", "slow"),
+    [
+        ("whenever my brother streams, my video calls go choppy", True),
+        ("in the evening the stream stutters every few minutes", True),
+        ("my son stutters a bit when he's nervous", False),
+    ],
+)
+def test_a_stream_that_stutters_is_a_speed_complaint(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, slow: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("speed_complaint" in signals(events[0])) is slow
+
