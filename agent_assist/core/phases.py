@@ -456,6 +456,8 @@ def stated_amount(text: str) -> int | None:
     """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい, "four grand
     tops", 四千円まで), if any: the largest number that reads as yen (300 to 30,000)."""
     folded = spoken_numbers(unicodedata.normalize("NFKC", text))
+    # digits read out one by one and written apart by recognition: "5-1-8-0", "5 1 8 0"
+    folded = re.sub(r"\b\d(?:[- ]\d){2,4}\b", lambda m: re.sub(r"[- ]", "", m.group(0)), folded)
     amounts = []
     for m in _AMOUNT.finditer(folded):
         value = float(m.group(1).replace(",", "") or 0)

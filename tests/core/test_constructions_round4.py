@@ -111,6 +111,7 @@ def test_company_gain_said_as_a_drive_or_a_favour(
         ("月四千円までなら", 4000),
         ("三千五百円くらいが限度です", 3500),
         ("the fifty gig plan", None),
+        ("fiber's the one for you, 5-1-8-0 a month", 5180),
     ],
 )
 def test_amounts_in_words_are_read(text: str, amount: int | None) -> None:
@@ -306,6 +307,7 @@ def test_an_add_on_after_an_add_on_needs_a_link(
     [
         ("ja", "より速い光1ギガというプランもございまして、月千円の追加で使えます。", True),
         ("ja", "補償サービスもございまして、月700円で画面割れもカバーできます。", True),
+        ("ja", "それでしたら光一技がのプランがおすすめです。", True),
         ("en", "There's also the fibre plan, a thousand more a month, if speed matters.", True),
         ("en", "Done. Oh, and our mesh router, 550 a month, is great for coverage, want it?", True),
         ("ja", "お支払い方法はクレジットカードと口座振替がございます。", False),
