@@ -127,6 +127,18 @@ def interpret(
     ):
         out.remove(priced)
         del by["price_objection"]
+    # the model's yes on words whose rules hear only a soft no (「あー、大丈夫です。追加で
+    # 買います」 to an offer: the top-up, not the offer) is the model mistaking the no
+    model_yes = by.get("agreement")
+    if (
+        model_yes is not None
+        and model_yes.rule_id.startswith("model.")
+        and "cue.soft_no" in by
+        and "cue.yes" not in by
+        and state.phase in _OPEN
+    ):
+        out.remove(model_yes)
+        del by["agreement"]
     added, decided = _customer_acts(final, by, state, catalog, language, held)
     return out + added, decided
 

@@ -86,7 +86,7 @@ class ComplianceChecker:
         said_kind: str = "",
     ) -> bool:
         kind, product_id, _ = offer
-        if name == "budget_upsell" and state.budget_stated and kind == "downsell" and said:
+        if name == "budget_upsell" and state.budget_stated and kind in ("downsell", "") and said:
             # a cheaper plan with an add-on put on top in the same breath ("the 20 GB plan
             # saves you 1,000, and I'd add device protection at 700"): the add-on is
             # pricier than what the customer asked for, before anything was decided
@@ -158,6 +158,9 @@ class ComplianceChecker:
         if kind != "downsell" or self._tolerated_downsells >= 1:
             return False
         declined = [o for o in state.offers if o.outcome == "declined"]
+        # the no was to a cheaper offer already: another cheaper one is the second
+        if declined and declined[-1].kind == "downsell":
+            return False
         after_price_no = bool(declined) and declined[-1].declined_on_price
         price_reason_to_leave = phase_before == "retention" and state.budget_stated
         if not (after_price_no or price_reason_to_leave):

@@ -592,3 +592,19 @@ def test_a_stream_that_stutters_is_a_speed_complaint(
     events = play(detector, policy_book, "en", [("customer", text)])
     assert ("speed_complaint" in signals(events[0])) is slow
 
+
+def test_a_second_cheaper_offer_after_a_no_to_the_first_is_a_push(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns: list[Turn] = [
+        ("customer", "the bill's too much for me, can anything be done?"),
+        ("agent", "What do you use the phone for?"),
+        ("customer", "calls and maps"),
+        ("agent", "The 20 GB plan is 1,000 a month cheaper, shall I switch you?"),
+        ("customer", "nah, a thousand isn't worth the hassle, I'll stay as I am"),
+        ("agent", "Then how about the light plan instead, that's even cheaper?"),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert warnings(events[3]) == []
+    assert "push_after_no" in warnings(events[5])
+
