@@ -181,6 +181,7 @@ def test_asking_for_a_budget_is_a_needs_question(
         ("ja", "最近のネットの使い心地はいかがですか。"),
         ("ja", "スマホの調子はいかがでしょうか。"),
         ("en", "How's the signal been treating you lately?"),
+        ("en", "Sorry, I should have said, it's Nova Mobile, your broadband provider."),
     ],
 )
 def test_asking_how_the_service_feels_is_no_offer(
@@ -347,6 +348,8 @@ def test_an_offer_put_as_there_is_also(
         ("ja", "今週だけの特別価格なので、ここでお決めいただくのが一番です", True),
         ("en", "there's only a little data left on your plan this month", False),
         ("ja", "今日決めなくても大丈夫ですよ", False),
+        ("ja", "明日の午前中にはお届けできます", False),
+        ("ja", "今日中に決めていただければ、明日お届けできます", True),
     ],
 )
 def test_scarcity_and_a_same_day_decision_are_pressure(
