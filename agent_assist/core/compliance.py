@@ -86,12 +86,25 @@ class ComplianceChecker:
         said_kind: str = "",
     ) -> bool:
         kind, product_id, _ = offer
-        if name == "budget_upsell" and state.budget_stated and kind in ("downsell", "") and said:
-            # a cheaper plan with an add-on put on top in the same breath ("the 20 GB plan
-            # saves you 1,000, and I'd add device protection at 700"): the add-on is
-            # pricier than what the customer asked for, before anything was decided
+        main = self.book.catalog.get(product_id)
+        if (
+            name == "budget_upsell"
+            and state.budget_stated
+            and said
+            and kind != "cross_sell"
+            and (main is None or main.kind == "plan")
+        ):
+            # a plan with an add-on put on top in the same breath ("the 20 GB plan saves
+            # you 1,000, and I'd add device protection at 700"): the add-on is pricier than
+            # what the customer asked for, before anything was decided
+            taken = {o.product_id for o in state.offers if o.outcome == "accepted"}
             beside = self.book.catalog.find_all_named(said, self.language)
-            if any(p.kind == "option" and p.monthly_price > 0 for p, _, _ in beside):
+            if any(
+                p.kind == "option"
+                and p.product_id not in taken
+                and not (self.customer is not None and self.customer.holds(p.product_id))
+                for p, _, _ in beside
+            ):
                 return True
         if name == "budget_upsell":
             # something pricier than the customer said they can pay for: a bigger plan or
