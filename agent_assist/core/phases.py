@@ -201,7 +201,25 @@ class CallState:
         on_price: bool,
     ) -> None:
         """In retention and care an offer opens no phase, yet it is an offer all the same:
-        recorded, so that the customer's no to it is a no (and a re-ask a push)."""
+        recorded, so that the customer's no to it is a no (and a re-ask a push). While an
+        offer is open, another product put ("unlimited… then the 20 GB is within that")
+        is the offer now open: a yes takes it."""
+        offered_now = {"agent:offer_made", "agent:downsell_offer"} & set(names)
+        last_open = self.last_offer
+        if (
+            self.phase == "offer_open"
+            and not changes
+            and batch
+            and offered_now
+            and offer[1]
+            and last_open is not None
+            and last_open.outcome == "open"
+            and last_open.product_id != offer[1]
+        ):
+            self.offers.append(
+                OfferRecord(batch[0].t_ms, offer[0], offer[1], suggestion_id=offer[2])
+            )
+            return
         if self.phase not in ("retention", "care") or changes or not batch:
             return
         offered = {"agent:offer_made", "agent:downsell_offer"} & set(names)

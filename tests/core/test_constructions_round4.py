@@ -611,3 +611,55 @@ def test_a_second_cheaper_offer_after_a_no_to_the_first_is_a_push(
     assert warnings(events[3]) == []
     assert "push_after_no" in warnings(events[5])
 
+
+@pytest.mark.parametrize(
+    ("text", "objection"),
+    [
+        ("30ギガのやつなんだけど、高いんだよね。下げられないの？", True),
+        ("もう少し安くならないんですか", True),
+        ("値下げってできないんですか", True),
+        ("夜になると速度が下がるんです", False),
+    ],
+)
+def test_asking_for_the_bill_to_come_down_is_a_price_objection(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, objection: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is objection
+
+
+@pytest.mark.parametrize(
+    ("language", "second", "choice"),
+    [
+        ("en", "Then the 20 GB plan is 3,480, right within that.", "okay, the 20 GB plan then"),
+        ("ja", "では20ギガプランなら月3480円で、ご予算内です。", "じゃあ20ギガにしておきます。"),
+        ("en", "Then the 20 GB plan is 3,480, right within that.", "yes, let's do that"),
+        ("ja", "では20ギガプランなら月3480円で、ご予算内です。", "じゃあ、それでお願いします"),
+    ],
+)
+def test_a_second_product_put_while_the_first_is_open_is_what_a_yes_takes(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, second: str, choice: str
+) -> None:
+    first: list[Turn] = {
+        "en": [
+            ("customer", "I keep running out of data, but I can't go over 4,000 a month"),
+            ("agent", "What do you use it for?"),
+            ("customer", "maps and music"),
+            ("agent", "Honestly the unlimited plan is the one, 6,480 a month."),
+            ("customer", "hmm"),
+        ],
+        "ja": [
+            ("customer", "ギガが足りないんですけど、予算は月4000円までなんです"),
+            ("agent", "どんなことに使われますか。"),
+            ("customer", "地図と音楽です"),
+            ("agent", "使い放題がおすすめです。月6480円です。"),
+            ("customer", "うーん"),
+        ],
+    }[language]
+    turns = [*first, ("agent", second), ("customer", choice)]
+    events = play(detector, policy_book, language, turns)
+    assert "agreement" in signals(events[6])
+    # the 20 GB plan taken leaves 520 yen under the budget: one add-on card that fits (the
+    # unlimited plan taken would leave none)
+    cards = [e for e in events[6] if isinstance(e, Suggestion)]
+    assert [c.offer_id for c in cards] == ["security_pack"]
