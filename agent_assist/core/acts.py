@@ -228,7 +228,7 @@ def _agent_acts(
     if proposal is None and service is None and "cue.price" in by:
         proposal = by["cue.price"]  # a product with its price is put to the customer
     # (a sentence saying the customer has it, with no proposing frame, puts nothing)
-    if not offered and "cue.calm" not in by and not mine:
+    if not offered and not calm and not mine:
         # a named product or a word with a direction is a product; a generic word
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))

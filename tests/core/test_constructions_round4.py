@@ -663,3 +663,26 @@ def test_a_second_product_put_while_the_first_is_open_is_what_a_yes_takes(
     # unlimited plan taken would leave none)
     cards = [e for e in events[6] if isinstance(e, Suggestion)]
     assert [c.offer_id for c in cards] == ["security_pack"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "done and device protection at seven hundred covers the phone shall i add that",
+        "all set and would you like the mesh router as well it's 550 a month",
+    ],
+)
+def test_a_proposal_naming_an_add_on_beside_a_done_is_an_offer_without_marks(
+    detector: SignalDetector, policy_book: PolicyBook, text: str
+) -> None:
+    turns: list[Turn] = [
+        ("customer", "the scam texts are driving me mad, I want them blocked"),
+        ("agent", "do you bank on your phone"),
+        ("customer", "yes all the time"),
+        ("agent", "the security pack blocks fraud sites it's 330 a month shall i add it"),
+        ("customer", "yes please"),
+        ("agent", text),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert "offer_made" in signals(events[5])
+
