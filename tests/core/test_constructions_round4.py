@@ -686,3 +686,102 @@ def test_a_proposal_naming_an_add_on_beside_a_done_is_an_offer_without_marks(
     events = play(detector, policy_book, "en", turns)
     assert "offer_made" in signals(events[5])
 
+
+# -- a second batch of fresh phrasings per compliance family -----------------------------
+
+CONTEXTS: dict[str, list[Turn]] = {
+    "en_no": OFFER_THEN_NO["en"],
+    "ja_no": OFFER_THEN_NO["ja"],
+    "en_cancel": [("customer", "I want to close my account, I'm moving to another network")],
+    "ja_cancel": [("customer", "解約したいんです。他社に乗り換えるので")],
+    "en_angry": [("customer", "this is the third outage this week, I'm absolutely furious")],
+    "en_none": [],
+    "ja_none": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("context", "line", "rule", "fires"),
+    [
+        ("en_no", "are you absolutely certain? it really is a bargain", "push_after_no", True),
+        (
+            "en_no",
+            "let me just put it on for a month and you can cancel any time",
+            "push_after_no",
+            True,
+        ),
+        ("en_no", "okay but hear me out, fifty gigs for just a grand more", "push_after_no", True),
+        ("ja_no", "でも絶対損はしませんよ。今なら手続きもすぐ終わりますし", "push_after_no", True),
+        ("ja_no", "もう一度だけご検討いただけませんか", "push_after_no", True),
+        ("ja_no", "かしこまりました。またご検討いただければ幸いです。", "push_after_no", False),
+        (
+            "en_cancel",
+            "before you go, have you seen our fibre deal? it's much faster",
+            "pitch_during_cancellation",
+            True,
+        ),
+        (
+            "en_cancel",
+            "before you go, can I confirm the address for the final bill?",
+            "pitch_during_cancellation",
+            False,
+        ),
+        (
+            "en_angry",
+            "I'm sorry. While I have you, our mesh router would really boost your signal",
+            "pitch_during_complaint",
+            True,
+        ),
+        (
+            "en_angry",
+            "I'm sorry. While I have you, can I confirm your postcode?",
+            "pitch_during_complaint",
+            False,
+        ),
+        (
+            "en_none",
+            "you'll need to decide before we hang up, the price won't be there tomorrow",
+            "pressure_language",
+            True,
+        ),
+        (
+            "en_none",
+            "I can only hold this price until the end of the call",
+            "pressure_language",
+            True,
+        ),
+        (
+            "en_none",
+            "before we hang up, is there anything else I can help with?",
+            "pressure_language",
+            False,
+        ),
+        ("en_none", "you don't need to decide today, have a think", "pressure_language", False),
+        (
+            "en_none",
+            "the engineer won't be there tomorrow, he's booked for Friday",
+            "pressure_language",
+            False,
+        ),
+        ("en_none", "our store is behind on sales this quarter", "company_centric", True),
+        ("en_none", "we're behind on the repair queue this week, sorry", "company_centric", False),
+        (
+            "ja_none",
+            "会社の方針でこのプランをおすすめするように言われておりまして",
+            "company_centric",
+            True,
+        ),
+        ("ja_none", "会社の方針で、解約金はいただいておりません", "company_centric", False),
+    ],
+)
+def test_fresh_phrasings_of_each_compliance_family(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    context: str,
+    line: str,
+    rule: str,
+    fires: bool,
+) -> None:
+    language = context[:2]
+    events = play(detector, policy_book, language, [*CONTEXTS[context], ("agent", line)])
+    assert (rule in warnings(events[-1])) is fires
