@@ -785,3 +785,58 @@ def test_fresh_phrasings_of_each_compliance_family(
     language = context[:2]
     events = play(detector, policy_book, language, [*CONTEXTS[context], ("agent", line)])
     assert (rule in warnings(events[-1])) is fires
+
+
+# -- customer moments said plainly, and agent lines that must stay quiet -----------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "signal", "heard"),
+    [
+        ("en", "by the third week I've got nothing left", "usage_limit", True),
+        ("en", "the allowance just doesn't stretch to the end of the month", "usage_limit", True),
+        ("en", "I've got nothing left to ask, thanks", "usage_limit", False),
+        ("en", "pages take an age to load at night", "speed_complaint", True),
+        ("en", "I'm paying way too much for what I use", "price_objection", True),
+        ("en", "honestly I'm struggling to pay the bill each month", "price_objection", True),
+        ("en", "my mum needs a phone, can she go on my plan?", "life_change", True),
+        ("en", "my mum needs a lift to the shops", "life_change", False),
+        ("ja", "月の後半はいつもギガ不足で", "usage_limit", True),
+        ("ja", "動画がカクカクして見られないんです", "speed_complaint", True),
+        ("ja", "もう少し安いプランってないんですか", "price_objection", True),
+        ("ja", "他の会社に移ろうと思ってるんです", "cancel_intent", True),
+        ("ja", "他の会社に移るつもりはないです", "cancel_intent", False),
+        ("ja", "来月から子どもが一人暮らしを始めるので", "life_change", True),
+        ("ja", "一人暮らしで、ネットはあまり使いません", "life_change", False),
+    ],
+)
+def test_customer_moments_said_plainly(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    text: str,
+    signal: str,
+    heard: bool,
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert (signal in signals(events[0])) is heard
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "I understand, I'll process the cancellation now and send confirmation."),
+        ("en", "Your current plan is the 20 GB one at 3,480 a month."),
+        ("en", "Just so you know, there's no rush, the offer isn't going anywhere."),
+        ("en", "Your contract ends on the 31st, so there's no fee to leave."),
+        ("ja", "現在は20ギガプランで月3480円でございます。"),
+        ("ja", "契約は月末で終了となりますので、違約金はかかりません。"),
+        ("ja", "お急ぎでなければ、資料をお送りしますね。"),
+    ],
+)
+def test_agent_lines_that_must_stay_quiet(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert warnings(events[0]) == []
+    assert not {"offer_made", "pressure_language", "company_centric"} & signals(events[0])
