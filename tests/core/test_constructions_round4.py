@@ -840,3 +840,30 @@ def test_agent_lines_that_must_stay_quiet(
     events = play(detector, policy_book, language, [("agent", text)])
     assert warnings(events[0]) == []
     assert not {"offer_made", "pressure_language", "company_centric"} & signals(events[0])
+
+
+@pytest.mark.parametrize(
+    ("language", "context", "line"),
+    [
+        ("en", "no", "That's completely fine. Are you sure there's nothing else I can help with?"),
+        ("en", "no", "No problem. I'd really recommend turning off auto-play, it saves data."),
+        ("en", "no", "Of course. Let me just check your usage so you can keep an eye on it."),
+        ("en", "cancel", "Sorry to see you go. Before you go, can I confirm your email?"),
+        ("en", "cancel", "Understood. Have you got your PAC code yet, or shall I send it now?"),
+        ("ja", "no", "承知しました。では、現在のプランのままで継続いたします。"),
+        ("ja", "cancel", "かしこまりました。念のため、解約日は今月末でよろしいでしょうか。"),
+    ],
+)
+def test_service_after_a_no_or_a_cancellation_stays_quiet(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, context: str, line: str
+) -> None:
+    before = (
+        OFFER_THEN_NO[language]
+        if context == "no"
+        else {
+            "en": [("customer", "I want to close my account, I'm moving to another network")],
+            "ja": [("customer", "解約したいんです。他社に乗り換えるので")],
+        }[language]
+    )
+    events = play(detector, policy_book, language, [*before, ("agent", line)])
+    assert warnings(events[-1]) == []
