@@ -867,3 +867,70 @@ def test_service_after_a_no_or_a_cancellation_stays_quiet(
     )
     events = play(detector, policy_book, language, [*before, ("agent", line)])
     assert warnings(events[-1]) == []
+
+
+# -- a third batch: Kansai and indirect pushes, pitch frames, loss and scarcity ----------
+
+
+@pytest.mark.parametrize(
+    ("context", "line", "rule", "fires"),
+    [
+        ("ja_no", "そないおっしゃらんと、ほんまにええプランですから", "push_after_no", True),
+        ("en_no", "honestly, it'd be silly not to at that price", "push_after_no", True),
+        (
+            "en_cancel",
+            "I hear you. What if I bumped you up to fibre for the same price?",
+            "pitch_during_cancellation",
+            True,
+        ),
+        (
+            "en_cancel",
+            "I hear you. What if I process the cancellation for you today?",
+            "pitch_during_cancellation",
+            False,
+        ),
+        ("ja_none", "残り数台限りなので、お早めにご決断を", "pressure_language", True),
+        ("ja_none", "お早めにご連絡いただければ、すぐ対応いたします", "pressure_language", False),
+        (
+            "en_none",
+            "if you don't sign up today you'll lose the discount",
+            "pressure_language",
+            True,
+        ),
+        (
+            "en_none",
+            "this is a one-time offer, it won't come round again",
+            "pressure_language",
+            True,
+        ),
+        (
+            "en_none",
+            "don't worry, you won't lose your number when you switch",
+            "pressure_language",
+            False,
+        ),
+        (
+            "en_none",
+            "the engineer won't be back until Friday, I'm afraid",
+            "pressure_language",
+            False,
+        ),
+        (
+            "en_none",
+            "Hi, it's Nova Mobile, we'd love to move you onto our fibre plan today",
+            "pitch_before_needs",
+            True,
+        ),
+    ],
+)
+def test_fresh_phrasings_third_batch(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    context: str,
+    line: str,
+    rule: str,
+    fires: bool,
+) -> None:
+    language = context[:2]
+    events = play(detector, policy_book, language, [*CONTEXTS[context], ("agent", line)])
+    assert (rule in warnings(events[-1])) is fires
