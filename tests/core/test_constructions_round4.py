@@ -911,6 +911,12 @@ def test_service_after_a_no_or_a_cancellation_stays_quiet(
         ),
         (
             "en_none",
+            "if the annual term ends early you'd just lose the discount for the months left",
+            "pressure_language",
+            False,
+        ),
+        (
+            "en_none",
             "the engineer won't be back until Friday, I'm afraid",
             "pressure_language",
             False,
