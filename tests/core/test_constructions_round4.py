@@ -940,3 +940,28 @@ def test_fresh_phrasings_third_batch(
     language = context[:2]
     events = play(detector, policy_book, language, [*CONTEXTS[context], ("agent", line)])
     assert (rule in warnings(events[-1])) is fires
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "kind"),
+    [
+        ("en", "I'm finding the bill hard to justify these days", "downsell"),
+        ("en", "my contract's coming to an end next month, what are my options?", "upsell"),
+        ("ja", "解約の手続きをお願いしたいんですが", "retention"),
+    ],
+)
+def test_moments_said_another_way_show_their_card(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, kind: str
+) -> None:
+    greeting = (
+        "Nova Mobile, how can I help?" if language == "en" else "ノヴァモバイルでございます。"
+    )
+    events = play(detector, policy_book, language, [("agent", greeting), ("customer", text)])
+    assert kind in [e.kind for e in events[1] if isinstance(e, Suggestion)]
+
+
+def test_asking_about_a_cancellations_terms_is_no_intent(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", "解約の条件だけ確認したいんです")])
+    assert "cancel_intent" not in signals(events[0])
