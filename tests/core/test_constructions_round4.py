@@ -965,3 +965,50 @@ def test_asking_about_a_cancellations_terms_is_no_intent(
 ) -> None:
     events = play(detector, policy_book, "ja", [("customer", "解約の条件だけ確認したいんです")])
     assert "cancel_intent" not in signals(events[0])
+
+
+BOUGHT: dict[str, list[Turn]] = {
+    "en_plan": [
+        ("customer", "my data runs out every month"),
+        ("agent", "what do you use it for?"),
+        ("customer", "streaming on the bus"),
+        ("agent", "the 50 GB plan would sort that, 4,480 a month, want it?"),
+        ("customer", "yes, switch me over"),
+    ],
+    "ja_plan": [
+        ("customer", "毎月ギガが足りないんです"),
+        ("agent", "どんな使い方が多いですか。"),
+        ("customer", "動画が多いです"),
+        ("agent", "50ギガプランが月4480円でございます。いかがですか。"),
+        ("customer", "じゃあそれでお願いします"),
+    ],
+    "en_home": [
+        ("customer", "our home internet is really slow at night"),
+        ("agent", "how many of you are online in the evening?"),
+        ("customer", "four of us"),
+        ("agent", "fibre would fix that, 5,180 a month, shall I switch you?"),
+        ("customer", "yes please"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("bought", "line", "unrelated"),
+    [
+        ("en_plan", "great, done. and a mesh router for your home wifi, 550 a month?", True),
+        ("en_plan", "great, done. device protection is 700 a month if you'd like it?", False),
+        (
+            "ja_plan",
+            "ありがとうございます。ご自宅用にメッシュWi-Fiも月550円でいかがでしょうか。",
+            True,
+        ),
+        ("en_home", "done. and device protection for your phone, 700 a month, want that?", True),
+        ("en_home", "done. a mesh router carries that speed to every room, 550, want one?", False),
+    ],
+)
+def test_an_add_on_after_a_plan_fits_its_line(
+    detector: SignalDetector, policy_book: PolicyBook, bought: str, line: str, unrelated: bool
+) -> None:
+    language = bought[:2]
+    events = play(detector, policy_book, language, [*BOUGHT[bought], ("agent", line)])
+    assert ("unrelated_cross_sell" in warnings(events[-1])) is unrelated
