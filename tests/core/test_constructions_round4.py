@@ -1012,3 +1012,21 @@ def test_an_add_on_after_a_plan_fits_its_line(
     language = bought[:2]
     events = play(detector, policy_book, language, [*BOUGHT[bought], ("agent", line)])
     assert ("unrelated_cross_sell" in warnings(events[-1])) is unrelated
+
+
+@pytest.mark.parametrize(
+    ("reply", "no"),
+    [
+        ("hmm, I'm not convinced", True),
+        ("probably not, to be honest", True),
+        ("I doubt it, I'm fine as I am", True),
+        ("I'm not sure I follow, what's the price again?", False),
+    ],
+)
+def test_doubt_after_an_offer_is_a_no(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str, no: bool
+) -> None:
+    turns = [*OFFER_THEN_NO["en"][:4], ("customer", reply)]
+    events = play(detector, policy_book, "en", turns)
+    assert ("refusal" in signals(events[4])) is no
+
