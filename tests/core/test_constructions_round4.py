@@ -1030,3 +1030,36 @@ def test_doubt_after_an_offer_is_a_no(
     events = play(detector, policy_book, "en", turns)
     assert ("refusal" in signals(events[4])) is no
 
+
+@pytest.mark.parametrize(
+    ("context", "line", "rule", "fires"),
+    [
+        ("ja_none", "この価格は本日までとなっております", "pressure_language", True),
+        ("ja_none", "ご利用は今月末までとなっております", "pressure_language", False),
+        (
+            "en_none",
+            "I'd strongly advise locking it in today, prices go up next month",
+            "pressure_language",
+            True,
+        ),
+        ("en_none", "the price went up last month, I'm afraid", "pressure_language", False),
+        (
+            "en_none",
+            "my manager will be on my back if I don't get this one",
+            "company_centric",
+            True,
+        ),
+        ("en_none", "my manager will call you back about the refund", "company_centric", False),
+    ],
+)
+def test_fresh_phrasings_fourth_batch(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    context: str,
+    line: str,
+    rule: str,
+    fires: bool,
+) -> None:
+    language = context[:2]
+    events = play(detector, policy_book, language, [*CONTEXTS[context], ("agent", line)])
+    assert (rule in warnings(events[-1])) is fires
