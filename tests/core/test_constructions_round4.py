@@ -1045,6 +1045,12 @@ def test_doubt_after_an_offer_is_a_no(
         ("en_none", "the price went up last month, I'm afraid", "pressure_language", False),
         (
             "en_none",
+            "your discount ends, so the price goes up next month",
+            "pressure_language",
+            False,
+        ),
+        (
+            "en_none",
             "Sorted, it's live from today, data back in a few minutes.",
             "pressure_language",
             False,
