@@ -1036,6 +1036,10 @@ def test_doubt_after_an_offer_is_a_no(
     [
         ("ja_none", "この価格は本日までとなっております", "pressure_language", True),
         ("ja_none", "ご利用は今月末までとなっております", "pressure_language", False),
+        ("ja_none", "料金は月末までにお支払いください", "pressure_language", False),
+        ("ja_none", "今月の残りはわずかですね、0.3ギガです", "pressure_language", False),
+        ("ja_none", "今ご契約されているプランは20ギガですね", "pressure_language", False),
+        ("ja_none", "残りわずか3台となっております", "pressure_language", True),
         (
             "en_none",
             "I'd strongly advise locking it in today, prices go up next month",
