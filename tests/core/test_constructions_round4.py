@@ -1055,6 +1055,12 @@ def test_doubt_after_an_offer_is_a_no(
         ),
         (
             "en_none",
+            "The price went up in April for everyone, I'm afraid.",
+            "pressure_language",
+            False,
+        ),
+        (
+            "en_none",
             "Sorted, it's live from today, data back in a few minutes.",
             "pressure_language",
             False,
