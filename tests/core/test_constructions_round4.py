@@ -1085,3 +1085,21 @@ def test_fresh_phrasings_fourth_batch(
     language = context[:2]
     events = play(detector, policy_book, language, [*CONTEXTS[context], ("agent", line)])
     assert (rule in warnings(events[-1])) is fires
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "can you put me on fibre? I've decided"),
+        ("ja", "光にしよう思てるんですわ"),
+        ("ja", "使い放題プランに変更したいんですけど"),
+    ],
+)
+def test_a_callers_own_decision_opens_the_add_on_moment(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    greeting = (
+        "Nova Mobile, how can I help?" if language == "en" else "ノヴァモバイルでございます。"
+    )
+    events = play(detector, policy_book, language, [("agent", greeting), ("customer", text)])
+    assert "cross_sell" in [e.kind for e in events[1] if isinstance(e, Suggestion)]
