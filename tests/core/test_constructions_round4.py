@@ -1103,3 +1103,40 @@ def test_a_callers_own_decision_opens_the_add_on_moment(
     )
     events = play(detector, policy_book, language, [("agent", greeting), ("customer", text)])
     assert "cross_sell" in [e.kind for e in events[1] if isinstance(e, Suggestion)]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("ja", "お支払いは今月末までにお願いいたします。"),
+        ("ja", "工事は明日の午前中に伺います。"),
+        ("ja", "本日中に折り返しご連絡いたします。"),
+        ("ja", "今ご利用中の20ギガプランのままで問題ございません。"),
+        ("ja", "残りのデータは1.2ギガでございます。"),
+        ("ja", "会社としても今回の障害は重く受け止めております。"),
+        ("ja", "弊社の不手際で、大変申し訳ございませんでした。"),
+        ("ja", "解約の場合、違約金はかかりません。"),
+        ("ja", "お試し期間中でしたら、無料で解約できます。"),
+        ("ja", "この際ですので、パスワードも変更しておくと安心です。"),
+        ("ja", "一度ルーターの再起動をお試しいただけますか。"),
+        ("ja", "今のうちにバックアップを取っておいてください。"),
+        ("ja", "ご検討いただけますと幸いです。資料はメールでお送りします。"),
+        ("en", "Your payment is due by the end of the month."),
+        ("en", "The engineer will be there tomorrow morning."),
+        ("en", "I'll call you back today with an update."),
+        ("en", "You'll keep your number when you switch, nothing to lose there."),
+        ("en", "We're offering a credit for the outage, it's already on your account."),
+        ("en", "Have you tried restarting the router?"),
+        ("en", "While I have you, is this still the best number to reach you?"),
+        ("en", "What if we try a different channel on the router?"),
+        ("en", "Are you sure you're happy for me to close the account today?"),
+        ("en", "Our team is behind on repairs this week, I'm sorry."),
+        ("en", "The price went up in April for everyone, I'm afraid."),
+    ],
+)
+def test_service_lines_that_look_like_selling_stay_quiet(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str
+) -> None:
+    events = play(detector, policy_book, language, [("agent", text)])
+    assert warnings(events[0]) == []
+    assert not {"offer_made", "pressure_language", "company_centric"} & signals(events[0])
