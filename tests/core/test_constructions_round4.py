@@ -1140,3 +1140,19 @@ def test_service_lines_that_look_like_selling_stay_quiet(
     events = play(detector, policy_book, language, [("agent", text)])
     assert warnings(events[0]) == []
     assert not {"offer_made", "pressure_language", "company_centric"} & signals(events[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "renewal"),
+    [
+        ("I did see the renewal's in January", True),
+        ("the renewal is due next month, isn't it?", True),
+        ("I'm not worried about the renewal", False),
+    ],
+)
+def test_the_renewal_said_as_a_date_is_renewal_timing(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, renewal: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("renewal_timing" in signals(events[0])) is renewal
+
