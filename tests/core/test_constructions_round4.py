@@ -1156,3 +1156,30 @@ def test_the_renewal_said_as_a_date_is_renewal_timing(
     events = play(detector, policy_book, "en", [("customer", text)])
     assert ("renewal_timing" in signals(events[0])) is renewal
 
+
+@pytest.mark.parametrize(
+    ("language", "text", "signal", "heard"),
+    [
+        ("en", "I need something faster for video calls", "speed_complaint", True),
+        ("en", "I'd like a faster refund next time", "speed_complaint", False),
+        (
+            "en",
+            "my son's starting school and I want to get him a phone on my account",
+            "life_change",
+            True,
+        ),
+        ("en", "hang on, I'll put him on the phone", "life_change", False),
+        ("ja", "在宅になるので、速いほうがいいかなって", "speed_complaint", True),
+        ("ja", "もっと速い回線にしたいんです", "speed_complaint", True),
+    ],
+)
+def test_wanting_speed_and_a_family_member_on_the_account(
+    detector: SignalDetector,
+    policy_book: PolicyBook,
+    language: str,
+    text: str,
+    signal: str,
+    heard: bool,
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert (signal in signals(events[0])) is heard
