@@ -1183,3 +1183,21 @@ def test_wanting_speed_and_a_family_member_on_the_account(
 ) -> None:
     events = play(detector, policy_book, language, [("customer", text)])
     assert (signal in signals(events[0])) is heard
+
+
+@pytest.mark.parametrize(
+    ("text", "signal", "heard"),
+    [
+        ("容量が全然足りひんのですわ", "usage_limit", True),
+        ("今月いっぱいで契約を終わりにしたいのですが", "cancel_intent", True),
+        ("契約が終わりになったら、どうなりますか", "cancel_intent", False),
+        ("もう解約しよかな思てんねん", "cancel_intent", True),
+        ("ほんまええ加減にしてや、三日もつながらへんねんで", "anger", True),
+    ],
+)
+def test_kansai_and_keigo_customer_moments(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, signal: str, heard: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert (signal in signals(events[0])) is heard
+
