@@ -1201,3 +1201,23 @@ def test_kansai_and_keigo_customer_moments(
     events = play(detector, policy_book, "ja", [("customer", text)])
     assert (signal in signals(events[0])) is heard
 
+
+@pytest.mark.parametrize(
+    ("text", "signal", "heard"),
+    [
+        ("the data never lasts me the month", "usage_limit", True),
+        ("the connection is dreadful upstairs", "speed_complaint", True),
+        ("the weather is dreadful today", "speed_complaint", False),
+        ("money's a bit tight at the moment", "price_objection", True),
+        ("time's a bit tight, can we be quick?", "price_objection", False),
+        ("we've just had twins", "life_change", True),
+        ("I have a question about my bill", "life_change", False),
+        ("I had a look at the app", "life_change", False),
+    ],
+)
+def test_more_plain_english_moments(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, signal: str, heard: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert (signal in signals(events[0])) is heard
+
