@@ -1,11 +1,13 @@
-"""What ending a finished sentence at a shorter pause costs in accuracy.
+"""What the earlier endpoint costs in accuracy: early finals at the first pause, and a
+finished sentence ending its utterance at a shorter pause.
 
-``vad.sentence_end_ms`` closes an utterance sooner when its early final ends a sentence,
-so some turns that used to be one utterance become two (a sentence, a pause, another
-sentence). This runs the dense calls of ``bench.dense`` through the real recognition
-stage (Silero, the segmenter, the engine and faster-whisper, ``config.toml``), once per
-setting, and compares every turn's finals, joined, with the turn table's text: word
-error rate (English) and character error rate (Japanese), and utterances per turn.
+``vad.pause_ms`` starts the early final before the pad after the speech is heard (decoded
+as silence instead); ``vad.sentence_end_ms`` closes an utterance sooner when its early
+final ends a sentence, so some turns that used to be one utterance become two. This runs
+the dense calls of ``bench.dense`` through the real recognition stage (Silero, the
+segmenter, the engine and faster-whisper, ``config.toml``), once per setting
+(``SETTINGS``), and compares every turn's finals, joined, with the turn table's text:
+word error rate (English), character error rate (Japanese), and utterances per turn.
 
 The cut is a function of the audio and the early finals' text, never of decode speed
 (the stream holds its audio until a sentence end is decided), so the audio is pushed as
@@ -39,6 +41,9 @@ from bench.common import REPO, error_counts
 from bench.dense import RATE, SPEAKERS, make_calls
 
 CHUNK = RATE // 10  # 100 ms pushes, as replay sends
+SETTINGS = ((200, 0), (64, 0), (64, 300))
+"""(vad.pause_ms, vad.sentence_end_ms): early finals once the whole pad is heard and no
+sentence ends (the earlier default); early finals at the first 64 ms of pause; both."""
 
 
 async def recognise(
@@ -120,10 +125,11 @@ def main() -> int:
             folder = Path(tmp) / str(i)
             folder.mkdir()
             calls += make_calls(1, a.seconds, folder, seed=a.seed + i)
-        for sentence_end_ms in (0, base.vad.sentence_end_ms or 300):
-            cfg = replace(base, vad=replace(base.vad, sentence_end_ms=sentence_end_ms))
-            row = asyncio.run(measure(cfg, calls))
-            print(json.dumps({"sentence_end_ms": sentence_end_ms, "calls": a.calls, **row}))
+        for pause_ms, sentence_end_ms in SETTINGS:
+            vad = replace(base.vad, pause_ms=pause_ms, sentence_end_ms=sentence_end_ms)
+            row = asyncio.run(measure(replace(base, vad=vad), calls))
+            print(json.dumps({"pause_ms": pause_ms, "sentence_end_ms": sentence_end_ms,
+                              "calls": a.calls, **row}))  # fmt: skip
     return 0
 
 
