@@ -127,7 +127,19 @@ def interpret(
     ):
         out.remove(priced)
         del by["price_objection"]
-    added, decided = _customer_acts(final, by, state, catalog, language)
+    # the model's yes on words whose rules hear only a soft no (「あー、大丈夫です。追加で
+    # 買います」 to an offer: the top-up, not the offer) is the model mistaking the no
+    model_yes = by.get("agreement")
+    if (
+        model_yes is not None
+        and model_yes.rule_id.startswith("model.")
+        and "cue.soft_no" in by
+        and "cue.yes" not in by
+        and state.phase in _OPEN
+    ):
+        out.remove(model_yes)
+        del by["agreement"]
+    added, decided = _customer_acts(final, by, state, catalog, language, held)
     return out + added, decided
 
 
@@ -168,6 +180,17 @@ def _agent_acts(
     ):
         out.remove(model_offer)
         del by["offer_made"]
+    # "how is the connection treating you?" (「使い心地はいかがですか」): a question about
+    # the customer's own experience that names no product and no price is discovery
+    asking_how = (
+        "cue.question" in by
+        and "cue.topic" in by
+        and product is None
+        and named is None
+        and "cue.price" not in by
+    )
+    if asking_how and "offer_made" in by and not after_no:
+        out.remove(by.pop("offer_made"))
     # asking to confirm the terms of what was just taken (「1年間のご契約となりますが、
     # よろしいですか」) names nothing new: no offer
     confirming = (
@@ -205,7 +228,7 @@ def _agent_acts(
     if proposal is None and service is None and "cue.price" in by:
         proposal = by["cue.price"]  # a product with its price is put to the customer
     # (a sentence saying the customer has it, with no proposing frame, puts nothing)
-    if not offered and "cue.calm" not in by and not mine:
+    if not offered and not calm and not mine:
         # a named product or a word with a direction is a product; a generic word
         # ("plan", "deal") is one only outside a service act ("cancel your plan")
         strong = named is not None or (product is not None and bool(product.detail))
@@ -233,17 +256,6 @@ def _agent_acts(
             detail = product.detail if product is not None else ""
             out.append(_derived(final, "offer_made", OFFER_RULE, ev, detail))
             offered = True
-        elif (
-            after_no
-            and (service is None or proposal is not None)  # selling beside a service word
-            and "cue.calm" not in by
-            and (reask is not None or "pressure_language" in by or "company_centric" in by)
-        ):
-            # after a no, insisting, hurrying the decision or pleading the company's (or
-            # the agent's own) need is the offer made again
-            cue = reask or by.get("pressure_language") or by["company_centric"]
-            out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
-            offered = True
         elif after_no and strong and service is None and yours is None and product is not None:
             out.append(_derived(final, "offer_made", REASK_RULE, product.evidence, product.detail))
             offered = True
@@ -261,6 +273,19 @@ def _agent_acts(
             price = by["cue.price"]
             out.append(_derived(final, "offer_made", OFFER_RULE, price.evidence, ""))
             offered = True
+    if (
+        not offered
+        and after_no
+        and (service is None or proposal is not None)  # selling beside a service word
+        and "cue.calm" not in by
+        and (reask is not None or "pressure_language" in by or "company_centric" in by)
+    ):
+        # after a no, insisting, hurrying the decision or pleading the company's (or the
+        # agent's own) need is the offer made again, named or not ("shall I just set it
+        # up?", 「お手続きだけ進めておかれては」): what the customer has does not excuse it
+        cue = reask or by.get("pressure_language") or by["company_centric"]
+        out.append(_derived(final, "offer_made", REASK_RULE, cue.evidence, ""))
+        offered = True
     # a question about usage, budget, habits or problems is needs discovery; an offer put
     # as a question ("how about our light plan?") is an offer, not discovery
     asks = "cue.question" in by and "cue.topic" in by
@@ -346,6 +371,7 @@ def _customer_acts(
     state: CallState,
     catalog: Catalog,
     language: str,
+    held: frozenset[str] = frozenset(),
 ) -> tuple[list[SignalDetected], Decided | None]:
     out: list[SignalDetected] = []
     soft_no, yes, decision = by.get("cue.soft_no"), by.get("cue.yes"), by.get("cue.decision")
@@ -378,7 +404,8 @@ def _customer_acts(
             cue = yes or decision
             assert cue is not None
             out.append(_derived(final, "agreement", AGREEMENT_RULE, cue.evidence, ""))
-        return out, None
+        agreed = "agreement" in by or any(s.signal == "agreement" for s in out)
+        return out, (_chosen(final, state, catalog, language, held) if agreed else None)
     if decision is None or leaving or "refusal" in by or state.phase in ("retention", "care"):
         return out, None
     # a decision to buy needs something to buy: a product named, or the one last offered
@@ -394,6 +421,24 @@ def _customer_acts(
     if "agreement" not in by:
         out.append(_derived(final, "agreement", DECISION_RULE, decision.evidence, ""))
     return out, Decided(kind, product.product_id)
+
+
+def _chosen(
+    final: TranscriptFinal,
+    state: CallState,
+    catalog: Catalog,
+    language: str,
+    held: frozenset[str],
+) -> Decided | None:
+    """A yes that names its choice (「じゃあ、50ギガで」 after the unlimited plan and then
+    the 50 GB were put): the product named is what was taken, not the last one recorded."""
+    named = [p for p, _, _ in catalog.find_all_named(final.text, language)]
+    fresh = [p for p in named if p.product_id not in held]
+    last = state.last_offer
+    if len(fresh) != 1 or (last is not None and last.product_id == fresh[0].product_id):
+        return None
+    product = fresh[0]
+    return Decided("cross_sell" if product.kind == "option" else "upsell", product.product_id)
 
 
 def _span_of(final: TranscriptFinal, named: tuple[object, int, int]) -> Evidence:

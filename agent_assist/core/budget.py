@@ -3,7 +3,8 @@
 A customer who objected to the price and then chose a cheaper plan has decided: the
 moment for a related add-on is there, but only one that is not "a costly add-on" past
 what they asked for. Within a stated amount, the room left under it; without one, half
-of what the cheaper plan saves them (they keep most of the saving). Both the offer
+of what the cheaper plan saves them (they keep most of the saving), from their plan or,
+when it is not known, from the saving the agent quoted. Both the offer
 engine (which card to show) and compliance (which add-on is past the budget) use this
 one measure, so a card never leads the agent into a warning.
 """
@@ -28,6 +29,8 @@ def addon_allowance(state: CallState, catalog: Catalog, record_plan: str = "") -
         return room if room > 0 else None
     before_id = record_plan or next((p for p in state.own_plans if p != decided.product_id), "")
     before = catalog.get(before_id) if before_id else None
+    if before is None and state.saving_yen:
+        return state.saving_yen // 2  # the saving the agent quoted for the cheaper plan
     if (
         before is None
         or before.kind != "plan"

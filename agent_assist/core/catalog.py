@@ -52,6 +52,9 @@ class Product:
     """Words by which an agent names it, per language (lower-case for English)."""
     benefit: Localized
     """What it does for the customer, as a clause a script line can use (may be empty)."""
+    adds_line: bool = False
+    """An option that is itself a line (``adds_line = true``: a family line): add-ons for
+    its kind of line belong with it, as they do with a plan of that kind."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
             "accessory_of": frozenset(accessory),
             "needs": frozenset(_strings(raw.get("needs", []), f"{where}.needs", problems)),
             "needs_only": _related_by(raw, where, problems),
+            "adds_line": raw.get("adds_line", False) is True,
             "aliases": aliases,
             "benefit": (
                 _localized(raw["benefit"], f"{where}.benefit", problems) if "benefit" in raw else {}
@@ -276,6 +280,7 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
             needs_only=f["needs_only"],
             aliases=f["aliases"],
             benefit=f["benefit"],
+            adds_line=f["adds_line"],
         )
         for pid, f in fields.items()
     }

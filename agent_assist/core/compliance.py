@@ -86,6 +86,26 @@ class ComplianceChecker:
         said_kind: str = "",
     ) -> bool:
         kind, product_id, _ = offer
+        main = self.book.catalog.get(product_id)
+        if (
+            name == "budget_upsell"
+            and state.budget_stated
+            and said
+            and kind != "cross_sell"
+            and (main is None or main.kind == "plan")
+        ):
+            # a plan with an add-on put on top in the same breath ("the 20 GB plan saves
+            # you 1,000, and I'd add device protection at 700"): the add-on is pricier than
+            # what the customer asked for, before anything was decided
+            taken = {o.product_id for o in state.offers if o.outcome == "accepted"}
+            beside = self.book.catalog.find_all_named(said, self.language)
+            if any(
+                p.kind == "option"
+                and p.product_id not in taken
+                and not (self.customer is not None and self.customer.holds(p.product_id))
+                for p, _, _ in beside
+            ):
+                return True
         if name == "budget_upsell":
             # something pricier than the customer said they can pay for: a bigger plan or
             # an add-on on top; within a stated amount (the plan's price, or the monthly
@@ -132,12 +152,18 @@ class ComplianceChecker:
             decided = self.book.catalog.get(bought[-1].product_id) if bought else None
             if decided is None:
                 return False  # nothing decided that the add-on could be unrelated to
-            related = {decided.product_id} | (
-                decided.accessory_of if decided.kind == "option" else set()
-            )
             if product.needs_only:  # it fits only through a need the customer named
                 return not (product.needs & tags)
-            return not (product.needs & tags) and not (product.accessory_of & related)
+            if decided.kind == "option" and not decided.adds_line:
+                # an add-on after an add-on: related through a need named or as one of the
+                # same kind, not because both could sit on some line (security pack ->
+                # device protection); an option that is a line (a family line) takes the
+                # add-ons of its kind of line, as a plan does
+                return not (product.needs & tags) and product.family != decided.family
+            if decided.kind == "option":
+                shared = product.accessory_of & decided.accessory_of
+                return not (product.needs & tags) and not shared
+            return not (product.needs & tags) and decided.product_id not in product.accessory_of
         return False
 
     def _tolerated(self, kind: str, phase_before: Phase, state: CallState) -> bool:
@@ -145,6 +171,9 @@ class ComplianceChecker:
         if kind != "downsell" or self._tolerated_downsells >= 1:
             return False
         declined = [o for o in state.offers if o.outcome == "declined"]
+        # the no was to a cheaper offer already: another cheaper one is the second
+        if declined and declined[-1].kind == "downsell":
+            return False
         after_price_no = bool(declined) and declined[-1].declined_on_price
         price_reason_to_leave = phase_before == "retention" and state.budget_stated
         if not (after_price_no or price_reason_to_leave):

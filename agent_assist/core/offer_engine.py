@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from agent_assist.core.acts import REASK_RULE
 from agent_assist.core.budget import addon_allowance
 from agent_assist.core.catalog import Product
 from agent_assist.core.customer import CustomerContext
@@ -145,6 +146,14 @@ class OfferEngine:
             prices = [n[0].monthly_price for n in plans]
             pick = max(prices) if worded.detail == "upsell" else min(prices)
             product = next(n[0] for n in plans if n[0].monthly_price == pick)
+        # the offer made again without its name ("shall I just set it up?") is the offer
+        # the customer refused, not whatever card is on screen now
+        worded = by_name.get("offer_made")
+        if product is None and worded is not None and worded.rule_id == REASK_RULE:
+            refused = next((o for o in reversed(state.offers) if o.outcome == "declined"), None)
+            if refused is not None and refused.product_id:
+                again = self.catalog.get(refused.product_id)
+                return (refused.kind, again.product_id if again else "", "")
         current = self._valid_current(final.t_ms)
         sid = ""
         if current is not None and current.kind != "retention":

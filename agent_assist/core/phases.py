@@ -118,6 +118,9 @@ class CallState:
     budget_yen: int | None = None
     """The monthly amount the customer named with a price objection ("about 2,000 a
     month"), when they named one: an offer within it is not past the budget."""
+    saving_yen: int | None = None
+    """The monthly saving the agent quoted with a cheaper offer ("saves you 1,000 a
+    month", 今より1500円お安く), for calls where the customer's plan is not known."""
     own_plans: list[str] = field(default_factory=list)
     """Plans the customer said they have ("I'm on the light plan"), for calls without a
     record: offers are judged up or down from them."""
@@ -166,6 +169,8 @@ class CallState:
                     self.budget_yen = stated_amount(s.evidence.text) or self.budget_yen
             if s.speaker == "agent" and s.signal == "needs_question":
                 self.needs_asked = True
+            if s.speaker == "agent" and s.signal in ("offer_made", "downsell_offer"):
+                self.saving_yen = quoted_saving(s.evidence.text) or self.saving_yen
         ordered = sorted(batch, key=lambda s: _order(f"{s.speaker}:{s.signal}"))
         changes: list[PhaseChanged] = []
         on_price = bool({"customer:price_objection", "customer:competitor_mention"} & set(names))
@@ -196,7 +201,25 @@ class CallState:
         on_price: bool,
     ) -> None:
         """In retention and care an offer opens no phase, yet it is an offer all the same:
-        recorded, so that the customer's no to it is a no (and a re-ask a push)."""
+        recorded, so that the customer's no to it is a no (and a re-ask a push). While an
+        offer is open, another product put ("unlimited… then the 20 GB is within that")
+        is the offer now open: a yes takes it."""
+        offered_now = {"agent:offer_made", "agent:downsell_offer"} & set(names)
+        last_open = self.last_offer
+        if (
+            self.phase == "offer_open"
+            and not changes
+            and batch
+            and offered_now
+            and offer[1]
+            and last_open is not None
+            and last_open.outcome == "open"
+            and last_open.product_id != offer[1]
+        ):
+            self.offers.append(
+                OfferRecord(batch[0].t_ms, offer[0], offer[1], suggestion_id=offer[2])
+            )
+            return
         if self.phase not in ("retention", "care") or changes or not batch:
             return
         offered = {"agent:offer_made", "agent:downsell_offer"} & set(names)
@@ -290,6 +313,11 @@ class CallState:
         ):
             # the customer's own decision: what they chose becomes the accepted offer
             self.offers.append(OfferRecord(t_ms, offer[0], offer[1], outcome="accepted"))
+        elif to_phase == "accepted" and offer[1] and self.offers[-1].product_id != offer[1]:
+            # a yes that names another product than the last one put takes the one named
+            chosen = next((o for o in reversed(self.offers) if o.product_id == offer[1]), None)
+            record = OfferRecord(t_ms, offer[0], offer[1]) if chosen is None else chosen
+            self.offers.append(replace(record, t_ms=t_ms, outcome="accepted"))
         elif to_phase in ("declined", "accepted") and self.offers:
             last = self.offers[-1]
             outcome = "declined" if to_phase == "declined" else "accepted"
@@ -315,13 +343,15 @@ class CallState:
         last = self.last_offer
         if last is not None and last.outcome == "declined" and phase in ("retention", "care"):
             found.add("declined")
-        # a re-ask (an offer naming nothing new) does not undo the no before it: until the
-        # customer says yes, what follows is still after that no
+        # a re-ask (an offer naming nothing new, or the refused product again) does not
+        # undo the no before it: until the customer says yes, what follows is after it
         if (
             phase == "offer_open"
             and last is not None
-            and not last.product_id
-            and any(o.outcome == "declined" for o in self.offers[:-1])
+            and any(
+                o.outcome == "declined" and (not last.product_id or o.product_id == last.product_id)
+                for o in self.offers[:-1]
+            )
         ):
             found.add("declined")
         if "retention" in found:
@@ -332,20 +362,127 @@ class CallState:
         return sum(1 for o in self.offers if o.kind == "downsell")
 
 
-_AMOUNT = re.compile(r"(\d[\d,]*)(?:\.\d+)?\s*(千|k\b)?")
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(千|k\b|grand\b|thousand\b)?")
+
+_UNIT_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+)
+_TEN_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety"
+_UNITS = {w: i for i, w in enumerate(_UNIT_WORDS.split(" "))}
+_TENS = {w: 10 * i for i, w in enumerate(_TEN_WORDS.split(" "), start=2)}
+_SCALES = {"hundred": 100, "thousand": 1000, "grand": 1000}
+_NUMBER_WORD = re.compile(
+    r"\b(?:"
+    + "|".join([*_UNITS, *_TENS, *_SCALES, "and", "a", "half"])
+    + r")\b(?:[\s-]+|(?=[^\w\s])|$)",
+    re.IGNORECASE,
+)
+_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_KANJI_NUMBER = re.compile(r"[〇一二三四五六七八九十百千]+")
+
+
+def _english_run(words: list[str]) -> str | None:
+    """One run of number words as digits: arithmetic when it has a scale ("three and a
+    half thousand" 3500, "eleven hundred" 1100), else the pieces said one after another,
+    as prices are read out ("four four eighty" 4480, "five fifty" 550, "twenty five" 25)."""
+    words = [w for w in words if w]
+    while words and words[-1] in ("and", "a", "half"):
+        words.pop()
+    while words and words[0] in ("and", "a", "half"):
+        words.pop(0)
+    if not words:
+        return None
+    if any(w in _SCALES for w in words):
+        total, part = 0.0, 0.0
+        for i, w in enumerate(words):
+            if w in _UNITS:
+                part += _UNITS[w]
+            elif w in _TENS:
+                part += _TENS[w]
+            elif w == "half" and i > 0 and words[i - 1] == "a":
+                part += 0.5
+            elif w == "hundred":
+                part = (part or 1) * 100
+            elif w in ("thousand", "grand"):
+                total += (part or 1) * 1000
+                part = 0
+        return str(int(total + part))
+    pieces: list[str] = []
+    for w in words:
+        if w in _UNITS and pieces and pieces[-1].endswith("0") and len(pieces[-1]) == 2:
+            pieces[-1] = str(int(pieces[-1]) + _UNITS[w])  # "forty five"
+        elif w in _UNITS:
+            pieces.append(str(_UNITS[w]))
+        elif w in _TENS:
+            pieces.append(str(_TENS[w]))
+        else:
+            return None  # "and" / "a" inside a run with no scale: not one number
+    return "".join(pieces)
+
+
+def spoken_numbers(text: str) -> str:
+    """The text with numbers said in words written as digits, for reading amounts only
+    (a run's trailing "a" / "and" goes with it):
+    English number words (one run at a time) and Japanese kanji numerals (四千 4000,
+    三千五百 3500, 千 1000)."""
+    out: list[str] = []
+    pos = 0
+    for m in re.finditer(r"(?:" + _NUMBER_WORD.pattern + r")+", text, re.IGNORECASE):
+        run = [w.lower() for w in re.split(r"[\s-]+", m.group(0)) if w]
+        digits = _english_run(run)
+        if digits is None or not any(w not in ("and", "a", "half") for w in run):
+            continue
+        out += [text[pos : m.start()], digits, " " if m.group(0)[-1:].isspace() else ""]
+        pos = m.end()
+    text = "".join(out) + text[pos:]
+    return _KANJI_NUMBER.sub(lambda m: str(_kanji_value(m.group(0))), text)
+
+
+def _kanji_value(numeral: str) -> int:
+    total, digit = 0, 0
+    for c in numeral:
+        if c in _KANJI_DIGITS:
+            digit = digit * 10 + _KANJI_DIGITS[c]
+        else:
+            total += (digit or 1) * {"十": 10, "百": 100, "千": 1000}[c]
+            digit = 0
+    return total + digit
+
+
+_SAVING = re.compile(
+    r"(?:save|saves|saving|down|off|less|cheaper|lower)\s+(?:you\s+|by\s+|of\s+)?(?:about\s+)?"
+    r"[¥$]?(\d[\d,]*)"
+    r"|[¥$]?(\d[\d,]*)\s*(?:yen\s*)?(?:a month\s*)?(?:less|off|cheaper|lower|saving)"
+    r"|(\d[\d,]*)\s*円\s*(?:ほど|くらい|ぐらい|程度|も)?\s*(?:お?安く|お?安い|引き|割引|下が|節約|お得)",
+    re.IGNORECASE,
+)
+
+
+def quoted_saving(text: str) -> int | None:
+    """The monthly saving an agent quotes with a cheaper offer ("would save you a thousand
+    a month", "1,500 less", 「今より1500円お安くなります」), if any."""
+    folded = spoken_numbers(unicodedata.normalize("NFKC", text))
+    found = [
+        int(next(g for g in m.groups() if g).replace(",", "")) for m in _SAVING.finditer(folded)
+    ]
+    found = [v for v in found if 100 <= v <= 10_000]
+    return max(found) if found else None
 
 
 def stated_amount(text: str) -> int | None:
-    """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい), if any: the
-    largest number that reads as yen (300 to 30,000)."""
-    folded = unicodedata.normalize("NFKC", text)
+    """The monthly amount in a budget ("about 2,000 a month", 月3千円くらい, "four grand
+    tops", 四千円まで), if any: the largest number that reads as yen (300 to 30,000)."""
+    folded = spoken_numbers(unicodedata.normalize("NFKC", text))
+    # digits read out one by one and written apart by recognition: "5-1-8-0", "5 1 8 0"
+    folded = re.sub(r"\b\d(?:[- ]\d){2,4}\b", lambda m: re.sub(r"[- ]", "", m.group(0)), folded)
     amounts = []
     for m in _AMOUNT.finditer(folded):
-        value = int(m.group(1).replace(",", "") or 0)
+        value = float(m.group(1).replace(",", "") or 0)
         if m.group(2):
             value *= 1000
         if 300 <= value <= 30_000:
-            amounts.append(value)
+            amounts.append(int(value))
     return max(amounts) if amounts else None
 
 

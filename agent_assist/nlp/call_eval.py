@@ -63,9 +63,10 @@ WARNING_RULES = (
 HELD_OUT_FOLDERS = ("holdout", "holdout_asr")
 """The round's blind set under ``eval/calls/``, written from the definitions only:
 aggregates only, and skipped when absent."""
-DEVELOPMENT_FOLDERS = ("dev", "test", "round2", "dev_asr", "round2_asr")
+DEVELOPMENT_FOLDERS = ("dev", "test", "round2", "round3", "dev_asr", "round2_asr", "round3_asr")
 """Development sets (misses printed and read): ``test`` was blind in round 1, ``round2``
-(and its recognised twin ``round2_asr``) in round 2."""
+(and its recognised twin ``round2_asr``) in round 2, ``round3`` / ``round3_asr`` in
+round 3."""
 OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
 
 

@@ -269,10 +269,12 @@ def call_level_report(
         "Each call runs turn by turn through `CallSession` (signals, dialogue acts, phase, "
         "offers, compliance), as a live call does; matching is described in "
         "`agent_assist/nlp/call_eval.py`. `dev`, `test` (held out in round 1), `round2` "
-        "(held out in round 2) and `dev_asr` / `round2_asr` (the same calls spoken and "
-        "recognised) are development sets, read and printed with their misses; `holdout` "
-        "and `holdout_asr`, the blind set of the round (written from the definitions only), "
-        "show only their aggregates, and are skipped when absent.",
+        "(held out in round 2), `round3` (held out in round 3) and `dev_asr` / "
+        "`round2_asr` / `round3_asr` (the same calls spoken and recognised) are "
+        "development sets, read and printed with their misses; `holdout` and "
+        "`holdout_asr`, the blind set of the round (written from the definitions only, put "
+        "there at the end of a round), show only their aggregates, and are skipped when "
+        "absent.",
         "",
     ]
     all_results: list[CallResult] = []

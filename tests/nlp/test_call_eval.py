@@ -1,11 +1,12 @@
 """The call-level evaluation: the development calls through the live session path.
 
 Floors are what the product reaches on the development sets (dev; test, held out in
-round 1; round2 and its recognised twin round2_asr, held out in round 2; all read since)
-today, so a regression fails here. The held-out set (``eval/calls/holdout`` and
-``holdout_asr``, written by others from the definitions only) is
-only run for its aggregates, and the test checks that its report never names a call, and
-that its absence is reported, not an error.
+round 1; round2 and its recognised twin round2_asr, held out in round 2; round3 and
+round3_asr, held out in round 3; all read since) today, so a regression fails here. The
+held-out set (``eval/calls/holdout`` and ``holdout_asr``, the round's blind set written by
+others from the definitions only, put there at the end of a round) is only run for its
+aggregates, and the test checks that its report never names a call, and that its absence
+is reported, not an error.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ DEV = EVAL_CALLS / "dev"
 TEST = REPO / "eval" / "calls" / "test"
 ROUND2 = EVAL_CALLS / "round2"
 ROUND2_ASR = EVAL_CALLS / "round2_asr"
+ROUND3 = EVAL_CALLS / "round3"
+ROUND3_ASR = EVAL_CALLS / "round3_asr"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,8 @@ def dev_results(
 
 
 def test_the_sets_are_complete() -> None:
-    for folder, per_language in ((DEV, 15), (TEST, 45), (ROUND2, 40), (ROUND2_ASR, 40)):
+    sets = ((DEV, 15), (TEST, 45), (ROUND2, 40), (ROUND2_ASR, 40), (ROUND3, 40), (ROUND3_ASR, 40))
+    for folder, per_language in sets:
         for lang in ("en", "ja"):
             assert len(list(folder.glob(f"{lang}_*.toml"))) == per_language
 
@@ -98,6 +102,7 @@ def test_only_the_holdout_folder_is_aggregate_only(
     assert not any(stem in out for stem in stems)
     assert "### test, all: 90 calls" in out  # development: its misses may be printed
     assert "### round2, all: 80 calls" in out
+    assert "### round3, all: 80 calls" in out
     for name in HELD_OUT_FOLDERS:
         folder = EVAL_CALLS / name
         if folder.is_dir():  # the blind set: aggregates, never a call
@@ -141,9 +146,14 @@ def test_calls_can_run_without_punctuation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("folder", "compliance", "offers", "clean_share", "scorecard"),
-    [(ROUND2, 0.97, 0.86, 0.05, 0.97), (ROUND2_ASR, 0.78, 0.72, 0.05, 0.90)],
+    [
+        (ROUND2, 0.97, 0.86, 0.05, 0.97),
+        (ROUND2_ASR, 0.78, 0.72, 0.05, 0.90),
+        (ROUND3, 0.95, 0.85, 0.05, 0.97),
+        (ROUND3_ASR, 0.72, 0.68, 0.10, 0.82),
+    ],
 )
-def test_round2_floors(
+def test_later_rounds_floors(
     combined_detector: SignalDetector,
     policy_book: PolicyBook,
     config: Config,
