@@ -24,7 +24,7 @@ from tests.conftest import REPO
 
 SHARED_EVAL = REPO.parent / "shared" / "eval"
 PHRASES_PER_SIGNAL = 140
-SEEDS_PER_SIGNAL = 28
+SEEDS_PER_SIGNAL = 30
 
 
 def load_script(name: str) -> ModuleType:
