@@ -78,7 +78,7 @@ class AsrConfig:
     max_lag_s: float = 5.0
     """Queue wait of the oldest utterance above which the engine reports falling behind."""
     early_final: bool = True
-    """Start decoding after ``vad.speech_pad_ms`` of silence, before the endpoint is sure."""
+    """Start decoding after ``vad.pause_ms`` of silence, before the endpoint is sure."""
     catalog_vocabulary: bool = False
     """The catalogue's product names join each language's Whisper prompt (costs decode time)."""
     languages: dict[str, LanguageAsrConfig] = field(
@@ -93,7 +93,14 @@ class AsrConfig:
 class VadConfig:
     threshold: float = 0.5
     min_silence_ms: int = 500
+    """Silence that always closes an utterance."""
+    sentence_end_ms: int = 300
+    """A shorter silence that closes it once its early final is decoded and ends a sentence
+    (0: off); only for utterances of at least ``sentence_end_min_ms``."""
+    sentence_end_min_ms: int = 0
     speech_pad_ms: int = 200
+    pause_ms: int = 64
+    """Silence after which the early final starts (the pad's rest decoded as silence)."""
     min_speech_ms: int = 250
     max_utterance_s: float = 20.0
 
@@ -437,6 +444,11 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append("vad.threshold: must be between 0.05 and 0.95")
     if cfg.vad.min_silence_ms < 100:
         problems.append("vad.min_silence_ms: must be at least 100")
+    end = cfg.vad.sentence_end_ms
+    if end and not cfg.vad.speech_pad_ms <= end <= cfg.vad.min_silence_ms:
+        problems.append("vad.sentence_end_ms: 0 (off) or from speech_pad_ms to min_silence_ms")
+    if not 32 <= cfg.vad.pause_ms <= max(32, cfg.vad.speech_pad_ms):
+        problems.append("vad.pause_ms: from 32 ms (one VAD window) to speech_pad_ms")
     if not 2 <= cfg.vad.max_utterance_s <= 30:
         problems.append("vad.max_utterance_s: must be 2..30 (Whisper windows are 30 s)")
     if cfg.auth.session_hours < 1 or cfg.auth.link_minutes < 1:

@@ -191,6 +191,8 @@ def server_config(
         doc["cluster"].update(redis_url=args["redis_url"], worker_calls=1000)
     if args.get("partials") is not None:
         doc["partials"]["enabled"] = bool(args["partials"])
+    if args.get("sentence_end_ms") is not None:
+        doc["vad"]["sentence_end_ms"] = int(args["sentence_end_ms"])
     path = folder / name
     path.write_text(_toml(doc), encoding="utf-8")
     return path
@@ -383,6 +385,7 @@ def _drive(
         "missed_turns": missed,
         **percentiles(marks),
         "suggestions": len(marks["suggestion"]),
+        "suggestions_in_turn": in_turn(marks["suggestion"]),
         "server_cores": cpu / wall,
         "cpu_per_audio_s": cpu / (2 * audio_s),
         "peak_mb": sum(map(_proc_peak_mb, pids)),
@@ -412,6 +415,12 @@ def percentiles(marks: dict[str, list[float]]) -> dict[str, float]:
     }
 
 
+def in_turn(suggestion_latencies: list[float]) -> int:
+    """Suggestions that came while the customer was still speaking: the turn's first
+    sentence, ended on its own (``vad.sentence_end_ms``), carried the evidence."""
+    return sum(x < 0 for x in suggestion_latencies)
+
+
 def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One figure from several runs of the same set-up: latencies pooled turn by turn
     (a single call yields few suggestions; separate calls give the policy fresh state)."""
@@ -423,6 +432,7 @@ def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "missed_turns": sum(r["missed_turns"] for r in rows),
         **percentiles(marks),
         "suggestions": len(marks["suggestion"]),
+        "suggestions_in_turn": in_turn(marks["suggestion"]),
         "server_cores": sum(r["server_cores"] for r in rows) / len(rows),
         "max_level": max(r["max_level"] for r in rows),
         "final_wait_p95_s": max(r["final_wait_p95_s"] for r in rows),
@@ -494,8 +504,13 @@ def main() -> int:
     p.add_argument(
         "--frame-ms", type=int, help="audio per frame the clients send (replay: 100; phones: 20)"
     )
+    p.add_argument(
+        "--sentence-end-ms", type=int, help="vad.sentence_end_ms for the server (0: off)"
+    )
     a = p.parse_args()
     args: dict[str, Any] = {"profile": a.profile, "py_spy": a.py_spy, "degrade": not a.no_degrade}
+    if a.sentence_end_ms is not None:
+        args["sentence_end_ms"] = a.sentence_end_ms
     if a.frame_ms:
         args["frame_ms"] = a.frame_ms
     if a.decoders:
@@ -575,7 +590,8 @@ def single_lines(r: dict[str, Any], seconds: float) -> list[str]:
         f"{r['runs']} dense calls of {seconds:.0f} s, one at a time, each with other turns "
         "(`python -m bench.dense 1 --repeat N`), latencies pooled: "
         f"{r['customer_turns']} customer turns ({r['missed_turns']} lost), "
-        f"{r['suggestions']} suggestions.",
+        f"{r['suggestions']} suggestions ({r.get('suggestions_in_turn', 0)} while the customer "
+        "was still speaking: negative latencies, counted as they are).",
         "",
         "| turn end → final p50 / p95 / max s | → suggestion p50 / p95 / max s | "
         "suggestion after its final p50 / p95 s | cores | level | load |",

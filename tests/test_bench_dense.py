@@ -58,8 +58,11 @@ def test_runs_of_one_set_up_pool_their_latencies_turn_by_turn() -> None:
     assert got["runs"] == 2 and got["customer_turns"] == 3 and got["suggestions"] == 3
     assert got["suggestion_50_s"] == 0.7 and got["suggestion_100_s"] == 0.9
     assert got["final_50_s"] == 0.4 and got["max_level"] == 2
+    assert got["suggestions_in_turn"] == 0
     text = "\n".join(single_lines({**got, "after_final_50_s": 0.05, "after_final_95_s": 0.1}, 45))
-    assert "3 suggestions" in text and "| 0.70 / 0.88 / 0.90 |" in text
+    assert "3 suggestions (0 while" in text and "| 0.70 / 0.88 / 0.90 |" in text
+    early = pooled([row([0.3], [-0.4, 0.3], 0)])  # the turn's first sentence carried one
+    assert early["suggestions_in_turn"] == 1 and round(early["suggestion_50_s"], 2) == -0.05
     assert "**not met**" in text  # p50 0.7 s > 0.5 s
     fast = {**got, "suggestion_50_s": 0.45, "suggestion_95_s": 0.9}
     assert "**met**" in "\n".join(

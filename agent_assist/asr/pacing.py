@@ -1,12 +1,19 @@
-"""When the recognition stream asks the engine for interim work: pure decisions, no I/O.
+"""When the recognition stream asks the engine for interim work, and when a finished
+sentence may end an utterance early: pure decisions, no I/O.
 
 Partials and early finals cost decoder time that finals need more, so each is asked
 for only when it can still help: enough new speech since the last partial, none in
 flight, the engine not lagging, and the language known.
+
+A final can only come once its utterance is closed, and ``vad.min_silence_ms`` of
+silence is most of the wait from a customer's last word to the suggestion it triggers.
+A pause after a sentence that reads finished is most often the end of the turn, so the
+stream may close it sooner (``vad.sentence_end_ms``), with the early final it already has.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -38,3 +45,32 @@ def wants_early_final(p: Pacing, *, language_known: bool, lag_ms: int) -> bool:
 def same_span(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """An early guess is kept only when the utterance closed exactly where it was cut."""
     return a == b
+
+
+_FULL_STOPS = frozenset("。．.!！?？")
+_TRAILING_OFF = ("...", "…", "‥")
+_CLOSING_QUOTES = "」』)）\"'”’ "
+# polite sentence-final forms Whisper often leaves unpunctuated in Japanese
+_JA_FINAL_FORMS = re.compile(r"(です|ます|ました|ません|でした|ください)(よね|よ|ね|か)?$")
+
+
+def ends_sentence(text: str, language: str) -> bool:
+    """Whether recognised text reads as a finished sentence: it ends with a full stop,
+    question or exclamation mark (not an ellipsis, which trails off), or in Japanese with
+    a polite sentence-final form. A comma, a particle or a bare word is unfinished."""
+    t = text.rstrip().rstrip(_CLOSING_QUOTES)
+    if not t or t.endswith(_TRAILING_OFF):
+        return False
+    if t[-1] in _FULL_STOPS:
+        return True
+    return language == "ja" and _JA_FINAL_FORMS.search(t) is not None
+
+
+def ends_at_sentence(
+    *, after_ms: int, min_ms: int, silence_ms: int, utterance_ms: int, text: str, language: str
+) -> bool:
+    """Close an utterance ``silence_ms`` into its pause: ``after_ms`` of silence (0: never),
+    at least ``min_ms`` of utterance, and its early final reads finished."""
+    if not after_ms or silence_ms < after_ms or utterance_ms < min_ms:
+        return False
+    return ends_sentence(text, language)

@@ -37,6 +37,7 @@ class UtteranceSegmenter:
         self._stay_above = max(0.01, cfg.threshold - 0.15)
         self._silence_windows = max(1, cfg.min_silence_ms // WINDOW_MS)
         self._pad_windows = max(0, cfg.speech_pad_ms // WINDOW_MS)
+        self._pause_windows = max(1, min(self._pad_windows, cfg.pause_ms // WINDOW_MS))
         self._min_speech_windows = max(1, cfg.min_speech_ms // WINDOW_MS)
         self._max_windows = int(cfg.max_utterance_s * 1000) // WINDOW_MS
         self._preroll: deque[Samples] = deque(maxlen=self._pad_windows or 1)
@@ -74,30 +75,49 @@ class UtteranceSegmenter:
 
     def closing_span(self) -> tuple[int, int] | None:
         """(start_ms, end_ms) of the utterance as it will be cut if no more speech comes,
-        once that is knowable; checked at every window of a pause, so it copies nothing.
+        once a pause has begun (``vad.pause_ms``); checked at every window, copies nothing.
 
-        After ``speech_pad_ms`` of silence the kept audio no longer changes, so a decode
-        can start before the endpoint is confirmed (``min_silence_ms``).
+        The span ends ``speech_pad_ms`` after the last speech window, so it stays the same
+        through the pause and a decode can start before the endpoint is confirmed.
         """
-        if not self._current or self._silence_run < self._pad_windows:
+        if not self._current or self._silence_run < self._pause_windows:
             return None
-        keep = len(self._current) - (self._silence_run - self._pad_windows)
+        keep = self._kept_windows()
         if self._speech_windows < self._min_speech_windows or keep <= 0:
             return None
         return self._start_window * WINDOW_MS, (self._start_window + keep) * WINDOW_MS
 
     def peek_closing(self) -> UtteranceAudio | None:
-        """The utterance of ``closing_span`` with its audio (for an early final)."""
+        """The utterance of ``closing_span`` with its audio (for an early final).
+
+        Early in a pause the padding after the speech has not all arrived: its remaining
+        windows are digital silence, which the recogniser hears as the pause it is.
+        """
         span = self.closing_span()
         if span is None:
             return None
         keep = (span[1] - span[0]) // WINDOW_MS
+        frames = self._current[:keep]
+        missing = keep - len(frames)
+        if missing > 0:
+            frames = [*frames, np.zeros(missing * WINDOW, dtype=np.float32)]
         return UtteranceAudio(
             index=self._count + 1,
             start_ms=span[0],
             end_ms=span[1],
-            samples=np.concatenate(self._current[:keep]),
+            samples=np.concatenate(frames),
         )
+
+    def close_now(self) -> UtteranceAudio | None:
+        """Close the open utterance in its pause, before ``min_silence_ms`` (a finished
+        sentence); only once its padding has arrived, so the cut is ``closing_span``'s."""
+        if not self._current or self._silence_run < self._pad_windows:
+            return None
+        return self._close(trailing=self._silence_run)
+
+    def _kept_windows(self) -> int:
+        """Windows of the open utterance kept if it closed now: up to the pad after speech."""
+        return len(self._current) - self._silence_run + self._pad_windows
 
     def push(self, audio: Samples, probs: Samples) -> list[UtteranceAudio]:
         done: list[UtteranceAudio] = []

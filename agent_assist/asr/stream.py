@@ -9,9 +9,11 @@ Per channel the stream owns a resampler to 16 kHz (soxr), a VAD stream, the utte
 segmenter and the stabiliser. A closed utterance goes to the shared engine at once (so
 it can be batched with other channels' utterances) and joins one queue; finals come out
 in that order. At the first pause an early final is decoded and kept if the utterance
-closes exactly there. While an utterance is open, partials are requested at most every
-``interval_ms`` and emitted only as far as the stabiliser has committed them. With the
-language ``auto`` the first utterance decides it (partials and early finals wait).
+closes exactly there; once decoded, a finished sentence closes its utterance after
+``vad.sentence_end_ms`` of silence instead of ``min_silence_ms``. While an utterance is
+open, partials are requested at most every ``interval_ms`` and emitted only as far as the
+stabiliser has committed them. With the language ``auto`` the first utterance decides it
+(partials and early finals wait).
 
 The per-window work (PCM to float, resampling, Silero) runs off the event loop through
 the VAD's ``submit`` (``VadThread``), in arrival order; its windows and probabilities
@@ -30,10 +32,16 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from agent_assist.asr.pacing import Pacing, same_span, wants_early_final, wants_partial
+from agent_assist.asr.pacing import (
+    Pacing,
+    ends_at_sentence,
+    same_span,
+    wants_early_final,
+    wants_partial,
+)
 from agent_assist.asr.segmenter import UtteranceAudio, UtteranceSegmenter
 from agent_assist.asr.stabilizer import Stabilizer
-from agent_assist.asr.vad import SAMPLE_RATE, Samples
+from agent_assist.asr.vad import SAMPLE_RATE, WINDOW, Samples
 from agent_assist.asr.whisper import Recognized
 from agent_assist.config import VadConfig
 from agent_assist.core.events import LANGUAGES, Speaker, TranscriptFinal, TranscriptPartial
@@ -93,6 +101,8 @@ class _Channel:
     partial_busy: bool = False
     early: tuple[UtteranceAudio, asyncio.Future[Recognized]] | None = None
     early_refused_ms: int = -1  # end of the pause the engine refused an early final for
+    sentence_checked_ms: int = -1  # end of the pause whose sentence end was decided
+    held: list[tuple[Samples, Samples]] | None = None  # VAD results waiting on that decision
 
 
 @dataclass
@@ -138,6 +148,7 @@ class RecognizeStream:
             for index, speaker in enumerate(speakers)
         ]
         self._vad = vad
+        self._vad_config = vad_config
         self._rate = sample_rate
         self._input_samples = 0
         self.audio_ms = 0
@@ -148,6 +159,7 @@ class RecognizeStream:
         self._partial_tasks: set[asyncio.Task[None]] = set()
         self._ended = False  # no more input
         self._closed = False  # torn down: late VAD results are dropped
+        self._finish_tails: list[tuple[Samples, Samples]] | None = None
         self._finals = asyncio.create_task(self._decode_loop(), name=f"recognize {call_id}")
 
     # -- input --------------------------------------------------------------------------
@@ -171,19 +183,38 @@ class RecognizeStream:
         self._vad.submit(lambda: [_detect(ch, None) for ch in channels], self._finish)
 
     def _segment(self, ch: _Channel, found: tuple[Samples, Samples]) -> None:
-        """On the loop: one push's windows through the segmenter, early finals, partials."""
+        """On the loop: one push's windows through the segmenter, early finals, partials.
+
+        Windows go in one by one, so that a pause reaching ``vad.sentence_end_ms`` is seen
+        at its exact window. There, if the early final is still decoding, the rest waits
+        (``held``) until its text decides whether the sentence ended: the cut depends on
+        the audio and that text, never on how fast the decode was.
+        """
         if self._closed:
             return
-        for utterance in ch.segmenter.push(*found):
-            self._close(ch, utterance)
-        if ch.segmenter.in_speech:
+        if ch.held is not None:
+            ch.held.append(found)
+            return
+        audio, probs = found
+        for i in range(probs.size):
+            window = audio[i * WINDOW : (i + 1) * WINDOW]
+            for utterance in ch.segmenter.push(window, probs[i : i + 1]):
+                self._close(ch, utterance)
+            if not ch.segmenter.in_speech:
+                continue
             self._maybe_early_final(ch)
-            if ch.segmenter.trailing_silence_ms == 0:  # in a pause the final comes soon
-                self._maybe_partial(ch)
+            if self._sentence_end_pending(ch):
+                ch.held = [(audio[(i + 1) * WINDOW :], probs[i + 1 :])]
+                return
+        if ch.segmenter.in_speech and ch.segmenter.trailing_silence_ms == 0:
+            self._maybe_partial(ch)  # in a pause the final comes soon
 
     def _finish(self, tails: list[tuple[Samples, Samples]]) -> None:
         """On the loop, after every push: the resamplers' tails, then flush every channel."""
         if self._closed:
+            return
+        if any(ch.held is not None for ch in self._channels):
+            self._finish_tails = tails  # again once every sentence end is decided
             return
         for ch, found in zip(self._channels, tails, strict=True):
             for utterance in ch.segmenter.push(*found):
@@ -236,6 +267,52 @@ class RecognizeStream:
         peek = ch.segmenter.peek_closing()
         assert peek is not None
         ch.early = (peek, self._engine.submit(peek, self.language))
+        ch.early[1].add_done_callback(lambda _: self._release(ch))
+
+    def _sentence_end_pending(self, ch: _Channel) -> bool:
+        """At ``vad.sentence_end_ms`` into a pause with an early final: close the utterance
+        if that final ends a sentence; True while it is still decoding (decide later)."""
+        cfg = self._vad_config
+        early = ch.early
+        if (
+            not cfg.sentence_end_ms
+            or early is None
+            or ch.segmenter.trailing_silence_ms < cfg.sentence_end_ms
+            or ch.sentence_checked_ms == early[0].end_ms
+        ):
+            return False
+        if not early[1].done():
+            return True
+        ch.sentence_checked_ms = early[0].end_ms
+        decoded = early[1]
+        if decoded.cancelled() or decoded.exception() is not None:
+            return False
+        if ends_at_sentence(
+            after_ms=cfg.sentence_end_ms,
+            min_ms=cfg.sentence_end_min_ms,
+            silence_ms=ch.segmenter.trailing_silence_ms,
+            utterance_ms=early[0].end_ms - early[0].start_ms,
+            text=decoded.result().text,
+            language=self.language,
+        ):
+            utterance = ch.segmenter.close_now()
+            if utterance is not None:
+                self._close(ch, utterance)
+        return False
+
+    def _release(self, ch: _Channel) -> None:
+        """The early final a held channel waited on is decoded: decide, then go on."""
+        if self._closed or ch.held is None:
+            return
+        held, ch.held = ch.held, None
+        if self._sentence_end_pending(ch):  # an older, voided guess called: keep waiting
+            ch.held = held
+            return
+        for found in held:
+            self._segment(ch, found)  # holds again at the next sentence end, if any
+        tails, self._finish_tails = self._finish_tails, None
+        if tails is not None:
+            self._finish(tails)
 
     def _close(self, ch: _Channel, utterance: UtteranceAudio) -> None:
         """An utterance ended: queue it for its final (the engine starts on it at once)."""

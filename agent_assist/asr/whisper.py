@@ -397,11 +397,16 @@ def _clean(text: str) -> str:
 
 _REPEAT = re.compile(r"(.{2,}?)(?:\s*\1){3,}", re.DOTALL)
 _REPEAT_WORD = re.compile(r"\b(\w+)\b(?:\W+\1\b){2,}", re.IGNORECASE)
+_SAID_AGAIN = re.compile(r"(\w.{3,}?)[\W_]*(?:\1[\W_]*)+", re.DOTALL)
 
 
 def _loops(text: str, language: str) -> bool:
-    """A short encoder window sometimes makes Whisper repeat itself: detect that."""
-    if _REPEAT.search(text):
+    """A short encoder window sometimes makes Whisper repeat itself: detect that.
+
+    On a short clip the whole text may come out twice (ありがとうございます twice over, or
+    "そうですか?そうですか?"); a phrase of four or more characters said again and nothing
+    else is that, not speech ("はいはい" is not caught)."""
+    if _REPEAT.search(text) or _SAID_AGAIN.fullmatch(text.strip()):
         return True
     span = 12 if language == "ja" else 30  # a phrase this long said twice is a loop
     first: dict[str, int] = {}
