@@ -141,7 +141,9 @@ def test_calls_can_run_without_punctuation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("folder", "compliance", "offers", "clean_share", "scorecard"),
-    [(ROUND2, 0.97, 0.86, 0.05, 0.97), (ROUND2_ASR, 0.78, 0.72, 0.05, 0.90)],
+    # offers on round2: 85 with signal head v2 (88 with v1, 82 with the rules alone); v2
+    # leaves usage limits to the rules (threshold 0.925), which costs three upsell moments
+    [(ROUND2, 0.97, 0.85, 0.05, 0.97), (ROUND2_ASR, 0.78, 0.72, 0.05, 0.90)],
 )
 def test_round2_floors(
     combined_detector: SignalDetector,
