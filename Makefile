@@ -47,8 +47,12 @@ test: setup-test lint
 eval:
 	.venv/bin/python -m agent_assist.nlp.evaluation --write eval/RESULTS.md
 
-# Retrain the small classifier head (models/signal_head.onnx) from data/intents/*.toml.
+# Retrain the small classifier head (models/signal_head.onnx) from data/intents/: the
+# generated copies of the hand-written phrases are rewritten first (fixed seed, so they
+# only change when the seeds do) and near-copies of evaluation rows are listed.
 train-signal-head:
+	.venv/bin/python scripts/make_phrase_variants.py
+	.venv/bin/python scripts/check_phrase_leaks.py
 	.venv/bin/python scripts/train_signal_head.py
 
 clean:
