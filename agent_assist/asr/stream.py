@@ -50,10 +50,6 @@ log = logging.getLogger(__name__)
 
 TranscriptEvent = TranscriptPartial | TranscriptFinal
 
-HOLD_LIMIT_S = 2.0
-"""A channel's audio waits at most this long for an early final to decide a sentence end
-(a lost worker in a cluster); past it the pause is left to ``min_silence_ms``."""
-
 
 class StreamEngine(Protocol):
     """What the stream needs from the shared recognition engine (``RecognitionEngine``)."""
@@ -106,8 +102,6 @@ class _Channel:
     early: tuple[UtteranceAudio, asyncio.Future[Recognized]] | None = None
     early_refused_ms: int = -1  # end of the pause the engine refused an early final for
     sentence_checked_ms: int = -1  # end of the pause whose sentence end was decided
-    held: list[tuple[Samples, Samples]] | None = None  # VAD results waiting on that decision
-    hold_timer: asyncio.TimerHandle | None = None  # gives up waiting after HOLD_LIMIT_S
 
 
 @dataclass
@@ -165,6 +159,9 @@ class RecognizeStream:
         self._ended = False  # no more input
         self._closed = False  # torn down: late VAD results are dropped
         self._finish_tails: list[tuple[Samples, Samples]] | None = None
+        # VAD results, every channel's, waiting on one channel's sentence-end decision
+        self._held: list[tuple[_Channel, tuple[Samples, Samples]]] | None = None
+        self._waiting_on: _Channel | None = None
         self._finals = asyncio.create_task(self._decode_loop(), name=f"recognize {call_id}")
 
     # -- input --------------------------------------------------------------------------
@@ -191,14 +188,15 @@ class RecognizeStream:
         """On the loop: one push's windows through the segmenter, early finals, partials.
 
         Windows go in one by one, so that a pause reaching ``vad.sentence_end_ms`` is seen
-        at its exact window. There, if the early final is still decoding, the rest waits
-        (``held``) until its text decides whether the sentence ended: the cut depends on
-        the audio and that text, never on how fast the decode was.
+        at its exact window. There, if the early final is still decoding, every channel's
+        audio waits (``_held``) until its text decides whether the sentence ended: where
+        utterances are cut, and the order they close in, depend on the audio and that
+        text, never on how fast the decode was.
         """
         if self._closed:
             return
-        if ch.held is not None:
-            ch.held.append(found)
+        if self._held is not None:
+            self._held.append((ch, found))
             return
         audio, probs = found
         for i in range(probs.size):
@@ -209,10 +207,8 @@ class RecognizeStream:
                 continue
             self._maybe_early_final(ch)
             if self._sentence_end_pending(ch):
-                ch.held = [(audio[(i + 1) * WINDOW :], probs[i + 1 :])]
-                ch.hold_timer = asyncio.get_running_loop().call_later(
-                    HOLD_LIMIT_S, self._give_up_waiting, ch
-                )
+                self._held = [(ch, (audio[(i + 1) * WINDOW :], probs[i + 1 :]))]
+                self._waiting_on = ch
                 return
         if ch.segmenter.in_speech and ch.segmenter.trailing_silence_ms == 0:
             self._maybe_partial(ch)  # in a pause the final comes soon
@@ -221,8 +217,8 @@ class RecognizeStream:
         """On the loop, after every push: the resamplers' tails, then flush every channel."""
         if self._closed:
             return
-        if any(ch.held is not None for ch in self._channels):
-            self._finish_tails = tails  # again once every sentence end is decided
+        if self._held is not None:
+            self._finish_tails = tails  # again once the sentence end is decided
             return
         for ch, found in zip(self._channels, tails, strict=True):
             for utterance in ch.segmenter.push(*found):
@@ -243,9 +239,6 @@ class RecognizeStream:
     async def aclose(self) -> None:
         """Stop without waiting for pending finals (a call torn down)."""
         self._ended = self._closed = True
-        for ch in self._channels:
-            if ch.hold_timer is not None:
-                ch.hold_timer.cancel()
         self._finals.cancel()
         for task in list(self._partial_tasks):
             task.cancel()
@@ -290,6 +283,7 @@ class RecognizeStream:
             or early is None
             or ch.segmenter.trailing_silence_ms < cfg.sentence_end_ms
             or ch.sentence_checked_ms == early[0].end_ms
+            or early[0].end_ms - early[0].start_ms < cfg.sentence_end_min_ms  # no need to wait
         ):
             return False
         if not early[1].done():
@@ -311,25 +305,21 @@ class RecognizeStream:
                 self._close(ch, utterance)
         return False
 
-    def _give_up_waiting(self, ch: _Channel) -> None:
-        """The early final is still not decoded: this pause is not a sentence end."""
-        if ch.early is not None:
-            ch.sentence_checked_ms = ch.early[0].end_ms
-        self._release(ch)
-
     def _release(self, ch: _Channel) -> None:
-        """The early final a held channel waited on is decoded: decide, then go on."""
-        if self._closed or ch.held is None:
+        """The early final the stream waited on is decoded: decide, then go on.
+
+        The wait has no clock of its own: that early final is the utterance's final if it
+        ends here, so nothing after it on its channel could be published sooner, and every
+        decode ends (in a cluster a lost worker's job is taken over after
+        ``claim_timeout_s``)."""
+        if self._closed or self._held is None or self._waiting_on is not ch:
             return
-        held, ch.held = ch.held, None
+        held, self._held, self._waiting_on = self._held, None, None
         if self._sentence_end_pending(ch):  # an older, voided guess called: keep waiting
-            ch.held = held
+            self._held, self._waiting_on = held, ch
             return
-        if ch.hold_timer is not None:
-            ch.hold_timer.cancel()
-            ch.hold_timer = None
-        for found in held:
-            self._segment(ch, found)  # holds again at the next sentence end, if any
+        for channel, found in held:
+            self._segment(channel, found)  # waits again at the next sentence end, if any
         tails, self._finish_tails = self._finish_tails, None
         if tails is not None:
             self._finish(tails)
