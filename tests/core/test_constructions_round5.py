@@ -1,0 +1,172 @@
+"""Constructions behind round 4's English misses, each tested as a family of our own.
+
+Every case is written here from the construction named in ``TAXONOMY.md`` ("Round 5"),
+not from any evaluation call: positives, and look-alikes that must not match.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_assist.core.policy import PolicyBook
+from agent_assist.core.signals import SignalDetector
+from tests.core.test_dialogue_acts import play, signals, warnings
+
+# -- money as the reason, "too much", a hedged ceiling ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "objection"),
+    [
+        ("honestly it's the money, the other lot are cheaper", True),
+        ("it's mainly the price if I'm honest", True),
+        ("it comes down to money really", True),
+        ("it's purely a money thing for us", True),
+        ("the bill's way too much honestly, for a phone", True),
+        ("that is just too much, with the kids and everything", True),
+        ("I can't really go over like three thousand a month", True),
+        ("we don't really want to spend more than about 4000", True),
+        ("I've got roughly three thousand a month for the phone, max", True),
+        ("four thousand is my absolute limit", True),
+        # look-alikes
+        ("I just don't understand this line on the bill", False),
+        ("yes, keep it, it's useful", False),
+        ("it's the money they took twice that I'm calling about", False),
+        ("it's the price of the router I wanted to check", False),
+        ("that's too much data for me to ever use", False),
+        ("it's too much hassle to move house and provider at once", False),
+        ("I can't really go over the details now, I'm driving", False),
+        ("it's not expensive, I'm only asking what this line is", False),
+    ],
+)
+def test_money_as_the_reason_and_hedged_ceilings(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, objection: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is objection
+
+
+# -- data that ends before the month does, in learners' English --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("my data, it always finishing before the month end", True),
+        ("the gigs are finished before the middle of the month", True),
+        ("data is gone early in the month every time", True),
+        ("the download finished before lunch", False),
+        ("my contract finishes at the end of the month", False),
+    ],
+)
+def test_data_finishing_early(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, limit: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert ("usage_limit" in signals(events[0])) is limit
+
+
+# -- what the customer has, read out; the terms of ending it -----------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Thanks. I can see the account, a Light plan, three gig. What do you use it for?",
+        "Right, looking at your account, the light plan, you're nearly at the cap. "
+        "What eats most of it?",
+        "The account shows the 20 GB plan. How are you finding it?",
+    ],
+)
+def test_reading_the_account_out_is_no_offer(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str
+) -> None:
+    turns = [("agent", "Nova Mobile, how can I help?"), ("customer", "my data keeps running out")]
+    events = play(detector, policy_book, "en", [*turns, ("agent", reply)])
+    assert "offer_made" not in signals(events[2])
+    assert warnings(events[2]) == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "If you left the annual term early, you'd pay back the discount, ¥500 for each month.",
+        "If you ended it early you'd repay the five hundred a month you've saved, nothing else.",
+        "There's no early exit fee on the annual term, only the discount is paid back.",
+    ],
+)
+def test_the_terms_of_ending_are_no_offer(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str
+) -> None:
+    turns = [
+        ("agent", "Nova Mobile, how can I help?"),
+        ("customer", "I'm on the annual thing, what happens if I get out of it early?"),
+        ("agent", reply),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert "offer_made" not in signals(events[2])
+    assert warnings(events[2]) == []
+
+
+def test_proposing_the_annual_term_is_still_an_offer(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns = [
+        ("agent", "Nova Mobile, how can I help?"),
+        ("customer", "my bill is too expensive"),
+        ("agent", "You could move to the annual term and save ¥500 a month."),
+    ]
+    assert "offer_made" in signals(play(detector, policy_book, "en", turns)[2])
+
+
+# -- words of pressure in a wish, or about the customer's own service --------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "pressure"),
+    [
+        ("Enjoy it while it lasts, they'll find something else to moan about.", False),
+        ("Make the most of it while you can, ha. The engineer will text you.", False),
+        ("Your line stays active until the transfer goes through.", False),
+        ("The service remains on till the switch completes, nothing to do.", False),
+        ("This price is only there while stocks last, so grab it now.", True),
+        ("You'll need to decide today, the offer ends tonight.", True),
+    ],
+)
+def test_a_wish_or_a_service_fact_is_no_pressure(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, pressure: bool
+) -> None:
+    turns = [
+        ("agent", "Nova Mobile, how can I help?"),
+        ("customer", "the wifi is slow in the evenings"),
+        ("agent", text),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert ("pressure_language" in warnings(events[2])) is pressure
+
+
+# -- a yes in few words ------------------------------------------------------------------
+
+OPEN_OFFER = [
+    ("customer", "my data always runs out before the end of the month"),
+    ("agent", "What do you mostly use it for?"),
+    ("customer", "videos on the bus"),
+    ("agent", "The 20 GB plan is ¥3,480 a month, six times the data. Would you like that?"),
+]
+
+
+@pytest.mark.parametrize(
+    ("reply", "yes"),
+    [
+        ("Six times. Yes, I think so. I want it.", True),
+        ("I think yes.", True),
+        ("Okay. I'll have it.", True),
+        ("I don't think so, no.", False),
+        ("I want it to be cheaper first, honestly", False),
+    ],
+)
+def test_a_yes_in_few_words(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str, yes: bool
+) -> None:
+    events = play(detector, policy_book, "en", [*OPEN_OFFER, ("customer", reply)])
+    assert ("agreement" in signals(events[4])) is yes
