@@ -170,3 +170,63 @@ def test_a_yes_in_few_words(
 ) -> None:
     events = play(detector, policy_book, "en", [*OPEN_OFFER, ("customer", reply)])
     assert ("agreement" in signals(events[4])) is yes
+
+
+# -- data used up said as a report; a line that can't keep up; charged twice -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "signal", "present"),
+    [
+        ("I got a text saying I've used it all up again", "usage_limit", True),
+        ("it says I've used eighty percent and it's only the tenth", "usage_limit", True),
+        ("this month I finished my data, first time ever", "usage_limit", True),
+        ("by the last week I'm rationing, no videos at all", "usage_limit", True),
+        ("I've used it for years, no problems", "usage_limit", False),
+        ("I finished the form you sent me", "usage_limit", False),
+        ("the old line just can't keep up with three of us streaming", "speed_complaint", True),
+        ("my upload is absolutely awful in the evenings", "speed_complaint", True),
+        ("the video still stutters on my work calls", "speed_complaint", True),
+        ("the weather is terrible today, isn't it", "speed_complaint", False),
+        ("the old line just can't keep up with three of us streaming", "price_objection", False),
+        ("I can't keep up with the bills any more", "price_objection", True),
+        ("you've charged me twice for November", "anger", True),
+        ("I've been double charged, and rent is due", "anger", True),
+        ("I pay twice a year, is that still fine?", "anger", False),
+    ],
+)
+def test_reported_use_slow_lines_and_double_charges(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, signal: str, present: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", text)])
+    assert (signal in signals(events[0])) is present
+
+
+def test_an_add_on_while_in_the_account_of_an_upset_customer_is_a_pitch(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns = [
+        ("customer", "you've charged me twice this month, that's my rent money!"),
+        ("agent", "I'm so sorry. Can I take your postcode?"),
+        ("customer", "M1 4BT"),
+        (
+            "agent",
+            "Thanks. I've raised the refund. And while I'm in your account, the security "
+            "pack is only ¥330 a month, worth having.",
+        ),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert "pitch_during_complaint" in warnings(events[3])
+
+
+def test_a_note_on_the_account_of_an_upset_customer_is_no_pitch(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns = [
+        ("customer", "you've charged me twice this month, that's my rent money!"),
+        ("agent", "I'm so sorry. Can I take your postcode?"),
+        ("customer", "M1 4BT"),
+        ("agent", "Thanks. While I'm in your account I've raised the refund; it lands in three days."),
+    ]
+    events = play(detector, policy_book, "en", turns)
+    assert warnings(events[3]) == []
