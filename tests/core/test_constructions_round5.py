@@ -10,7 +10,7 @@ import pytest
 
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.signals import SignalDetector
-from tests.core.test_dialogue_acts import play, signals, warnings
+from tests.core.test_dialogue_acts import OFFER_THEN_NO, play, signals, warnings
 
 # -- money as the reason, "too much", a hedged ceiling ----------------------------------
 
@@ -226,7 +226,30 @@ def test_a_note_on_the_account_of_an_upset_customer_is_no_pitch(
         ("customer", "you've charged me twice this month, that's my rent money!"),
         ("agent", "I'm so sorry. Can I take your postcode?"),
         ("customer", "M1 4BT"),
-        ("agent", "Thanks. While I'm in your account I've raised the refund; it lands in three days."),
+        (
+            "agent",
+            "Thanks. While I'm in your account I've raised the refund; it lands in three days.",
+        ),
     ]
     events = play(detector, policy_book, "en", turns)
     assert warnings(events[3]) == []
+
+
+# -- after a no, the offer again as risk-free --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "push"),
+    [
+        ("how about I just put it through now, if you don't love it you can cancel anytime", True),
+        ("honestly there's nothing to lose, it's a month's trial", True),
+        ("it's risk-free, shall I add it and you see how it goes?", True),
+        ("No problem. If you change your mind you can add it anytime.", False),
+        ("Of course. I'll just put a note on the account that we spoke.", False),
+    ],
+)
+def test_the_offer_again_as_risk_free_is_a_push(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str, push: bool
+) -> None:
+    events = play(detector, policy_book, "en", [*OFFER_THEN_NO["en"], ("agent", reply)])
+    assert ("push_after_no" in warnings(events[5])) is push
