@@ -253,3 +253,62 @@ def test_the_offer_again_as_risk_free_is_a_push(
 ) -> None:
     events = play(detector, policy_book, "en", [*OFFER_THEN_NO["en"], ("agent", reply)])
     assert ("push_after_no" in warnings(events[5])) is push
+
+
+# -- Japanese: thanks, but no; someone else must be asked first; 保障 for 補償 ------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "no"),
+    [
+        ("ありがとう、でもいいの。他で探してみるから。", True),
+        ("せっかくですけど、いいです。", True),
+        ("でも、主人に一度聞いてみないと。", True),
+        ("娘に相談してからにします。", True),
+        ("それでいいです、お願いします。", False),
+        ("何でもいいので、それでお願いします。", False),
+    ],
+)
+def test_thanks_but_and_asking_someone_first_are_a_no(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str, no: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [*OFFER_THEN_NO["ja"][:4], ("customer", reply)])
+    assert ("refusal" in signals(events[4])) is no
+    assert ("agreement" in signals(events[4])) is not no
+
+
+def test_a_re_ask_after_asking_someone_first_is_a_push(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns = [
+        *OFFER_THEN_NO["ja"][:4],
+        ("customer", "うーん、妻に確認してからにします。"),
+        ("agent", "奥様もきっと喜ばれますよ。今お手続きしてしまいましょう。"),
+    ]
+    events = play(detector, policy_book, "ja", turns)
+    assert "push_after_no" in warnings(events[5])
+
+
+def test_hosho_written_with_the_other_kanji_is_still_the_add_on(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns = [
+        ("customer", "機種変更したいです。画面が割れてしまって。"),
+        ("agent", "どのくらいお使いですか。"),
+        ("customer", "毎日使います。じゃあ新しい機種でお願いします。"),
+        ("agent", "では月700円の端末保障をお付けすると安心です。いかがですか。"),
+    ]
+    events = play(detector, policy_book, "ja", turns)
+    assert "offer_made" in signals(events[3])
+
+
+def test_checking_something_after_a_no_is_no_push(
+    detector: SignalDetector, policy_book: PolicyBook
+) -> None:
+    turns = [
+        *OFFER_THEN_NO["ja"][:4],
+        ("customer", "うーん、妻に確認してからにします。"),
+        ("agent", "承知しました。では、ご住所だけ確認してしまいましょう。"),
+    ]
+    events = play(detector, policy_book, "ja", turns)
+    assert warnings(events[5]) == []
