@@ -312,3 +312,34 @@ def test_checking_something_after_a_no_is_no_push(
     ]
     events = play(detector, policy_book, "ja", turns)
     assert warnings(events[5]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "dear"),
+    [
+        ("正直、高いと思ってるよ。", True),
+        ("毎月のこれ、ちょっと高いなと思って。", True),
+        ("満足度は高いと思いますよ。", False),
+        ("高いとは思ってないです。", False),
+    ],
+)
+def test_thinking_it_dear_is_a_price_objection(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, dear: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert ("price_objection" in signals(events[0])) is dear
+
+
+@pytest.mark.parametrize(
+    ("reply", "yes"),
+    [
+        ("まあいいや、安くなるなら50ギガにしといて。", True),
+        ("じゃあ、そのプランにしておいてください。", True),
+        ("いや、今のままにしといて。", False),
+    ],
+)
+def test_a_choice_put_as_an_errand_is_a_yes(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str, yes: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [*OFFER_THEN_NO["ja"][:4], ("customer", reply)])
+    assert ("agreement" in signals(events[4])) is yes
