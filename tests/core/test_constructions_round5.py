@@ -343,3 +343,26 @@ def test_a_choice_put_as_an_errand_is_a_yes(
 ) -> None:
     events = play(detector, policy_book, "ja", [*OFFER_THEN_NO["ja"][:4], ("customer", reply)])
     assert ("agreement" in signals(events[4])) is yes
+
+
+@pytest.mark.parametrize(
+    ("reply", "push"),
+    [
+        ("かしこまりました。では補償なしで機種変更をみうけたまわります。", False),
+        ("承知しました。オプション抜きでお手続きいたします。", False),
+        ("ですが、補償は本当にお得ですよ。お付けしませんか。", True),
+    ],
+)
+def test_a_product_named_as_left_out_is_no_push(
+    detector: SignalDetector, policy_book: PolicyBook, reply: str, push: bool
+) -> None:
+    turns = [
+        ("customer", "機種変更したいです。新しいのは高かったので壊したくないんです。"),
+        ("agent", "普段はケースなどお使いですか。"),
+        ("customer", "はい、使ってます。"),
+        ("agent", "端末補償が月700円で修理代をカバーします。お付けしますか。"),
+        ("customer", "あー、今回はいいです。"),
+        ("agent", reply),
+    ]
+    events = play(detector, policy_book, "ja", turns)
+    assert ("push_after_no" in warnings(events[5])) is push
