@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent_assist.core.events import Suggestion
 from agent_assist.core.policy import PolicyBook
 from agent_assist.core.signals import SignalDetector
 from tests.core.test_dialogue_acts import OFFER_THEN_NO, play, signals, warnings
@@ -28,6 +29,8 @@ from tests.core.test_dialogue_acts import OFFER_THEN_NO, play, signals, warnings
         ("we don't really want to spend more than about 4000", True),
         ("I've got roughly three thousand a month for the phone, max", True),
         ("four thousand is my absolute limit", True),
+        ("3,000 a month is my limit, honestly", True),
+        ("20 gigs is my limit, I never use more", False),
         # look-alikes
         ("I just don't understand this line on the bill", False),
         ("yes, keep it, it's useful", False),
@@ -366,3 +369,30 @@ def test_a_product_named_as_left_out_is_no_push(
     ]
     events = play(detector, policy_book, "ja", turns)
     assert ("push_after_no" in warnings(events[5])) is push
+
+
+# -- an upsell within the amount the customer named --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [
+        (
+            "I'm on the Light plan. My data runs out every month, but 3,500 a month is my limit.",
+            True,
+        ),
+        (
+            "I'm on the Light plan. My data runs out every month, but 3,000 a month is my limit.",
+            False,
+        ),
+        ("I'm on the Light plan. My data runs out every month, but money is tight.", False),
+        ("I'm on the Light plan. My data runs out, and ¥3,200 a month is our limit.", False),
+    ],
+)
+def test_an_upsell_within_the_named_amount_is_shown(
+    detector: SignalDetector, policy_book: PolicyBook, moment: str, shown: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("customer", moment)])
+    upsells = [e for e in events[0] if isinstance(e, Suggestion) and e.kind == "upsell"]
+    assert bool(upsells) is shown
+    assert all(e.offer_id == "data_20gb" for e in upsells)
