@@ -396,3 +396,59 @@ def test_an_upsell_within_the_named_amount_is_shown(
     upsells = [e for e in events[0] if isinstance(e, Suggestion) and e.kind == "upsell"]
     assert bool(upsells) is shown
     assert all(e.offer_id == "data_20gb" for e in upsells)
+
+
+# -- a sales push as the reason; a dead phone; Kansai lines that do not reach -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "centric"),
+    [
+        ("We've got a big push on mesh routers this month, so it'd really help.", True),
+        ("My manager's on at all of us to sell these before Friday.", True),
+        ("We need to shift them before the new model comes, to be honest.", True),
+        ("You'll get a push notification when the engineer is on his way.", False),
+        ("The engineer is on at eight, he'll text you first.", False),
+    ],
+)
+def test_a_sales_push_given_as_the_reason_is_company_centric(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, centric: bool
+) -> None:
+    events = play(detector, policy_book, "en", [("agent", text)])
+    assert ("company_centric" in signals(events[0])) is centric
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "upset"),
+    [
+        ("en", "I dropped it in the bath and now it won't turn on at all", True),
+        ("en", "the screen's gone black and it's completely dead.", True),
+        ("en", "there's a dead zone upstairs in the back bedroom", False),
+        ("ja", "お風呂に落としちゃって、画面が真っ暗なんです。", True),
+        ("ja", "電源が入らないんです、どうしよう。", True),
+        ("ja", "画面を暗くする設定を知りたいんですけど。", False),
+    ],
+)
+def test_a_dead_phone_is_care_first(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, upset: bool
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    care = [e for e in events[0] if isinstance(e, Suggestion) and e.rule_id.startswith("care.")]
+    assert bool(care) is upset
+
+
+@pytest.mark.parametrize(
+    ("text", "signal", "present"),
+    [
+        ("奥の部屋だけWi-Fiが全然入らへんねん", "speed_complaint", True),
+        ("夜になるとつながらへんのよ", "speed_complaint", True),
+        ("この色はちょっと気に入らへんわ", "speed_complaint", False),
+        ("光って高くないすか", "price_objection", True),
+        ("光って速くないすか", "price_objection", False),
+    ],
+)
+def test_kansai_and_casual_moments(
+    detector: SignalDetector, policy_book: PolicyBook, text: str, signal: str, present: bool
+) -> None:
+    events = play(detector, policy_book, "ja", [("customer", text)])
+    assert (signal in signals(events[0])) is present
