@@ -307,9 +307,12 @@ class OfferEngine:
             if max_price is not None:
                 return "budget", None
             return ("unrelated" if rule.target == "accessory" else "no_target"), None
-        if rule.kind == "upsell" and max_price is not None:
-            if target.product.monthly_price > max_price:
-                return "budget", None
+        if (
+            rule.kind == "upsell"
+            and max_price is not None
+            and target.product.monthly_price > max_price
+        ):
+            return "budget", None
         if rule.kind != "cross_sell" and any(
             o.outcome == "accepted" and o.product_id == target.product.product_id
             for o in state.offers
