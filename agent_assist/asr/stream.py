@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 
 TranscriptEvent = TranscriptPartial | TranscriptFinal
 
+HOLD_LIMIT_S = 2.0
+"""A channel's audio waits at most this long for an early final to decide a sentence end
+(a lost worker in a cluster); past it the pause is left to ``min_silence_ms``."""
+
 
 class StreamEngine(Protocol):
     """What the stream needs from the shared recognition engine (``RecognitionEngine``)."""
@@ -103,6 +107,7 @@ class _Channel:
     early_refused_ms: int = -1  # end of the pause the engine refused an early final for
     sentence_checked_ms: int = -1  # end of the pause whose sentence end was decided
     held: list[tuple[Samples, Samples]] | None = None  # VAD results waiting on that decision
+    hold_timer: asyncio.TimerHandle | None = None  # gives up waiting after HOLD_LIMIT_S
 
 
 @dataclass
@@ -205,6 +210,9 @@ class RecognizeStream:
             self._maybe_early_final(ch)
             if self._sentence_end_pending(ch):
                 ch.held = [(audio[(i + 1) * WINDOW :], probs[i + 1 :])]
+                ch.hold_timer = asyncio.get_running_loop().call_later(
+                    HOLD_LIMIT_S, self._give_up_waiting, ch
+                )
                 return
         if ch.segmenter.in_speech and ch.segmenter.trailing_silence_ms == 0:
             self._maybe_partial(ch)  # in a pause the final comes soon
@@ -235,6 +243,9 @@ class RecognizeStream:
     async def aclose(self) -> None:
         """Stop without waiting for pending finals (a call torn down)."""
         self._ended = self._closed = True
+        for ch in self._channels:
+            if ch.hold_timer is not None:
+                ch.hold_timer.cancel()
         self._finals.cancel()
         for task in list(self._partial_tasks):
             task.cancel()
@@ -300,6 +311,12 @@ class RecognizeStream:
                 self._close(ch, utterance)
         return False
 
+    def _give_up_waiting(self, ch: _Channel) -> None:
+        """The early final is still not decoded: this pause is not a sentence end."""
+        if ch.early is not None:
+            ch.sentence_checked_ms = ch.early[0].end_ms
+        self._release(ch)
+
     def _release(self, ch: _Channel) -> None:
         """The early final a held channel waited on is decoded: decide, then go on."""
         if self._closed or ch.held is None:
@@ -308,6 +325,9 @@ class RecognizeStream:
         if self._sentence_end_pending(ch):  # an older, voided guess called: keep waiting
             ch.held = held
             return
+        if ch.hold_timer is not None:
+            ch.hold_timer.cancel()
+            ch.hold_timer = None
         for found in held:
             self._segment(ch, found)  # holds again at the next sentence end, if any
         tails, self._finish_tails = self._finish_tails, None

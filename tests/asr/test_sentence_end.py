@@ -209,3 +209,18 @@ async def test_end_of_input_waits_for_a_held_sentence_end() -> None:
     engine.answer()
     out = [(f.t_ms, f.end_ms) for f in finals([e async for e in s])]
     assert out == [FIRST]
+
+
+async def test_a_decode_that_never_comes_stops_holding_the_audio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("agent_assist.asr.stream.HOLD_LIMIT_S", 0.05)
+    engine = SentenceEngine("Done.", hold=True)  # nobody answers: a lost worker
+    s = sentence_stream(engine)
+    await feed(s, windows(*TWO_SENTENCES))
+    assert len(engine.finals) == 1, "held at the pause, waiting for the first sentence"
+    await asyncio.sleep(0.1)
+    assert len(engine.finals) == 2, "gave up waiting: the audio went on"
+    engine.answer()
+    out = [(f.t_ms, f.end_ms) for f in finals(await drain(s))]
+    assert len(out) == 1 and out[0][0] == FIRST[0], "the pause was left to min_silence_ms"
