@@ -452,3 +452,27 @@ def test_kansai_and_casual_moments(
 ) -> None:
     events = play(detector, policy_book, "ja", [("customer", text)])
     assert (signal in signals(events[0])) is present
+
+
+# -- contentment said plainly ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "content"),
+    [
+        ("en", "yeah it's good actually, the signal holds on the motorway", True),
+        ("en", "honestly it copes with everything I throw at it", True),
+        ("en", "it does the job, can't complain.", True),
+        ("en", "it's not good actually, it drops all the time", False),
+        ("en", "I need it to do the job of two phones", False),
+        ("ja", "特に困ってないよ、ちゃんと動くし言うことないね", True),
+        ("ja", "全然困ってないです", True),
+        ("ja", "すごく困ってるんです", False),
+        ("ja", "言うことを聞かないんですよ、このスマホ", False),
+    ],
+)
+def test_contentment_said_plainly(
+    detector: SignalDetector, policy_book: PolicyBook, language: str, text: str, content: bool
+) -> None:
+    events = play(detector, policy_book, language, [("customer", text)])
+    assert ("satisfaction" in signals(events[0])) is content
