@@ -289,7 +289,11 @@ class OfferEngine:
             return "customer_fit", None
         max_price: int | None = None
         if rule.kind == "upsell" and state.budget_stated:
-            return "budget", None
+            # a higher tier still within the amount the customer named is no upsell past
+            # the budget (compliance reads it the same way); without an amount, none
+            if state.budget_yen is None:
+                return "budget", None
+            max_price = state.budget_yen
         if rule.kind == "cross_sell" and state.budget_stated:
             # after a decision on price, only an add-on that keeps within it
             record = self.customer.plan_id if self.customer else ""
@@ -303,6 +307,12 @@ class OfferEngine:
             if max_price is not None:
                 return "budget", None
             return ("unrelated" if rule.target == "accessory" else "no_target"), None
+        if (
+            rule.kind == "upsell"
+            and max_price is not None
+            and target.product.monthly_price > max_price
+        ):
+            return "budget", None
         if rule.kind != "cross_sell" and any(
             o.outcome == "accepted" and o.product_id == target.product.product_id
             for o in state.offers

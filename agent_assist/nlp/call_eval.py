@@ -63,10 +63,20 @@ WARNING_RULES = (
 HELD_OUT_FOLDERS = ("holdout", "holdout_asr")
 """The round's blind set under ``eval/calls/``, written from the definitions only:
 aggregates only, and skipped when absent."""
-DEVELOPMENT_FOLDERS = ("dev", "test", "round2", "round3", "dev_asr", "round2_asr", "round3_asr")
+DEVELOPMENT_FOLDERS = (
+    "dev",
+    "test",
+    "round2",
+    "round3",
+    "round4",
+    "dev_asr",
+    "round2_asr",
+    "round3_asr",
+    "round4_asr",
+)
 """Development sets (misses printed and read): ``test`` was blind in round 1, ``round2``
 (and its recognised twin ``round2_asr``) in round 2, ``round3`` / ``round3_asr`` in
-round 3."""
+round 3, ``round4`` / ``round4_asr`` in round 4."""
 OFFER_KINDS = ("upsell", "cross_sell", "downsell", "retention", "care")
 
 
