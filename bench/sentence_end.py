@@ -10,7 +10,7 @@ segmenter, the engine and faster-whisper, ``config.toml``), once per setting
 word error rate (English), character error rate (Japanese), and utterances per turn.
 
 The cut is a function of the audio and the early finals' text, never of decode speed
-(the stream holds its audio until a sentence end is decided), so the audio is pushed as
+(the stream holds the audio until a sentence end is decided), so the audio is pushed as
 fast as it is taken, with early finals always asked for and the degradation ladder off:
 the figures are those of a box that is not shedding anything.
 
