@@ -64,13 +64,3 @@ def ends_sentence(text: str, language: str) -> bool:
     if t[-1] in _FULL_STOPS:
         return True
     return language == "ja" and _JA_FINAL_FORMS.search(t) is not None
-
-
-def ends_at_sentence(
-    *, after_ms: int, min_ms: int, silence_ms: int, utterance_ms: int, text: str, language: str
-) -> bool:
-    """Close an utterance ``silence_ms`` into its pause: ``after_ms`` of silence (0: never),
-    at least ``min_ms`` of utterance, and its early final reads finished."""
-    if not after_ms or silence_ms < after_ms or utterance_ms < min_ms:
-        return False
-    return ends_sentence(text, language)

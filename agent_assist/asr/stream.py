@@ -34,7 +34,7 @@ import soxr
 
 from agent_assist.asr.pacing import (
     Pacing,
-    ends_at_sentence,
+    ends_sentence,
     same_span,
     wants_early_final,
     wants_partial,
@@ -292,14 +292,7 @@ class RecognizeStream:
         decoded = early[1]
         if decoded.cancelled() or decoded.exception() is not None:
             return False
-        if ends_at_sentence(
-            after_ms=cfg.sentence_end_ms,
-            min_ms=cfg.sentence_end_min_ms,
-            silence_ms=ch.segmenter.trailing_silence_ms,
-            utterance_ms=early[0].end_ms - early[0].start_ms,
-            text=decoded.result().text,
-            language=self.language,
-        ):
+        if ends_sentence(decoded.result().text, self.language):
             utterance = ch.segmenter.close_now()
             if utterance is not None:
                 self._close(ch, utterance)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent_assist.asr.pacing import Pacing, ends_at_sentence, ends_sentence
+from agent_assist.asr.pacing import Pacing, ends_sentence
 from agent_assist.asr.segmenter import UtteranceAudio, UtteranceSegmenter
 from agent_assist.asr.stream import RecognizeStream
 from agent_assist.asr.vad import WINDOW
@@ -56,15 +56,6 @@ def test_finished_sentences(text: str, language: str) -> None:
 )
 def test_unfinished_sentences(text: str, language: str) -> None:
     assert not ends_sentence(text, language)
-
-
-def test_a_sentence_end_needs_the_pause_and_the_length() -> None:
-    ok = {"after_ms": 300, "min_ms": 1000, "text": "Done.", "language": "en"}
-    assert ends_at_sentence(silence_ms=320, utterance_ms=1500, **ok)  # type: ignore[arg-type]
-    assert not ends_at_sentence(silence_ms=288, utterance_ms=1500, **ok)  # type: ignore[arg-type]
-    assert not ends_at_sentence(silence_ms=320, utterance_ms=900, **ok)  # type: ignore[arg-type]
-    off = {**ok, "after_ms": 0}
-    assert not ends_at_sentence(silence_ms=480, utterance_ms=1500, **off)  # type: ignore[arg-type]
 
 
 def problems(**vad: int) -> str:
@@ -209,7 +200,6 @@ async def test_end_of_input_waits_for_a_held_sentence_end() -> None:
     engine.answer()
     out = [(f.t_ms, f.end_ms) for f in finals([e async for e in s])]
     assert out == [FIRST]
-
 
 
 async def close_order(engine: SentenceEngine) -> list[tuple[str, int]]:
